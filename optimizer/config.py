@@ -1,0 +1,89 @@
+"""PromptConfig: one candidate configuration of a prompt, the value that search varies, the eval engine runs
+and the registry stores. Immutable, content-hashed, JSON round-trip."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptopt.data import content_hash
+from promptopt.spec import Decoding, Message, OutputSpec, TaskSpec, render_template
+
+
+class Example(BaseModel):
+    """A few-shot demonstration: template input fields and the answer the model should give."""
+
+    model_config = ConfigDict(frozen=True)
+    input: dict[str, Any]
+    output: str
+
+
+def example_output(expected: Any) -> str:
+    """The assistant text that demonstrates ``expected`` (JSON for structured values)."""
+    return expected if isinstance(expected, str) else json.dumps(expected, ensure_ascii=False)
+
+
+class PromptConfig(BaseModel):
+    """Everything needed to call a model for one case: template, model, decoding, examples, parsing."""
+
+    model_config = ConfigDict(frozen=True)
+    messages: tuple[Message, ...]
+    model: str
+    params: Decoding = Decoding()
+    output: OutputSpec = OutputSpec()
+    constrained: bool = False
+    examples: tuple[Example, ...] = ()
+    tools: tuple[dict[str, Any], ...] | None = None
+    response_format: dict[str, Any] | None = None
+    origin: dict[str, Any] = Field(default_factory=dict, exclude=True,
+                                   description="How search built it (not part of the content hash).")
+
+    @classmethod
+    def from_task(cls, task: TaskSpec) -> PromptConfig:
+        return cls(messages=task.prompt, model=task.model, params=task.params, output=task.output,
+                   constrained=task.constrained, tools=task.tools, response_format=task.response_format)
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.model_dump(mode="json", by_alias=True))
+
+    @property
+    def instruction(self) -> str:
+        """Text of the first system message ("" when there is none)."""
+        return next((m.content for m in self.messages if m.role == "system"), "")
+
+    def with_instruction(self, text: str) -> PromptConfig:
+        msgs = list(self.messages)
+        idx = next((i for i, m in enumerate(msgs) if m.role == "system"), None)
+        if idx is None:
+            msgs.insert(0, Message(role="system", content=text))
+        else:
+            msgs[idx] = Message(role="system", content=text)
+        return self.model_copy(update={"messages": tuple(msgs)})
+
+    def render(self, variables: dict[str, Any]) -> list[dict[str, str]]:
+        """Chat messages for one case: leading system messages, then the examples as user/assistant turns,
+        then the remaining turns filled with ``variables``. The shared prefix is identical for every case."""
+        lead = 0
+        while lead < len(self.messages) and self.messages[lead].role == "system":
+            lead += 1
+        out = [{"role": m.role, "content": render_template(m.content, variables)} for m in self.messages[:lead]]
+        turns = self.messages[lead:]
+        for ex in self.examples:
+            out += [{"role": m.role, "content": render_template(m.content, ex.input)} for m in turns
+                    if m.role == "user"]
+            out.append({"role": "assistant", "content": ex.output})
+        out += [{"role": m.role, "content": render_template(m.content, variables)} for m in turns]
+        return out
+
+    def describe(self, width: int = 60) -> str:
+        """One short line for leaderboards: model, examples, temperature, instruction start."""
+        instr = " ".join(self.instruction.split())
+        if len(instr) > width:
+            instr = instr[: width - 1] + "…"
+        flags = f"{self.model} k={len(self.examples)} T={self.params.temperature:g}"
+        if self.constrained:
+            flags += " constrained"
+        return f"{flags} | {instr!r}"

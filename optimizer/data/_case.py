@@ -1,0 +1,72 @@
+"""Cases (dataset rows) and splits: immutable, content-hashed values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON text used for every content hash in the package."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def content_hash(value: Any, length: int = 64) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
+
+
+class Case(BaseModel):
+    """One eval row: the template's input fields, the expected value and free-form metadata."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str = Field(description="Stable id: a hash of input and expected, suffixed on duplicates.")
+    input: dict[str, Any]
+    expected: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Split(BaseModel):
+    """A named, ordered list of cases and the hash of their content."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    cases: tuple[Case, ...]
+
+    @property
+    def hash(self) -> str:
+        return content_hash([[c.id, c.input, c.expected] for c in self.cases])
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+
+class Dataset(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    train: Split
+    validation: Split
+    test: Split
+
+    def split(self, name: str) -> Split:
+        if name not in ("train", "validation", "test"):
+            raise ValueError(f"unknown split {name!r}; expected train, validation or test")
+        return getattr(self, name)
+
+    @property
+    def hash(self) -> str:
+        return content_hash([self.train.hash, self.validation.hash, self.test.hash])
+
+
+def make_cases(records: list[dict[str, Any]]) -> tuple[Case, ...]:
+    """Turn validated records into cases with stable ids (duplicates get ``-2``, ``-3``...)."""
+    seen: dict[str, int] = {}
+    cases = []
+    for rec in records:
+        base = content_hash([rec["input"], rec.get("expected")], 16)
+        seen[base] = seen.get(base, 0) + 1
+        cid = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        cases.append(Case(id=cid, input=rec["input"], expected=rec.get("expected"),
+                          metadata=rec.get("metadata") or {}))
+    return tuple(cases)

@@ -1,0 +1,97 @@
+"""Results of an eval: per-row records and the experiment aggregate, immutable values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RowResult(BaseModel):
+    """One case (and repeat) of an eval. ``error`` is set when the model call or a scorer failed: such a row
+    has no objective and is excluded from means, never counted as 0."""
+
+    model_config = ConfigDict(frozen=True)
+    case_id: str
+    repeat: int = 0
+    input: dict[str, Any]
+    expected: Any = None
+    output: str | None = None
+    parsed: Any = None
+    parse_error: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    objective: float | None = None
+    error: str | None = None
+    latency_s: float = 0.0
+    task_prompt_tokens: int = 0
+    task_completion_tokens: int = 0
+    scorer_prompt_tokens: int = 0
+    scorer_completion_tokens: int = 0
+    task_cost_usd: float = 0.0
+    scorer_cost_usd: float = 0.0
+    cache_hit: bool = False
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+class EvalSummary(BaseModel):
+    """Aggregates of an eval over its rows."""
+
+    model_config = ConfigDict(frozen=True)
+    rows: int
+    scores: dict[str, float | None]
+    objective: float | None
+    model_calls: int
+    cache_hits: int
+    errors: int
+    task_tokens: int
+    scorer_tokens: int
+    cost_usd: float
+    task_cost_usd: float
+    scorer_cost_usd: float
+    mean_latency_s: float | None
+    wall_s: float
+
+    @classmethod
+    def from_rows(cls, rows: list[RowResult], scorer_names: list[str], *, model_calls: int,
+                  wall_s: float) -> EvalSummary:
+        ok = [r for r in rows if r.error is None]
+        scores = {n: _mean([r.scores[n] for r in ok if n in r.scores]) for n in scorer_names}
+        objective = _mean([r.objective for r in ok if r.objective is not None])
+        task_cost = sum(r.task_cost_usd for r in rows)
+        scorer_cost = sum(r.scorer_cost_usd for r in rows)
+        latencies = [r.latency_s for r in rows if r.output is not None and not r.cache_hit]
+        return cls(rows=len(rows), scores=scores, objective=objective, model_calls=model_calls,
+                   cache_hits=sum(r.cache_hit for r in rows), errors=len(rows) - len(ok),
+                   task_tokens=sum(r.task_prompt_tokens + r.task_completion_tokens for r in rows),
+                   scorer_tokens=sum(r.scorer_prompt_tokens + r.scorer_completion_tokens for r in rows),
+                   cost_usd=task_cost + scorer_cost, task_cost_usd=task_cost, scorer_cost_usd=scorer_cost,
+                   mean_latency_s=_mean(latencies), wall_s=wall_s)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.rows if self.rows else 0.0
+
+
+class EvalResult(BaseModel):
+    """A finished eval: which config on which split, every row, and the summary."""
+
+    model_config = ConfigDict(frozen=True)
+    experiment_id: str
+    config_hash: str
+    split: str
+    dataset_hash: str
+    rows: tuple[RowResult, ...]
+    summary: EvalSummary
+    status: str = "finished"
+
+    def objective_by_case(self) -> dict[str, float]:
+        """Mean objective per case over repeats, for paired comparisons (rows with errors left out)."""
+        acc: dict[str, list[float]] = {}
+        for r in self.rows:
+            if r.objective is not None and not math.isnan(r.objective):
+                acc.setdefault(r.case_id, []).append(r.objective)
+        return {k: sum(v) / len(v) for k, v in acc.items()}

@@ -1,0 +1,24 @@
+"""The spec: what a user writes (task, dataset, scorers, eval settings, search space, budget)."""
+
+from promptopt.spec._load import LoadedSpec, load_spec, spec_from_data
+from promptopt.spec._models import (
+    BudgetSpec,
+    DatasetSpec,
+    Decoding,
+    EvalSettings,
+    FewShotSearch,
+    InstructionSearch,
+    Message,
+    OutputSpec,
+    SearchSpec,
+    Spec,
+    SplitRatio,
+    TaskSpec,
+)
+from promptopt.spec._scorers import SCORER_TYPES, ScorerSpec
+from promptopt.spec._template import TemplateSyntaxProblem, render_template, template_variables
+
+__all__ = ["SCORER_TYPES", "BudgetSpec", "DatasetSpec", "Decoding", "EvalSettings", "FewShotSearch",
+           "InstructionSearch", "LoadedSpec", "Message", "OutputSpec", "ScorerSpec", "SearchSpec", "Spec",
+           "SplitRatio", "TaskSpec", "TemplateSyntaxProblem", "load_spec", "render_template", "spec_from_data",
+           "template_variables"]

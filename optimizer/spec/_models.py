@@ -1,0 +1,173 @@
+"""The spec: frozen pydantic models for a YAML file a user writes by hand.
+
+Example::
+
+    task:
+      name: sentiment
+      model: local/smollm2-135m
+      prompt:
+        - {role: system, content: "Classify the review as positive or negative."}
+        - {role: user, content: "{{text}}"}
+      output: {type: label, labels: [positive, negative]}
+    dataset: {file: reviews.jsonl, split: {train: 0.5, validation: 0.25, test: 0.25}, seed: 0}
+    scorers: [{type: exact_match}]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from promptopt.spec._scorers import ScorerSpec
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(_Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(description="Text with {{variable}} placeholders filled from each case's input.")
+
+
+class Decoding(_Frozen):
+    """Decoding parameters passed to the model. ``extra`` passes provider-specific ones through."""
+
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(16, ge=1, le=32768)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputSpec(_Frozen):
+    """How the model's text becomes the value that scorers compare with ``expected``."""
+
+    type: Literal["text", "label", "json"] = "text"
+    labels: tuple[str, ...] | None = Field(None, description="Allowed labels, with type: label.")
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON Schema, with type: json.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutputSpec:
+        if self.type == "label" and not self.labels:
+            raise ValueError("type: label needs 'labels', a list of at least two strings")
+        if self.labels is not None and len(set(self.labels)) < 2:
+            raise ValueError("'labels' needs at least two distinct strings")
+        if self.type != "label" and self.labels:
+            raise ValueError("'labels' is only used with type: label")
+        return self
+
+
+class TaskSpec(_Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Prompt name in the registry.")
+    model: str = Field("local/smollm2-135m", description="litellm model string, or local/smollm2-135m.")
+    prompt: tuple[Message, ...] = Field(min_length=1, description="Chat messages with {{variable}} placeholders.")
+    params: Decoding = Decoding()
+    output: OutputSpec = OutputSpec()
+    constrained: bool = Field(False, description="Constrain the local model's output to the labels/schema.")
+    tools: tuple[dict[str, Any], ...] | None = Field(None, description="Function schemas, passed through.")
+    response_format: dict[str, Any] | None = Field(None, description="Response format, passed through.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _has_user_turn(cls, value: tuple[Message, ...]) -> tuple[Message, ...]:
+        if not any(m.role == "user" for m in value):
+            raise ValueError("the prompt needs at least one message with role: user")
+        return value
+
+
+class SplitRatio(_Frozen):
+    train: float = Field(0.5, ge=0, le=1)
+    validation: float = Field(0.25, ge=0, le=1)
+    test: float = Field(0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitRatio:
+        if abs(self.train + self.validation + self.test - 1.0) > 1e-6:
+            raise ValueError("train + validation + test must add up to 1")
+        return self
+
+
+class DatasetSpec(_Frozen):
+    """Either explicit ``train``/``validation``/``test`` files, or one ``file`` split by ``split`` with ``seed``.
+
+    Files are JSONL or CSV with ``input`` (an object, or CSV columns ``input.<field>``), ``expected`` and
+    optional ``metadata``. Paths are relative to the spec file.
+    """
+
+    file: str | None = None
+    split: SplitRatio | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    seed: int = 0
+    limit: dict[Literal["train", "validation", "test"], int] = Field(
+        default_factory=dict, description="Keep at most this many cases per split (a seeded sample).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        explicit = any((self.train, self.validation, self.test))
+        if self.file and explicit:
+            raise ValueError("give either 'file' (split by ratio) or 'train'/'validation'/'test' files, not both")
+        if not self.file and not self.validation:
+            raise ValueError("give 'file' or at least a 'validation' file")
+        return self
+
+
+class EvalSettings(_Frozen):
+    concurrency: int = Field(4, ge=1, le=1024, description="Calls in flight per model.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-call timeout in seconds.")
+    retries: int = Field(3, ge=0, le=20, description="Retries of a retryable error (429, 5xx, timeout).")
+    max_error_rate: float = Field(0.2, ge=0, le=1, description="An eval with more failed rows fails.")
+    repeats: int = Field(1, ge=1, le=100, description="Samples per case (each cached apart).")
+
+
+class InstructionSearch(_Frozen):
+    variants: tuple[str, ...] = Field((), description="Alternative instructions written by hand.")
+    propose: int = Field(0, ge=0, le=50, description="How many instructions a proposer model writes.")
+    proposer: Literal["grounded", "dspy"] = "grounded"
+    proposer_model: str | None = Field(None, description="litellm model; defaults to the task model.")
+
+
+class FewShotSearch(_Frozen):
+    max_k: int = Field(0, ge=0, le=32, description="Search 0..max_k examples from the train split.")
+    strategies: tuple[Literal["random", "balanced", "bootstrapped"], ...] = ("random", "balanced")
+    pool_seeds: int = Field(4, ge=1, le=64, description="How many seeded subsets each strategy offers.")
+
+
+class SearchSpec(_Frozen):
+    instructions: InstructionSearch = InstructionSearch()
+    few_shot: FewShotSearch = FewShotSearch()
+    models: tuple[str, ...] = Field((), description="Candidate models; empty keeps the task's model.")
+    temperature: tuple[float, ...] = ()
+    max_tokens: tuple[int, ...] = ()
+    constrained: tuple[bool, ...] = ()
+
+
+class BudgetSpec(_Frozen):
+    trials: int = Field(20, ge=1, le=100000)
+    model_calls: int | None = Field(None, ge=1)
+    usd: float | None = Field(None, ge=0)
+    wall_s: float | None = Field(None, gt=0)
+
+
+class Spec(_Frozen):
+    task: TaskSpec
+    dataset: DatasetSpec
+    scorers: tuple[ScorerSpec, ...] = Field(min_length=1)
+    eval: EvalSettings = EvalSettings()
+    search: SearchSpec = SearchSpec()
+    budget: BudgetSpec = BudgetSpec()
+
+    @field_validator("scorers")
+    @classmethod
+    def _unique_names(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        keys = [s.key for s in value]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"scorer names must be unique; give 'name' to tell apart: {dupes}")
+        if sum(s.weight for s in value) <= 0:
+            raise ValueError("at least one scorer needs a weight above 0")
+        return value

@@ -1,0 +1,112 @@
+"""Scorer entries of a spec: a discriminated union on ``type``; the objective is their weighted mean."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _ScorerSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str | None = Field(None, description="Column name in records; defaults to the type.")
+    weight: float = Field(1.0, ge=0, description="Weight in the objective (weighted mean of scorers).")
+
+    @property
+    def key(self) -> str:
+        return self.name or self.type  # type: ignore[attr-defined]
+
+
+class Normalize(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    case: bool = Field(True, description="Compare case-insensitively.")
+    strip: bool = Field(True, description="Strip surrounding white space.")
+    punctuation: bool = Field(False, description="Remove punctuation before comparing.")
+    whitespace: bool = Field(True, description="Collapse runs of white space.")
+
+
+class ExactMatchSpec(_ScorerSpec):
+    type: Literal["exact_match"]
+    normalize: Normalize = Normalize()
+
+
+class ContainsSpec(_ScorerSpec):
+    type: Literal["contains"]
+    normalize: Normalize = Normalize()
+
+
+class RegexSpec(_ScorerSpec):
+    type: Literal["regex"]
+    pattern: str = Field(description="Python regular expression searched in the output.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class JsonValidSpec(_ScorerSpec):
+    type: Literal["json_valid"]
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Optional JSON Schema to match.")
+
+
+class JsonFieldSpec(_ScorerSpec):
+    type: Literal["json_field"]
+    fields: tuple[str, ...] = Field(description="Dotted paths compared between output JSON and expected JSON.")
+
+
+class NumericSpec(_ScorerSpec):
+    type: Literal["numeric"]
+    tolerance: float = Field(0.0, ge=0, description="Absolute difference that still scores 1.")
+    scale: float = Field(1.0, gt=0, description="Score falls linearly to 0 at tolerance + scale.")
+
+
+class LevenshteinSpec(_ScorerSpec):
+    type: Literal["levenshtein"]
+    normalize: Normalize = Normalize()
+
+
+class EmbeddingSpec(_ScorerSpec):
+    type: Literal["embedding"]
+    model: Literal["wordllama-l2-supercat"] = "wordllama-l2-supercat"
+
+
+class LLMJudgeSpec(_ScorerSpec):
+    type: Literal["llm_judge"]
+    model: str = Field(description="litellm model name of the judge, e.g. local/smollm2-135m or gpt-4o-mini.")
+    prompt: str = Field(description="Judge prompt; may use {{input}}, {{output}}, {{expected}} and input fields.")
+    choices: dict[str, float] = Field(description="Map from the judge's answer to a score in [0, 1].")
+    params: dict[str, Any] = Field(default_factory=dict, description="Decoding parameters for the judge.")
+
+    @field_validator("choices")
+    @classmethod
+    def _scores_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("give at least one choice, e.g. {yes: 1, no: 0}")
+        bad = {k: v for k, v in value.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"choice scores must lie in [0, 1], got {bad}")
+        return value
+
+
+class CustomSpec(_ScorerSpec):
+    type: Literal["custom"]
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                          description="module:function returning a float in [0, 1] (or a bool).")
+    timeout_s: float = Field(10.0, gt=0, description="Seconds before the scorer is killed; that row fails.")
+
+
+ScorerSpec = Annotated[
+    ExactMatchSpec | ContainsSpec | RegexSpec | JsonValidSpec | JsonFieldSpec | NumericSpec | LevenshteinSpec
+    | EmbeddingSpec | LLMJudgeSpec | CustomSpec,
+    Field(discriminator="type"),
+]
+
+SCORER_TYPES = ("exact_match", "contains", "regex", "json_valid", "json_field", "numeric", "levenshtein",
+                "embedding", "llm_judge", "custom")
