@@ -1,0 +1,243 @@
+"""The eval engine: one configuration over one split as a full, cached, recorded, resumable eval."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from promptopt.cache import NullCache, ResponseCache, cache_key
+from promptopt.config import PromptConfig
+from promptopt.data import Case, Split, content_hash
+from promptopt.engine._limits import Budget, CallLimiter, LocalLimiter
+from promptopt.engine._parse import parse_output
+from promptopt.engine._result import EvalResult, EvalSummary, RowResult
+from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
+from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
+from promptopt.scorers._base import Scorer, ScoreInput
+from promptopt.spec import EvalSettings
+from promptopt.util import scrub_secrets
+
+
+class RecordSink(Protocol):
+    """What the engine needs of the store (``promptopt.store.Store`` satisfies it)."""
+
+    def begin_experiment(self, **kwargs: Any) -> tuple[str, list[RowResult]]: ...
+    def add_rows(self, experiment_id: str, rows: list[RowResult]) -> None: ...
+    def finish_experiment(self, experiment_id: str, summary: EvalSummary, *, status: str = ...,
+                          error_message: str | None = ...) -> None: ...
+
+
+def request_for(config: PromptConfig, case_input: dict[str, Any], timeout_s: float) -> ModelRequest:
+    """The model request for one case under ``config``."""
+    params = config.params.model_dump(exclude_none=True, exclude={"extra"})
+    params.update(config.params.extra)
+    if "stop" in params:
+        params["stop"] = list(params["stop"])
+    constraint = None
+    if config.constrained and config.output.type == "label":
+        constraint = Constraint(labels=config.output.labels)
+    elif config.constrained and config.output.type == "json":
+        constraint = Constraint(json_schema=config.output.json_schema or {"type": "object"})
+    return ModelRequest(model=config.model, messages=tuple(config.render(case_input)), params=params,
+                        constraint=constraint, tools=config.tools, response_format=config.response_format,
+                        timeout_s=timeout_s)
+
+
+def backoff_delay(attempt: int, retry_after: float | None, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter; a provider's Retry-After wins when it is longer."""
+    delay = random.uniform(0, min(cap, base * 2**attempt))
+    return max(delay, retry_after or 0.0)
+
+
+@dataclass
+class _Counters:
+    model_calls: int = 0
+    errors: int = 0
+
+
+@dataclass(kw_only=True)
+class Evaluator:
+    """Runs evals. Dependencies are passed in; nothing global.
+
+    Example::
+
+        ev = Evaluator(backend=LiteLLMBackend(), cache=get_cache(), store=get_store(None))
+        result = asyncio.run(ev.run(config, dataset.validation, scorers, name="sentiment",
+                                    dataset_hash=dataset.hash))
+    """
+
+    backend: ModelBackend
+    cache: ResponseCache = field(default_factory=NullCache)
+    store: RecordSink | None = None
+    settings: EvalSettings = field(default_factory=EvalSettings)
+    budget: Budget | None = None
+    limiter: CallLimiter | None = None
+    flush_every: int = 8
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = LocalLimiter(self.settings.concurrency)
+
+    async def run(self, config: PromptConfig, split: Split, scorers: list[Scorer], *, name: str,
+                  dataset_hash: str, run_id: str | None = None, trial_number: int | None = None,
+                  on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
+        """Evaluate ``config`` on every case of ``split`` (times ``settings.repeats``).
+
+        Raises:
+            EvalFailed: more rows failed than ``settings.max_error_rate`` allows (recorded as failed).
+            BudgetExceeded: the budget ran out before the eval finished (recorded as failed; rows kept).
+        """
+        t0 = time.monotonic()
+        key = content_hash({"config": config.hash, "split": split.hash, "repeats": self.settings.repeats,
+                            "scorers": [[s.name, s.weight, type(s).__name__] for s in scorers],
+                            "run": run_id, "trial": trial_number})
+        exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, run_id, trial_number)
+        done = {(r.case_id, r.repeat): r for r in done_rows}
+        todo = [(c, k) for c in split.cases for k in range(self.settings.repeats) if (c.id, k) not in done]
+        counters = _Counters(errors=sum(r.error is not None for r in done.values()))
+        total = len(split.cases) * self.settings.repeats
+        pending: list[RowResult] = []
+        results: dict[tuple[str, int], RowResult] = dict(done)
+        for row in done.values():
+            if on_row:
+                on_row(row)
+
+        budget_stop: list[BudgetExceeded] = []
+
+        async def one(case: Case, repeat: int) -> None:
+            try:
+                row = await self._row(config, case, repeat, scorers, counters)
+            except BudgetExceeded as exc:
+                budget_stop.append(exc)  # in-flight calls finish and are kept; nothing new is sent
+                return
+            results[(case.id, repeat)] = row
+            pending.append(row)
+            if row.error is not None:
+                counters.errors += 1
+            if len(pending) >= self.flush_every:
+                self._flush(exp_id, pending)
+            if on_row:
+                on_row(row)
+            if counters.errors > self.settings.max_error_rate * total:
+                raise EvalFailed(f"{counters.errors} of {total} rows failed, over the allowed error rate "
+                                 f"{self.settings.max_error_rate:.0%}; last error: {row.error}")
+
+        failure: BaseException | None = None
+        tasks = [asyncio.create_task(one(c, k)) for c, k in todo]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                await fut
+        except EvalFailed as exc:
+            failure = exc
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._flush(exp_id, pending)
+        if failure is None and budget_stop:
+            failure = budget_stop[0]
+        ordered = [results[(c.id, k)] for c in split.cases for k in range(self.settings.repeats)
+                   if (c.id, k) in results]
+        summary = EvalSummary.from_rows(ordered, [s.name for s in scorers], model_calls=counters.model_calls,
+                                        wall_s=time.monotonic() - t0)
+        status = "finished" if failure is None else "failed"
+        if self.store is not None:
+            self.store.finish_experiment(exp_id, summary, status=status,
+                                         error_message=None if failure is None else str(failure))
+        if failure is not None:
+            failure.experiment_id = exp_id  # type: ignore[union-attr]
+            raise failure
+        return EvalResult(experiment_id=exp_id, config_hash=config.hash, split=split.name,
+                          dataset_hash=dataset_hash, rows=tuple(ordered), summary=summary, status=status)
+
+    def _begin(self, key: str, config: PromptConfig, split: Split, name: str, dataset_hash: str,
+               run_id: str | None, trial_number: int | None) -> tuple[str, list[RowResult]]:
+        if self.store is None:
+            return "mem-" + key[:16], []
+        return self.store.begin_experiment(
+            key=key, name=name, config=config.model_dump(mode="json", by_alias=True), config_hash=config.hash,
+            model=config.model, split=split.name, dataset_hash=dataset_hash, run_id=run_id,
+            trial_number=trial_number)
+
+    def _flush(self, exp_id: str, pending: list[RowResult]) -> None:
+        if pending and self.store is not None:
+            batch = list(pending)
+            pending.clear()
+            self.store.add_rows(exp_id, batch)
+        else:
+            pending.clear()
+
+    async def _row(self, config: PromptConfig, case: Case, repeat: int, scorers: list[Scorer],
+                   counters: _Counters) -> RowResult:
+        base = {"case_id": case.id, "repeat": repeat, "input": case.input, "expected": case.expected}
+        try:
+            request = request_for(config, case.input, self.settings.timeout_s)
+        except KeyError as exc:
+            return RowResult(**base, error=f"template variable {exc} is not in this case's input")
+        key = cache_key(request, repeat)
+        cached = self.cache.get(key)
+        if cached is not None:
+            response, hit = ModelResponse.model_validate(cached), True
+        else:
+            try:
+                response = await self._call(request, counters)
+            except ModelCallError as exc:
+                return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
+            self.cache.set(key, response.model_dump(mode="json"))
+            hit = False
+        parsed, parse_error = parse_output(response.text, config.output)
+        usage = {"output": response.text, "parsed": parsed, "parse_error": parse_error, "cache_hit": hit,
+                 "latency_s": response.latency_s, "task_prompt_tokens": response.prompt_tokens,
+                 "task_completion_tokens": response.completion_tokens,
+                 "task_cost_usd": 0.0 if hit else response.cost_usd}
+        return await self._score(base | usage, case, scorers)
+
+    async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
+        inp = ScoreInput(input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected,
+                         metadata=case.metadata)
+        outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)
+        scores, errors = {}, []
+        for scorer, out in zip(scorers, outcomes, strict=True):
+            if isinstance(out, BaseException):
+                errors.append(f"scorer {scorer.name} failed: {out}")
+                continue
+            scores[scorer.name] = out.value
+            row["scorer_prompt_tokens"] = row.get("scorer_prompt_tokens", 0) + out.prompt_tokens
+            row["scorer_completion_tokens"] = row.get("scorer_completion_tokens", 0) + out.completion_tokens
+            row["scorer_cost_usd"] = row.get("scorer_cost_usd", 0.0) + out.cost_usd
+        if errors:
+            return RowResult(**row, scores=scores, error=scrub_secrets("; ".join(errors)))
+        weight = sum(s.weight for s in scorers)
+        objective = sum(scores[s.name] * s.weight for s in scorers) / weight
+        return RowResult(**row, scores=scores, objective=objective)
+
+    async def _call(self, request: ModelRequest, counters: _Counters) -> ModelResponse:
+        assert self.limiter is not None
+        attempt = 0
+        while True:
+            estimate = self.backend.estimate_cost(request, int(request.params.get("max_tokens", 16)))
+            try:
+                async with self.limiter.slot(request.model):
+                    # Reserved only once a slot is free: the budget sees calls in the order they are sent.
+                    if self.budget is not None:
+                        self.budget.reserve(1, estimate)
+                    counters.model_calls += 1
+                    response = await asyncio.wait_for(self.backend.complete(request), request.timeout_s)
+            except (ModelCallError, TimeoutError) as exc:
+                if self.budget is not None:
+                    self.budget.settle(estimate, 0.0)
+                err = exc if isinstance(exc, ModelCallError) else ModelCallError(
+                    f"timed out after {request.timeout_s:g} s", retryable=True)
+                if not err.retryable or attempt >= self.settings.retries:
+                    raise ModelCallError(f"{err} (after {attempt + 1} attempt(s))", retryable=False,
+                                         status=err.status) from exc
+                await asyncio.sleep(backoff_delay(attempt, err.retry_after))
+                attempt += 1
+                continue
+            if self.budget is not None:
+                self.budget.settle(estimate, response.cost_usd)
+            return response

@@ -1,0 +1,204 @@
+"""Custom scorer: the user's ``module:function`` run in a small pool of long-lived worker processes.
+
+A worker that passes its timeout is killed and replaced; one that dies (``os._exit``, a segfault) is
+replaced too. Either way only that row fails, with :class:`ScorerError`. Calls wait in a thread per worker
+(``Connection.poll`` with a timeout), which keeps the pool independent of any one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from promptopt.errors import ScorerError
+from promptopt.scorers._base import ScoreInput, ScoreResult
+from promptopt.scorers._common import SpecScorer
+from promptopt.scorers._custom_worker import serve
+from promptopt.spec._scorers import CustomSpec
+
+
+class _Unusable(ScorerError):
+    """The function cannot be imported or called at all: every later row would fail the same way."""
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One child process and its pipe, started on first use and again after a kill or a crash."""
+
+    def __init__(self, ctx: BaseContext, base_dir: Path, function: str, startup_timeout_s: float) -> None:
+        self._ctx, self._base_dir, self._function = ctx, base_dir, function
+        self._startup_timeout_s = startup_timeout_s
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def call(self, payload: bytes, timeout_s: float) -> tuple[str, Any]:
+        conn = self._conn if self._conn is not None else self._start()
+        try:
+            conn.send_bytes(payload)
+            if not conn.poll(timeout_s):
+                self.stop()
+                raise ScorerError(f"custom scorer {self._function} timed out after {timeout_s:g} s; "
+                                  "its worker was killed and will be replaced")
+            return conn.recv()
+        except (EOFError, OSError) as exc:
+            raise ScorerError(f"custom scorer {self._function} crashed ({self._reap()}); "
+                              "its worker will be replaced") from exc
+
+    def kill(self) -> None:
+        """Kill the process now; safe from any thread (the caller waiting on it sees the pipe close)."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+
+    def stop(self) -> None:
+        """Kill the process, reap it and close the pipe; the next call starts a fresh worker."""
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is not None:
+            proc.kill()
+            proc.join(5)
+        if conn is not None:
+            conn.close()
+
+    def _start(self) -> Connection:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=serve, args=(child, str(self._base_dir), self._function),
+                                 name=f"promptopt-scorer:{self._function}", daemon=True)
+        proc.start()
+        child.close()  # only the child holds its end now, so its death reads as EOF here
+        self._proc, self._conn = proc, parent
+        try:
+            ready = parent.poll(self._startup_timeout_s)
+            kind, message = parent.recv() if ready else ("fatal", "")
+        except (EOFError, OSError) as exc:
+            # Dying while importing the function happens again on every start: give up on this scorer.
+            raise _Unusable(f"custom scorer {self._function} crashed while being imported "
+                            f"({self._reap()})") from exc
+        if kind != "ready":
+            self.stop()
+            raise _Unusable(message or f"custom scorer {self._function} did not start within "
+                                       f"{self._startup_timeout_s:g} s (is its import slow or stuck?)")
+        return parent
+
+    def _reap(self) -> str:
+        """Stop a worker whose pipe closed and say how it ended."""
+        proc = self._proc
+        if proc is not None:
+            proc.join(2)  # it is exiting; wait a moment so the exit code is known
+        code = None if proc is None else proc.exitcode
+        self.stop()
+        return _exit_reason(code)
+
+
+class WorkerPool:
+    """A fixed number of workers for one function, each used by one call at a time.
+
+    Args:
+        base_dir: Folder put first on the workers' ``sys.path`` (the spec's folder).
+        function: ``module:function``.
+        size: Number of worker processes (started as calls need them).
+        startup_timeout_s: Time a new worker has to import the function (not counted in a call's timeout).
+    """
+
+    def __init__(self, base_dir: Path, function: str, *, size: int, startup_timeout_s: float = 60.0) -> None:
+        # spawn: a fresh interpreter, so no locks or threads of the parent are copied into the child.
+        ctx = multiprocessing.get_context("spawn")
+        self._workers = [_Worker(ctx, base_dir, function, startup_timeout_s) for _ in range(size)]
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        # As many threads as workers: a call never waits for a worker, only (in the executor) for a thread.
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="promptopt-scorer")
+        self._unusable: str | None = None
+        self._closed = False
+
+    async def call(self, kwargs: dict[str, Any], timeout_s: float) -> float:
+        """Run the function on ``kwargs`` in a worker and return its number (not yet range-checked).
+
+        Raises:
+            ScorerError: timeout, crash, an exception in the function, or a value that is not a number.
+        """
+        try:
+            payload = pickle.dumps(kwargs)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise ScorerError(f"the row cannot be sent to the custom scorer: {exc}") from exc
+        if self._closed:
+            raise ScorerError("the custom scorer was closed")
+        loop = asyncio.get_running_loop()
+        kind, value = await loop.run_in_executor(self._executor, self._call, payload, timeout_s)
+        if kind != "ok":
+            raise ScorerError(str(value))
+        return value
+
+    def _call(self, payload: bytes, timeout_s: float) -> tuple[str, Any]:
+        if self._unusable is not None:
+            raise ScorerError(self._unusable)
+        if self._closed:
+            raise ScorerError("the custom scorer was closed")
+        worker = self._idle.get()
+        try:
+            return worker.call(payload, timeout_s)
+        except _Unusable as exc:
+            self._unusable = str(exc)
+            raise
+        finally:
+            self._idle.put(worker)
+
+    def close(self) -> None:
+        """Stop every worker (blocking); later calls raise :class:`ScorerError`. Safe to call twice."""
+        self._closed = True
+        for worker in self._workers:
+            worker.kill()  # wakes any call waiting on it, which then reaps the worker itself
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for worker in self._workers:
+            worker.stop()  # no call is running now; also catches a worker started during shutdown
+
+
+class CustomScorer(SpecScorer):
+    """Calls the spec's ``module:function`` with keyword arguments ``input``, ``output``, ``parsed``,
+    ``expected`` and ``metadata`` (or the subset it declares) in a worker process.
+
+    The function returns a float in [0, 1] or a bool. Anything else, an exception, a timeout or a crash is a
+    :class:`ScorerError` on that row. Call :meth:`aclose` to stop the workers.
+
+    Args:
+        spec: The scorer's spec entry.
+        base_dir: Folder the module is imported from (the spec's folder).
+        workers: Size of the process pool; defaults to the number of CPUs, at most 4.
+    """
+
+    def __init__(self, spec: CustomSpec, *, base_dir: Path, workers: int | None = None) -> None:
+        super().__init__(spec)
+        self.needs_expected = False  # the function decides what it reads
+        self._function, self._timeout_s = spec.function, spec.timeout_s
+        size = workers or max(1, min(4, os.cpu_count() or 1))
+        self._pool = WorkerPool(Path(base_dir).resolve(), spec.function, size=size)
+
+    async def score(self, row: ScoreInput) -> ScoreResult:
+        kwargs = {"input": row.input, "output": row.output, "parsed": row.parsed, "expected": row.expected,
+                  "metadata": row.metadata}
+        value = await self._pool.call(kwargs, self._timeout_s)
+        if not 0.0 <= value <= 1.0:  # also rejects NaN
+            raise ScorerError(f"custom scorer {self._function} returned {value!r}; it must lie in [0, 1]")
+        return ScoreResult(value=value)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._pool.close)
