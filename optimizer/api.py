@@ -9,7 +9,7 @@ from typing import Any
 from promptopt.cache import ResponseCache
 from promptopt.config import PromptConfig
 from promptopt.data import Dataset
-from promptopt.engine import Budget, EvalResult, Evaluator, RowResult
+from promptopt.engine import Budget, CallLimiter, EvalResult, Evaluator, RowResult
 from promptopt.models._base import ModelBackend
 from promptopt.spec import LoadedSpec
 
@@ -24,13 +24,15 @@ def default_backend() -> ModelBackend:
 async def evaluate_config(loaded: LoadedSpec, dataset: Dataset, config: PromptConfig, *, split: str,
                           backend: ModelBackend, cache: ResponseCache, store: Any,
                           budget: Budget | None = None, run_id: str | None = None,
-                          trial_number: int | None = None,
+                          trial_number: int | None = None, limiter: CallLimiter | None = None,
                           on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
     """Run one configuration over one split of the spec's dataset as a full eval."""
     from promptopt.scorers import build_scorers
 
-    scorers = build_scorers(loaded.spec.scorers, base_dir=loaded.base_dir, backend=backend)
-    evaluator = Evaluator(backend=backend, cache=cache, store=store, settings=loaded.spec.eval, budget=budget)
+    evaluator = Evaluator(backend=backend, cache=cache, store=store, settings=loaded.spec.eval, budget=budget,
+                          limiter=limiter)
+    scorers = build_scorers(loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(),
+                            source=str(loaded.path))
     try:
         return await evaluator.run(config, dataset.split(split), scorers, name=loaded.spec.task.name,
                                    dataset_hash=dataset.hash, run_id=run_id, trial_number=trial_number,

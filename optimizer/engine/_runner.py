@@ -178,17 +178,10 @@ class Evaluator:
             request = request_for(config, case.input, self.settings.timeout_s)
         except KeyError as exc:
             return RowResult(**base, error=f"template variable {exc} is not in this case's input")
-        key = cache_key(request, repeat)
-        cached = self.cache.get(key)
-        if cached is not None:
-            response, hit = ModelResponse.model_validate(cached), True
-        else:
-            try:
-                response = await self._call(request, counters)
-            except ModelCallError as exc:
-                return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
-            self.cache.set(key, response.model_dump(mode="json"))
-            hit = False
+        try:
+            response, hit = await self.complete(request, repeat, counters)
+        except ModelCallError as exc:
+            return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
         parsed, parse_error = parse_output(response.text, config.output)
         usage = {"output": response.text, "parsed": parsed, "parse_error": parse_error, "cache_hit": hit,
                  "latency_s": response.latency_s, "task_prompt_tokens": response.prompt_tokens,
@@ -214,6 +207,26 @@ class Evaluator:
         weight = sum(s.weight for s in scorers)
         objective = sum(scores[s.name] * s.weight for s in scorers) / weight
         return RowResult(**row, scores=scores, objective=objective)
+
+    def as_backend(self) -> ModelBackend:
+        """This evaluator as a backend for scorers (a judge): its calls get the cache, the budget, the
+        per-model limit and retries, and are not counted as task calls."""
+        return _GuardedBackend(self)
+
+    async def complete(self, request: ModelRequest, repeat: int = 0,
+                       counters: _Counters | None = None) -> tuple[ModelResponse, bool]:
+        """One model call through the cache, the budget, the limiter and retries; returns (response, hit).
+
+        Used for every call the package makes (task rows, proposers, bootstrapping), so that none of them
+        escapes the budget or pays twice.
+        """
+        key = cache_key(request, repeat)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return ModelResponse.model_validate(cached), True
+        response = await self._call(request, counters or _Counters())
+        self.cache.set(key, response.model_dump(mode="json"))
+        return response, False
 
     async def _call(self, request: ModelRequest, counters: _Counters) -> ModelResponse:
         assert self.limiter is not None
@@ -241,3 +254,15 @@ class Evaluator:
             if self.budget is not None:
                 self.budget.settle(estimate, response.cost_usd)
             return response
+
+
+class _GuardedBackend(ModelBackend):
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        response, hit = await self.evaluator.complete(request)
+        return response.model_copy(update={"cost_usd": 0.0}) if hit else response
+
+    def estimate_cost(self, request: ModelRequest, completion_tokens: int) -> float:
+        return self.evaluator.backend.estimate_cost(request, completion_tokens)

@@ -1,4 +1,4 @@
-"""Scorers: a row in, a validated score in [0, 1] out. Build them from spec entries with :func:`build_scorers`."""
+"""Scorers: a row in, a validated score in [0, 1] out. Build them from spec entries with ``build_scorers``."""
 
 from promptopt.scorers._base import ScoreInput, Scorer, ScoreResult
 from promptopt.scorers._custom import CustomScorer

@@ -1,6 +1,9 @@
 """The child side of custom scorers: import the user's function once, then answer calls until the pipe closes.
 
 Runs in a separate process so that a scorer that hangs, raises or kills its interpreter fails only its row.
+It is started as a plain script (``python -P _custom_worker.py FD BASE_DIR FUNCTION``) and imports only the
+standard library: start-up stays fast, and unlike multiprocessing's spawn it never re-runs the parent's main
+module (a script without an ``if __name__ == "__main__"`` guard would otherwise start itself again).
 Messages to the parent are ``(kind, payload)`` tuples of plain values: ``("ready", "")`` or ``("fatal",
 reason)`` once at start, then ``("ok", float)`` or ``("error", reason)`` per call.
 """
@@ -51,7 +54,8 @@ def call(fn: Callable[..., Any], accepted: tuple[str, ...] | None, kwargs: dict[
         return "error", f"raised {type(exc).__name__}: {exc}"
     if isinstance(result, bool | numbers.Real):
         return "ok", float(result)
-    return "error", f"returned {type(result).__name__} {str(result)[:80]!r}; return a float in [0, 1] or a bool"
+    shown = f"{type(result).__name__} {str(result)[:80]!r}"
+    return "error", f"returned {shown}; return a float in [0, 1] or a bool"
 
 
 def serve(conn: Connection, base_dir: str, function: str) -> None:
@@ -71,3 +75,13 @@ def serve(conn: Connection, base_dir: str, function: str) -> None:
         except EOFError:
             return
         conn.send(call(fn, accepted, kwargs))
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the worker script: ``FD BASE_DIR FUNCTION``."""
+    fd, base_dir, function = argv
+    serve(Connection(int(fd)), base_dir, function)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

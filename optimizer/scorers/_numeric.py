@@ -52,4 +52,5 @@ class NumericScorer(SpecScorer):
         got = first_number(answer(row))
         if got is None:
             return ScoreResult(value=0.0, detail="no number in the output")
-        return ScoreResult(value=closeness(got, expected, self._tolerance, self._scale), detail=f"read {got:g}")
+        value = closeness(got, expected, self._tolerance, self._scale)
+        return ScoreResult(value=value, detail=f"read {got:g}")
