@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from promptopt.cli import _eval
+from promptopt.cli import _eval, _run
 
 app = typer.Typer(name="optimize", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Automatic prompt optimization: evals, search, a versioned prompt registry.")
 _eval.register(app)
+_run.register(app)
 
 
 def main() -> None:

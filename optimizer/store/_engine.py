@@ -9,6 +9,7 @@ PostgreSQL: transaction-level advisory locks serialise the few read-then-write s
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from typing import Any
 
@@ -21,7 +22,21 @@ _WRITER = "promptopt_writer"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN or infinity: PostgreSQL's JSON has no such tokens, so both backends get strings
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings pydantic reads back into floats."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def create_store_engine(url: URL) -> Engine:
@@ -66,7 +81,7 @@ def lock(connection: Connection, namespace: int, key: str) -> None:
     if connection.dialect.name == "postgresql":
         # pg_advisory_xact_lock(int4, int4): fold the key into a signed 32-bit int.
         objid = zlib.crc32(key.encode()) - 2**31
-        connection.execute(text("SELECT pg_advisory_xact_lock(:ns, :objid)"), {"ns": namespace, "objid": objid})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": namespace, "id": objid})
 
 
 def insert_ignoring_duplicates(dialect_name: str, table: Table, columns: list[str]) -> Insert:

@@ -8,6 +8,7 @@ tables on ``SQLModel.metadata`` and that ``downgrade base`` removes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from promptopt.store._engine import lock, writer
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 _LOCK_NAMESPACE = 0x5052  # advisory-lock namespace of schema changes ("PR")
+# Not alembic's default name: Optuna keeps its study in the same database with its own alembic_version.
+VERSION_TABLE = "promptopt_alembic_version"
 
 
 class StoreSchemaError(OptimizeError):
@@ -36,6 +39,7 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
     """The newest revision in ``migrations/versions``."""
     return ScriptDirectory.from_config(_config()).get_current_head()
@@ -44,7 +48,7 @@ def head_revision() -> str | None:
 def current_revision(engine: Engine) -> str | None:
     """The database's revision (``None`` for an empty database)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -62,7 +66,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         return
     if current is not None and not _known(current):
         raise StoreSchemaError(f"the store's schema is at revision {current!r}, which this version of "
-                               f"promptopt does not know (its newest is {head_revision()!r}); upgrade promptopt")
+                               f"promptopt does not know (its newest is {head_revision()!r}); "
+                               f"upgrade promptopt")
     _step(engine, command.upgrade, revision)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -44,16 +45,17 @@ class ExperimentRecord(BaseModel):
 
 
 def utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (SQLite hands timestamps back naive, in the UTC they were stored)."""
+    """``value`` as an aware UTC datetime (SQLite returns naive timestamps, in the UTC they were stored)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def experiment_record(table: ExperimentTable) -> ExperimentRecord:
+    finished_at = None if table.finished_at is None else utc(table.finished_at)
     return ExperimentRecord(
         id=table.id, key=table.key, name=table.name, status=table.status,  # type: ignore[arg-type]
         config=table.config, config_hash=table.config_hash, model=table.model, split=table.split,
         dataset_hash=table.dataset_hash, run_id=table.run_id, trial_number=table.trial_number,
-        created_at=utc(table.created_at), finished_at=table.finished_at and utc(table.finished_at),
+        created_at=utc(table.created_at), finished_at=finished_at,
         summary=None if table.summary is None else EvalSummary.model_validate(table.summary),
         error_message=table.error_message)
 
@@ -63,5 +65,12 @@ def row_result(table: RowTable) -> RowResult:
 
 
 def row_values(experiment_id: str, row: RowResult) -> dict[str, Any]:
-    """Column values of ``row`` (JSON-compatible: tuples become lists, as they will on the way back)."""
-    return {"experiment_id": experiment_id, **row.model_dump(mode="json")}
+    """Column values of ``row``, JSON-compatible (tuples become lists, as they will on the way back).
+
+    A NaN objective is stored as no objective: SQLite has no NaN (it would store NULL anyway), and both
+    backends must read back the same row.
+    """
+    values = row.model_dump(mode="json")
+    if values["objective"] is not None and math.isnan(values["objective"]):
+        values["objective"] = None
+    return {"experiment_id": experiment_id, **values}

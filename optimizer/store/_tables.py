@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-# JSONB on PostgreSQL (indexable, compact); JSON text elsewhere.
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Plain JSON on both backends (not JSONB): values come back exactly as written, object key order included.
+JSON = sa.JSON()
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)

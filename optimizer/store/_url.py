@@ -15,6 +15,26 @@ _EXAMPLES = "sqlite:///path/to/optimize.db or postgresql://user:password@host:54
 _SOURCE = "store URL"
 
 
+class StoreUrl(str):
+    """A store URL that connects but never prints its password.
+
+    Its value is the full URL, password included, so it can be handed to another process or to another
+    SQLAlchemy user (Optuna's storage) as is; ``str()``, ``repr()`` and f-strings show ``***`` in its place.
+    Pass the value itself along, not ``str()`` of it.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return make_url(self).render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return repr(self.__str__())
+
+    def __format__(self, format_spec: str) -> str:
+        return format(self.__str__(), format_spec)
+
+
 def default_url() -> str:
     """``sqlite:///<cwd>/.optimize/optimize.db``."""
     return f"sqlite:///{Path.cwd() / '.optimize' / 'optimize.db'}"

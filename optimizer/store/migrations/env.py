@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 import promptopt.store  # noqa: F401  (importing the package registers every table on SQLModel.metadata)
 from promptopt.store._engine import create_store_engine
+from promptopt.store._migrate import VERSION_TABLE
 from promptopt.store._url import resolve_url
 
 config = context.config
@@ -18,14 +19,15 @@ config = context.config
 
 def _run(connection: Connection) -> None:
     # render_as_batch: SQLite can only ALTER by copying the table, which batch mode does for us.
-    context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True,
+                      version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run_offline() -> None:
     context.configure(url=resolve_url(), target_metadata=SQLModel.metadata, literal_binds=True,
-                      render_as_batch=True)
+                      render_as_batch=True, version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 

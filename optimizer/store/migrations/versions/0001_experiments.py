@@ -2,12 +2,11 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2025-01-01
+Create Date: 2026-11-25
 """
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
@@ -15,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 # Frozen copies of the column types in promptopt/store/_tables.py: a migration never imports model code.
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSON = sa.JSON()
 BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)
 

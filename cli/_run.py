@@ -1,0 +1,139 @@
+"""`optimize run`: search, held-out verdict, leaderboard."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from promptopt.cli._common import (
+    CacheOpt,
+    JsonOpt,
+    NoCacheOpt,
+    StoreOpt,
+    console,
+    err_console,
+    handle_errors,
+    open_store,
+    print_json,
+)
+
+
+def run_json(result: Any) -> dict[str, Any]:
+    """The documented ``--json`` shape of a run."""
+    def cand(c: Any) -> dict[str, Any]:
+        return {"trial": c.trial, "config": c.config, "description": c.description,
+                "validation_score": c.validation_score, "test_score": c.test_score, "cost_usd": c.cost_usd,
+                "mean_latency_s": c.mean_latency_s, "experiment_id": c.experiment_id,
+                "test_experiment_id": c.test_experiment_id}
+
+    return {"run_id": result.run_id, "status": result.status, "stopped_by": result.stopped_by,
+            "trials": result.trials, "failed_trials": result.failed_trials, "model_calls": result.model_calls,
+            "cost_usd": result.cost_usd, "wall_s": round(result.wall_s, 2), "baseline": cand(result.baseline),
+            "best": cand(result.best), "lift": result.lift, "lift_ci95": result.lift_ci95,
+            "p_value": result.p_value, "leaderboard": [cand(c) for c in result.leaderboard],
+            "pareto": [cand(c) for c in result.pareto]}
+
+
+def leaderboard_table(result: Any, limit: int = 15) -> Table:
+    table = Table(title=f"run {result.run_id}: {result.trials} trials, {result.model_calls} model calls, "
+                        f"${result.cost_usd:.4f}, {result.wall_s:.0f} s")
+    for col in ("rank", "trial", "configuration", "validation", "test", "cost $", "latency s"):
+        table.add_column(col, justify="left" if col == "configuration" else "right", overflow="fold")
+    for rank, c in enumerate(result.leaderboard[:limit], start=1):
+        mark = " (baseline)" if c.trial == result.baseline.trial else ""
+        table.add_row(str(rank), f"{c.trial}{mark}", c.description,
+                      "" if c.validation_score is None else f"{c.validation_score:.3f}",
+                      "" if c.test_score is None else f"{c.test_score:.3f}", f"{c.cost_usd:.4f}",
+                      "" if c.mean_latency_s is None else f"{c.mean_latency_s:.3f}")
+    return table
+
+
+def _progress(kind: str, data: dict[str, Any]) -> None:
+    if kind == "trial":
+        what = f"score {data['score']:.3f}" if data["state"] == "complete" else f"{data['state']}: {data['error']}"
+        err_console.print(f"  trial {data['number']:>3} {what}" + (f" on {data['node']}" if data.get("node") else ""))
+    elif kind == "run":
+        err_console.print(f"run {data['run_id']}" + (" (resumed)" if data["resumed"] else ""))
+    elif kind == "space":
+        err_console.print(f"search space: {', '.join(data['dimensions']) or 'no dimension (baseline only)'}"
+                          + (f"; {len(data['proposals'])} proposed instruction(s)" if data["proposals"] else ""))
+    elif kind == "prepass":
+        err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
+    elif kind == "test":
+        err_console.print(f"held-out test split: trial {data['trial']}")
+    elif kind == "recovered":
+        err_console.print(f"retrying {data['trials']} trial(s) interrupted by a crash")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def run(spec: Path = typer.Argument(..., help="Spec YAML file with search and budget sections."),
+            sampler: str = typer.Option("tpe", help="tpe (default), random, or grid (exhaustive)."),
+            seed: int = typer.Option(0, help="Seed of the sampler and of few-shot draws."),
+            parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
+            executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
+            ray_address: str | None = typer.Option(None, help="Join an existing Ray cluster."),
+            objective: str = typer.Option("score", help="score, or score,cost / score,latency for a Pareto front."),
+            max_trials: int | None = typer.Option(None, help="Override budget.trials."),
+            max_calls: int | None = typer.Option(None, help="Override budget.model_calls."),
+            max_usd: float | None = typer.Option(None, help="Override budget.usd."),
+            max_wall_s: float | None = typer.Option(None, help="Override budget.wall_s."),
+            top_k: int = typer.Option(2, min=1, help="Best candidates (the winner first) tested beside the baseline."),
+            resume: str | None = typer.Option(None, help="Continue this run id."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Print estimated calls and cost as JSON."),
+            store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
+            as_json: bool = JsonOpt) -> None:
+        """Search prompt configurations, evaluate every candidate as a full eval, give a held-out verdict."""
+        from promptopt.api import default_backend
+        from promptopt.cache import get_cache
+        from promptopt.errors import InputError
+        from promptopt.search import SAMPLERS, RunOptions, SearchRun
+        from promptopt.search._estimate import estimate_run
+        from promptopt.spec import load_spec
+        from promptopt.validate import load_and_check
+
+        objectives = tuple(o.strip() for o in objective.split(","))
+        if objectives[0] != "score" or not set(objectives) <= {"score", "cost", "latency"} or len(objectives) > 2:
+            raise InputError("--objective", "objective", "expected score, score,cost or score,latency")
+        if sampler not in SAMPLERS:
+            raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
+        if executor not in ("ray", "local"):
+            raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
+        loaded = load_spec(spec)
+        dataset = load_and_check(loaded)
+        options = RunOptions(sampler=sampler, seed=seed, parallel=parallel, objectives=objectives, top_k=top_k,
+                             max_trials=max_trials, max_calls=max_calls, max_usd=max_usd, max_wall_s=max_wall_s)
+        backend = default_backend()
+        if dry_run:
+            print_json(estimate_run(loaded, dataset, trials=max_trials or loaded.spec.budget.trials, top_k=top_k,
+                                    backend=backend))
+            return
+        the_store = open_store(store)
+        the_cache = get_cache(cache, enabled=not no_cache)
+        factory = None
+        if executor == "ray":
+            from promptopt.workers import ray_executor_factory
+
+            factory = ray_executor_factory(loaded=loaded, cache=the_cache, store_url=the_store.url,
+                                           address=ray_address, concurrency=loaded.spec.eval.concurrency)
+        search = SearchRun(loaded=loaded, dataset=dataset, options=options, backend=backend, cache=the_cache,
+                           store=the_store, executor_factory=factory,
+                           on_event=_progress if not as_json else (lambda k, d: None))
+        result = asyncio.run(search.run(resume_id=resume))
+        if as_json:
+            print_json(run_json(result))
+            return
+        console.print(leaderboard_table(result))
+        b, w = result.baseline, result.best
+        fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")  # noqa: E731
+        console.print(f"baseline (trial {b.trial}): validation {fmt(b.validation_score)}, test {fmt(b.test_score)}")
+        console.print(f"best     (trial {w.trial}): validation {fmt(w.validation_score)}, test {fmt(w.test_score)}")
+        if result.lift is not None and result.lift_ci95 is not None:
+            lo, hi = result.lift_ci95
+            console.print(f"lift on the test split: {result.lift:+.3f} (95% CI {lo:+.3f}..{hi:+.3f}), "
+                          f"p = {result.p_value:.4f}")

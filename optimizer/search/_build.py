@@ -1,0 +1,130 @@
+"""Building the search space from a spec: instruction candidates (spec, variants, proposals), few-shot pools
+(random, balanced, bootstrapped from the train split only), models and decoding choices."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from promptopt.config import Example, PromptConfig, example_output
+from promptopt.data import Dataset, Split
+from promptopt.engine import Evaluator
+from promptopt.models._base import ModelRequest, ModelResponse
+from promptopt.search_spaces import (
+    ConstrainedDimension,
+    Dimension,
+    FewShotDimension,
+    GroundedProposer,
+    InstructionDimension,
+    InstructionProposer,
+    MaxTokensDimension,
+    ModelDimension,
+    SearchSpace,
+    TemperatureDimension,
+)
+from promptopt.spec import LoadedSpec
+
+POOL_CAP = 64
+BOOTSTRAP_SAMPLE = 24
+
+
+@dataclass(frozen=True)
+class PrePass:
+    """What the baseline did on a train sample: correct cases (bootstrapped demos) and mistakes (grounding)."""
+
+    correct: tuple[Example, ...]
+    failures: tuple[tuple[dict[str, Any], str, str], ...]
+
+
+def _sample(split: Split, n: int, seed: int) -> Split:
+    cases = list(split.cases)
+    if len(cases) > n:
+        cases = random.Random(seed).sample(cases, n)
+    return Split(name=split.name, cases=tuple(cases))
+
+
+def needs_prepass(loaded: LoadedSpec) -> bool:
+    s = loaded.spec.search
+    return (s.few_shot.max_k > 0 and "bootstrapped" in s.few_shot.strategies) or s.instructions.propose > 0
+
+
+async def prepass(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, scorers: list[Any], *,
+                  run_id: str, seed: int) -> PrePass:
+    """Evaluate the spec's configuration on a train sample (recorded as trial -1 of the run)."""
+    sample = _sample(dataset.train, BOOTSTRAP_SAMPLE, seed)
+    if not sample.cases:
+        return PrePass((), ())
+    result = await evaluator.run(PromptConfig.from_task(loaded.spec.task), sample, scorers,
+                                 name=loaded.spec.task.name, dataset_hash=dataset.hash, run_id=run_id,
+                                 trial_number=-1)
+    correct, failures = [], []
+    for row in result.rows:
+        if row.objective is None:
+            continue
+        if row.objective >= 1.0 and row.expected is not None:
+            correct.append(Example(input=row.input, output=example_output(row.expected)))
+        elif row.objective < 1.0:
+            failures.append((row.input, row.output or "", example_output(row.expected)))
+    return PrePass(tuple(correct), tuple(failures))
+
+
+def _pool(split: Split, seed: int) -> tuple[Example, ...]:
+    cases = [c for c in split.cases if c.expected is not None]
+    if len(cases) > POOL_CAP:
+        cases = random.Random(seed).sample(cases, POOL_CAP)
+    return tuple(Example(input=c.input, output=example_output(c.expected)) for c in cases)
+
+
+async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, pre: PrePass, *,
+                               seed: int, proposer: InstructionProposer | None = None) -> list[str]:
+    spec = loaded.spec
+    n = spec.search.instructions.propose
+    if n == 0:
+        return []
+    if spec.search.instructions.proposer == "dspy":
+        from promptopt.search._dspy_proposer import DSPyProposer
+
+        proposer = proposer or DSPyProposer(spec.search.instructions.proposer_model or spec.task.model)
+    proposer = proposer or GroundedProposer(spec.search.instructions.proposer_model or spec.task.model)
+    rng = random.Random(seed)
+    train = [c for c in dataset.train.cases if c.expected is not None]
+    shown = rng.sample(train, min(4, len(train)))
+
+    async def call(request: ModelRequest, repeat: int) -> ModelResponse:
+        return (await evaluator.complete(request, repeat))[0]
+
+    return await proposer.propose(
+        instruction=PromptConfig.from_task(spec.task).instruction or "Complete the task.",
+        examples=[(c.input, example_output(c.expected)) for c in shown], failures=list(pre.failures[:4]),
+        labels=spec.task.output.labels, n=n, call=call)
+
+
+def assemble_space(loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *,
+                   seed: int) -> SearchSpace:
+    spec, task = loaded.spec, loaded.spec.task
+    base = PromptConfig.from_task(task)
+    dims: list[Dimension] = []
+    instructions = [base.instruction] + [v for v in spec.search.instructions.variants if v != base.instruction]
+    sources = ["spec"] + ["variant"] * (len(instructions) - 1)
+    for p in proposals:
+        if p not in instructions:
+            instructions.append(p)
+            sources.append(spec.search.instructions.proposer)
+    if len(instructions) > 1:
+        dims.append(InstructionDimension(tuple(instructions), tuple(sources)))
+    fs = spec.search.few_shot
+    if fs.max_k > 0:
+        pools = {s: _pool(dataset.train, seed) for s in fs.strategies if s != "bootstrapped"}
+        if "bootstrapped" in fs.strategies and pre.correct:
+            pools["bootstrapped"] = pre.correct
+        if any(pools.values()):
+            dims.append(FewShotDimension(fs.max_k, pools, fs.pool_seeds))
+    for cls, first, extra in ((ModelDimension, task.model, spec.search.models),
+                              (TemperatureDimension, task.params.temperature, spec.search.temperature),
+                              (MaxTokensDimension, task.params.max_tokens, spec.search.max_tokens),
+                              (ConstrainedDimension, task.constrained, spec.search.constrained)):
+        choices = tuple(dict.fromkeys((first, *extra)))
+        if len(choices) > 1:
+            dims.append(cls(choices))
+    return SearchSpace(base, tuple(dims))

@@ -1,0 +1,38 @@
+"""``--dry-run``: the calls and dollars a run would spend at most, without calling a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptopt.config import Example, PromptConfig, example_output
+from promptopt.data import Dataset
+from promptopt.engine import request_for
+from promptopt.models._base import ModelBackend
+from promptopt.search._build import BOOTSTRAP_SAMPLE, needs_prepass
+from promptopt.spec import LoadedSpec
+
+
+def estimate_run(loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: int,
+                 backend: ModelBackend) -> dict[str, Any]:
+    """Upper bounds: every trial a distinct configuration, every call a cache miss, the largest prompt."""
+    spec = loaded.spec
+    repeats = spec.eval.repeats
+    prepass = min(BOOTSTRAP_SAMPLE, len(dataset.train)) if needs_prepass(loaded) else 0
+    proposals = spec.search.instructions.propose * 3
+    search = trials * len(dataset.validation) * repeats
+    verdict = (1 + max(1, top_k)) * len(dataset.test) * repeats if dataset.test.cases else 0
+    worst = PromptConfig.from_task(spec.task)
+    k = spec.search.few_shot.max_k
+    if k:
+        shots = [Example(input=c.input, output=example_output(c.expected)) for c in dataset.train.cases[:k]]
+        worst = worst.model_copy(update={"examples": tuple(shots)})
+    per_call = {}
+    for model in dict.fromkeys((spec.task.model, *spec.search.models)):
+        request = request_for(worst.model_copy(update={"model": model}), dataset.validation.cases[0].input, 60)
+        per_call[model] = backend.estimate_cost(request, spec.task.params.max_tokens)
+    calls = prepass + proposals + search + verdict
+    return {"model_calls": calls, "cost_usd": round(calls * max(per_call.values()), 6),
+            "breakdown": {"prepass": prepass, "proposals": proposals, "search": search, "verdict": verdict},
+            "cost_per_call_usd": per_call, "trials": trials,
+            "rows": {"train": len(dataset.train), "validation": len(dataset.validation),
+                     "test": len(dataset.test)}}

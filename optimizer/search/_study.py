@@ -1,0 +1,63 @@
+"""The Optuna study: samplers, storage in our store's database, and recovery of interrupted trials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from promptopt.search_spaces import SearchSpace
+
+SAMPLERS = ("tpe", "random", "grid")
+
+
+class ExhaustiveGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler for an ask/tell loop: it calls ``study.stop()`` when the grid is used up, which
+    only works inside ``study.optimize``; here the run loop asks :meth:`unvisited` instead."""
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
+        return None
+
+    def unvisited(self, study: optuna.Study) -> int:
+        return len(self._get_unvisited_grid_ids(study))
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: bool) -> optuna.samplers.BaseSampler:
+    """TPE (multivariate, constant liar for parallel trials), random, or an exhaustive grid; all seeded."""
+    if name == "tpe":
+        if multi_objective:
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return ExhaustiveGridSampler(space.grid(), seed=seed)
+    raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLERS}")
+
+
+def optuna_storage_url(store_url: str) -> str:
+    return store_url.replace("postgresql://", "postgresql+psycopg://", 1) if store_url.startswith(
+        "postgresql://") else store_url
+
+
+def open_study(*, run_id: str, store_url: str, sampler: optuna.samplers.BaseSampler,
+               directions: list[str]) -> optuna.Study:
+    """Create or load the run's study in the store's database (``optuna-dashboard <store url>`` opens it)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(optuna_storage_url(store_url),
+                                         engine_kwargs={"pool_pre_ping": True})
+    return optuna.create_study(study_name=f"run-{run_id}", storage=storage, sampler=sampler,
+                               directions=directions, load_if_exists=True)
+
+
+def recover_interrupted(study: optuna.Study) -> list[dict[str, Any]]:
+    """Trials left RUNNING by a killed process are marked FAIL and their params queued again, so the
+    retried trial evaluates the same configuration (its finished calls come from the cache)."""
+    requeued = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted; retried")
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+        requeued.append(trial.params)
+    return requeued

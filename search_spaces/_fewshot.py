@@ -1,0 +1,85 @@
+"""Few-shot selection from the train split only: how many, which (seeded, label-balanced, bootstrapped), order."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+
+from promptopt.config import Example, PromptConfig
+from promptopt.search_spaces._base import Dimension
+
+ORDERS = ("drawn", "reversed")
+
+
+def _label(example: Example) -> str:
+    return example.output
+
+
+def select_examples(pool: tuple[Example, ...], strategy: str, seed: int, k: int) -> tuple[Example, ...]:
+    """Pick ``k`` examples from ``pool``; deterministic in (strategy, seed, k)."""
+    if k <= 0 or not pool:
+        return ()
+    rng = random.Random(f"{strategy}:{seed}")
+    if strategy != "balanced":
+        return tuple(rng.sample(pool, min(k, len(pool))))
+    by_label: dict[str, list[Example]] = {}
+    for ex in pool:
+        by_label.setdefault(_label(ex), []).append(ex)
+    for items in by_label.values():
+        rng.shuffle(items)
+    labels = sorted(by_label)
+    rng.shuffle(labels)
+    picked: list[Example] = []
+    while len(picked) < min(k, len(pool)):
+        for label in labels:
+            if by_label[label] and len(picked) < k:
+                picked.append(by_label[label].pop())
+    return tuple(picked)
+
+
+class FewShotDimension(Dimension):
+    """Parameters ``fewshot_k`` (0..max_k), ``fewshot_strategy``, ``fewshot_seed`` and ``fewshot_order``.
+
+    ``pools`` maps each strategy to the train examples it may draw from: every train case for "random" and
+    "balanced", the cases the task model already answers correctly for "bootstrapped".
+    """
+
+    kind: ClassVar[str] = "few_shot"
+
+    def __init__(self, max_k: int, pools: dict[str, tuple[Example, ...]], seeds: int) -> None:
+        pools = {name: tuple(pool) for name, pool in pools.items() if pool}
+        if max_k < 1 or not pools:
+            raise ValueError("a few-shot dimension needs max_k >= 1 and a non-empty pool")
+        self.max_k, self.pools, self.seeds = max_k, pools, seeds
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {"fewshot_k": IntDistribution(0, self.max_k),
+                "fewshot_strategy": CategoricalDistribution(sorted(self.pools)),
+                "fewshot_seed": IntDistribution(0, self.seeds - 1),
+                "fewshot_order": CategoricalDistribution(list(ORDERS))}
+
+    def baseline(self) -> dict[str, Any]:
+        return {"fewshot_k": 0, "fewshot_strategy": sorted(self.pools)[0], "fewshot_seed": 0,
+                "fewshot_order": ORDERS[0]}
+
+    def examples(self, params: dict[str, Any]) -> tuple[Example, ...]:
+        strategy = params["fewshot_strategy"]
+        chosen = select_examples(self.pools[strategy], strategy, int(params["fewshot_seed"]),
+                                 int(params["fewshot_k"]))
+        return chosen[::-1] if params["fewshot_order"] == "reversed" else chosen
+
+    def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
+        examples = self.examples(params)
+        origin = {**config.origin, "fewshot": params["fewshot_strategy"] if examples else "none"}
+        return config.model_copy(update={"examples": examples, "origin": origin})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "max_k": self.max_k, "seeds": self.seeds,
+                "pools": {k: [e.model_dump(mode="json") for e in v] for k, v in self.pools.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FewShotDimension:
+        pools = {k: tuple(Example.model_validate(e) for e in v) for k, v in data["pools"].items()}
+        return cls(data["max_k"], pools, data["seeds"])

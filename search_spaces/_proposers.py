@@ -1,0 +1,93 @@
+"""Instruction proposers: a model writes new instructions, grounded on train examples and on the cases
+the current best configuration gets wrong."""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from promptopt.models._base import ModelRequest, ModelResponse
+
+Call = Callable[[ModelRequest, int], Awaitable[ModelResponse]]
+"""One budgeted, cached model call: (request, repeat index) -> response."""
+
+
+class InstructionProposer(abc.ABC):
+    """Contract: ``propose`` returns at most ``n`` distinct, cleaned instructions (possibly fewer when the
+    model writes unusable text); every model call goes through ``call`` so it is budgeted and cached."""
+
+    @abc.abstractmethod
+    async def propose(self, *, instruction: str, examples: list[tuple[dict[str, Any], str]],
+                      failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
+                      n: int, call: Call) -> list[str]: ...
+
+
+def answer_format_hint(labels: tuple[str, ...] | None) -> str:
+    if not labels:
+        return ""
+    return "Answer with one word: " + ", ".join(labels[:-1]) + f" or {labels[-1]}." if len(labels) > 1 else ""
+
+
+def clean_instruction(text: str, labels: tuple[str, ...] | None) -> str | None:
+    """First one or two sentences of a model's answer, without quotes or a leading "Instruction:"; the label
+    list is appended when the instruction does not name every label (a small model needs the answer form)."""
+    text = text.strip().split("\n\n")[0].strip()
+    text = re.sub(r"^(new |better |improved )?instruction\s*[:\-]\s*", "", text, flags=re.I).strip(" \"'`*")
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    text = " ".join(sentences[:2]).strip()
+    if len(text) < 15 or len(text) > 400 or "{{" in text:
+        return None
+    if labels and not all(label.lower() in text.lower() for label in labels):
+        text = f"{text} {answer_format_hint(labels)}"
+    return text
+
+
+def _show(inp: dict[str, Any]) -> str:
+    if len(inp) == 1:
+        return str(next(iter(inp.values())))[:300]
+    return json.dumps(inp, ensure_ascii=False)[:300]
+
+
+class GroundedProposer(InstructionProposer):
+    """Asks a proposer model (litellm; the local model on the embedded default) for better instructions,
+    showing it correct train examples and the current best's mistakes. Each proposal is a separate sampled
+    call (temperature ``temperature``, repeat index = proposal number, so the cache keeps them apart)."""
+
+    def __init__(self, model: str, *, temperature: float = 0.9, max_tokens: int = 80, attempts: int = 3) -> None:
+        self.model, self.temperature, self.max_tokens, self.attempts = model, temperature, max_tokens, attempts
+
+    def _messages(self, instruction: str, examples: list[tuple[dict[str, Any], str]],
+                  failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
+                  variant: int) -> list[dict[str, str]]:
+        lines = [f'The current instruction for a task is: "{instruction}"', "", "Examples of the task:"]
+        lines += [f"- Input: {_show(i)}\n  Correct answer: {y}" for i, y in examples]
+        if failures:
+            lines += ["", "The current instruction gets these wrong:"]
+            lines += [f"- Input: {_show(i)}\n  Model answered: {o[:60]!r}; correct: {y}" for i, o, y in failures]
+        if labels:
+            lines += ["", f"The answer is always one of: {', '.join(labels)}."]
+        focus = ["clear and direct", "precise about the answer format", "like an expert's brief",
+                 "short and simple"][variant % 4]
+        lines += ["", f"Write one new instruction for this task, {focus}. Reply with the instruction only."]
+        return [{"role": "system", "content": "You write instructions for language models."},
+                {"role": "user", "content": "\n".join(lines)}]
+
+    async def propose(self, *, instruction: str, examples: list[tuple[dict[str, Any], str]],
+                      failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
+                      n: int, call: Call) -> list[str]:
+        found: list[str] = []
+        seen = {instruction.strip().lower()}
+        for i in range(n * self.attempts):
+            if len(found) >= n:
+                break
+            request = ModelRequest(model=self.model, messages=tuple(self._messages(
+                instruction, examples, failures, labels, i)),
+                params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": i})
+            text = clean_instruction((await call(request, i)).text, labels)
+            if text and text.lower() not in seen:
+                seen.add(text.lower())
+                found.append(text)
+        return found

@@ -1,0 +1,73 @@
+"""A search space: the dimensions that vary, applied in order to the spec's configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+
+from promptopt.config import PromptConfig
+from promptopt.search_spaces._base import Dimension
+from promptopt.search_spaces._dimensions import (
+    ConstrainedDimension,
+    FineTuneDimension,
+    InstructionDimension,
+    MaxTokensDimension,
+    ModelDimension,
+    TemperatureDimension,
+)
+from promptopt.search_spaces._fewshot import FewShotDimension
+
+_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (
+    InstructionDimension, FewShotDimension, ModelDimension, TemperatureDimension, MaxTokensDimension,
+    ConstrainedDimension, FineTuneDimension)}
+
+
+def dimension_from_json(data: dict[str, Any]) -> Dimension:
+    try:
+        cls = _KINDS[data["kind"]]
+    except KeyError:
+        raise ValueError(f"unknown dimension kind {data.get('kind')!r}; expected one of {sorted(_KINDS)}") from None
+    return cls.from_json(data)  # type: ignore[no-any-return]
+
+
+class SearchSpace:
+    """An ordered tuple of dimensions over a base configuration (the spec as written)."""
+
+    def __init__(self, base: PromptConfig, dimensions: tuple[Dimension, ...]) -> None:
+        names = [n for d in dimensions for n in d.distributions()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"parameter names collide across dimensions: {names}")
+        self.base, self.dimensions = base, tuple(dimensions)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {n: dist for d in self.dimensions for n, dist in d.distributions().items()}
+
+    def baseline(self) -> dict[str, Any]:
+        return {n: v for d in self.dimensions for n, v in d.baseline().items()}
+
+    def config(self, params: dict[str, Any]) -> PromptConfig:
+        """The configuration a trial's params stand for (missing params take the baseline value)."""
+        full = self.baseline() | params
+        config = self.base
+        for dim in self.dimensions:
+            config = dim.apply(config, {n: full[n] for n in dim.distributions()})
+        return config
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {n: v for d in self.dimensions for n, v in d.grid().items()}
+
+    def grid_size(self) -> int:
+        size = 1
+        for values in self.grid().values():
+            size *= len(values)
+        return size
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": self.base.model_dump(mode="json", by_alias=True),
+                "dimensions": [d.to_json() for d in self.dimensions]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchSpace:
+        return cls(PromptConfig.model_validate(data["base"]),
+                   tuple(dimension_from_json(d) for d in data["dimensions"]))
