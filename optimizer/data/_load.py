@@ -100,10 +100,19 @@ def load_dataset(spec: DatasetSpec, base_dir: Path, spec_file: str = "spec") -> 
         for name in ("train", "validation", "test"):
             rel = getattr(spec, name)
             splits[name] = make_cases(read_records(base_dir / rel)) if rel else ()
+        if spec.validation_from_train:
+            splits["train"], splits["validation"] = _carve(splits["train"], spec.validation_from_train, spec.seed)
     limited = {n: _sample(c, spec.limit.get(n), spec.seed) for n, c in splits.items()}  # type: ignore[call-overload]
     if not limited["validation"]:
         raise InputError(spec_file, "dataset.split.validation", "the validation split is empty; give it a share")
     return Dataset(**{n: Split(name=n, cases=c) for n, c in limited.items()})
+
+
+def _carve(cases: tuple[Case, ...], n: int, seed: int) -> tuple[tuple[Case, ...], tuple[Case, ...]]:
+    """Move a seeded sample of ``n`` cases out of ``cases``: (the rest, the sample), both in file order."""
+    picked = set(random.Random(f"validation:{seed}").sample(range(len(cases)), min(n, len(cases))))
+    rest = tuple(c for i, c in enumerate(cases) if i not in picked)
+    return rest, tuple(c for i, c in enumerate(cases) if i in picked)
 
 
 def _split_by_ratio(cases: tuple[Case, ...], spec: DatasetSpec) -> dict[str, tuple[Case, ...]]:

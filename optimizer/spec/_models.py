@@ -102,6 +102,9 @@ class DatasetSpec(_Frozen):
     train: str | None = None
     validation: str | None = None
     test: str | None = None
+    validation_from_train: int | None = Field(
+        None, ge=1, description="No validation file: carve this many cases out of the train file (seeded); "
+        "they leave the train split, so few-shot examples never come from validation.")
     seed: int = 0
     limit: dict[Literal["train", "validation", "test"], int] = Field(
         default_factory=dict, description="Keep at most this many cases per split (a seeded sample).")
@@ -111,8 +114,10 @@ class DatasetSpec(_Frozen):
         explicit = any((self.train, self.validation, self.test))
         if self.file and explicit:
             raise ValueError("give either 'file' (split by ratio) or 'train'/'validation'/'test' files, not both")
-        if not self.file and not self.validation:
-            raise ValueError("give 'file' or at least a 'validation' file")
+        if self.validation_from_train and (self.file or self.validation or not self.train):
+            raise ValueError("'validation_from_train' needs a 'train' file and no 'validation' file or 'file'")
+        if not self.file and not self.validation and not self.validation_from_train:
+            raise ValueError("give 'file', a 'validation' file, or 'train' with 'validation_from_train'")
         return self
 
 
