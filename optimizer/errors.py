@@ -34,6 +34,13 @@ class ModelCallError(OptimizeError):
         super().__init__(message)
         self.retryable, self.retry_after, self.status = retryable, retry_after, status
 
+    def __reduce__(self) -> tuple[object, ...]:  # keyword-only fields survive pickling (Ray, processes)
+        return (_model_call_error, (str(self), self.retryable, self.retry_after, self.status))
+
+
+def _model_call_error(message: str, retryable: bool, retry_after: float | None, status: int | None) -> ModelCallError:
+    return ModelCallError(message, retryable=retryable, retry_after=retry_after, status=status)
+
 
 class BudgetExceeded(OptimizeError):
     """A call or trial would pass the budget; raised before the call is sent."""

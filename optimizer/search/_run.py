@@ -22,7 +22,13 @@ from promptopt.errors import BudgetExceeded, EvalFailed, InputError
 from promptopt.models._base import ModelBackend
 from promptopt.search._build import assemble_space, needs_prepass, prepass, propose_instructions
 from promptopt.search._executor import LocalExecutor, TrialExecutor
-from promptopt.search._study import ExhaustiveGridSampler, make_sampler, open_study, recover_interrupted
+from promptopt.search._study import (
+    INTERRUPTED,
+    ExhaustiveGridSampler,
+    make_sampler,
+    open_study,
+    recover_interrupted,
+)
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome
 from promptopt.search._verdict import paired_lift
 from promptopt.search_spaces import SearchSpace
@@ -82,7 +88,7 @@ class RunResult(BaseModel):
 def count_trials(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.FAIL)) -> int:
     """Finished trials, leaving out those interrupted by a crash (they are retried, not counted twice)."""
     return sum(1 for t in study.get_trials(deepcopy=False, states=states)
-               if t.user_attrs.get("error") != "interrupted; retried")
+               if t.user_attrs.get("error") != INTERRUPTED)
 
 
 def run_key(loaded: LoadedSpec, dataset: Dataset, options: RunOptions) -> str:
@@ -185,19 +191,25 @@ class SearchRun:
                 if size == 0:
                     return "grid_exhausted"
             batch = [study.ask(dists) for _ in range(size)]
-            jobs, reused = [], {}
+            jobs, reused, first_in_batch = [], {}, {}
             for trial in batch:
                 h = space.config(trial.params).hash
                 trial.set_user_attr("config_hash", h)
                 if h in seen:
                     reused[trial.number] = seen[h]
+                elif h in first_in_batch:
+                    reused[trial.number] = None  # told after its twin in this batch
                 else:
+                    first_in_batch[h] = trial.number
                     jobs.append(TrialJob(number=trial.number, params=trial.params))
             outcomes = {o.number: o for o in await executor.run_batch(ctx, jobs)} if jobs else {}
             stop = None
             for trial in batch:
                 if trial.number in reused:
-                    twin = reused[trial.number]
+                    twin = reused[trial.number] or seen.get(trial.user_attrs["config_hash"])
+                    if twin is None:  # its twin in this batch failed: so does this one, without a second try
+                        study.tell(trial, state=TrialState.FAIL)
+                        continue
                     for k in ("experiment_id", "summary", "node"):
                         if k in twin.user_attrs:
                             trial.set_user_attr(k, twin.user_attrs[k])

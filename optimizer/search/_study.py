@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from promptopt.search_spaces import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid")
+INTERRUPTED = "interrupted; retried"
 
 
 class ExhaustiveGridSampler(optuna.samplers.GridSampler):
@@ -56,8 +57,8 @@ def recover_interrupted(study: optuna.Study) -> list[dict[str, Any]]:
     retried trial evaluates the same configuration (its finished calls come from the cache)."""
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted; retried")
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
         requeued.append(trial.params)
     return requeued

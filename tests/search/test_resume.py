@@ -65,6 +65,11 @@ def test_resume_after_sigkill(served_spec):
     out = json.loads(second.stdout)
     assert out["trials"] == 8 and out["status"] == "finished"
     assert completed_trials(db) >= 8
+    with sqlite3.connect(db) as conn:
+        runs = conn.execute("select id, status from run").fetchall()
+        retried = conn.execute("select count(*) from trial_user_attributes where key = 'retry_of'").fetchone()[0]
+    assert runs == [(out["run_id"], "finished")]  # the same run continued, not a new one
+    assert retried <= 1  # the trial running at the kill, if any, was queued again
     repaid = [b for b, n in server.bodies.items() if n > 1]
     # Only calls in flight at the moment of the kill (at most eval.concurrency) may be sent again.
     assert len(repaid) <= SPEC["eval"]["concurrency"], len(repaid)
