@@ -24,7 +24,7 @@ setup() {
   local pip="$VENV/bin/python -m pip"
   stamp="$VENV/.promptopt-installed-$(cat pyproject.toml setup.py constraints.txt | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ]; then return 0; fi
-  $pip install -q --upgrade "pip==25.3" "setuptools==80.9.0" "wheel==0.45.1"
+  $pip install -q --upgrade "pip==25.3" "setuptools==80.9.0" "wheel==0.48.0"
   if ! ls "$WHEELS"/llama_cpp_python-$LLAMA_VERSION-*.whl >/dev/null 2>&1; then
     log "building a portable llama-cpp-python $LLAMA_VERSION (about 6 minutes on 2 cores, once)"
     mkdir -p "$WHEELS"
@@ -58,7 +58,8 @@ case "${1:-}" in
   demo)
     setup
     cd experiments/demo
-    "$VENV/bin/optimize" eval spec.yaml
+    # shellcheck disable=SC2086
+    "$VENV/bin/optimize" run spec.yaml ${DEMO_ARGS:-}
     ;;
   test)
     setup

@@ -1,0 +1,40 @@
+"""Model backends: one async call from messages and parameters to text, tokens, cost and latency.
+
+``LiteLLMBackend`` (every litellm provider plus the embedded ``local/...`` models) is imported on first use,
+so ``import promptopt.models`` stays light: litellm takes seconds to import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
+from promptopt.models._fake import ScriptedBackend
+
+if TYPE_CHECKING:
+    from promptopt.models._litellm import LiteLLMBackend
+
+LOCAL_DEFAULT_MODEL = "local/smollm2-135m"
+
+__all__ = ["LOCAL_DEFAULT_MODEL", "Constraint", "LiteLLMBackend", "ModelBackend", "ModelRequest",
+           "ModelResponse", "ScriptedBackend", "get_backend"]
+
+
+def get_backend(*, local_prefix_reuse: bool | None = None) -> LiteLLMBackend:
+    """The model backend for real calls (cloud providers through litellm, and the embedded local models).
+
+    Args:
+        local_prefix_reuse: Reuse evaluated prompt prefixes on ``local/`` models; ``None`` follows
+            ``PROMPTOPT_LOCAL_PREFIX_REUSE`` (on unless ``0``).
+    """
+    from promptopt.models._litellm import LiteLLMBackend
+
+    return LiteLLMBackend(local_prefix_reuse=local_prefix_reuse)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LiteLLMBackend":  # imports litellm, hence only when asked for
+        from promptopt.models._litellm import LiteLLMBackend
+
+        return LiteLLMBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

