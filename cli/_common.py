@@ -17,7 +17,8 @@ from promptopt.util import scrub_secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+# Wide tables when the output is a file or a CI log (rich would otherwise wrap them at 80 columns).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

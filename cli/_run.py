@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def run_json(result: Any) -> dict[str, Any]:
             "cost_usd": result.cost_usd, "wall_s": round(result.wall_s, 2), "baseline": cand(result.baseline),
             "best": cand(result.best), "lift": result.lift, "lift_ci95": result.lift_ci95,
             "p_value": result.p_value, "leaderboard": [cand(c) for c in result.leaderboard],
-            "pareto": [cand(c) for c in result.pareto]}
+            "pareto": [cand(c) for c in result.pareto], "promotion": result.promotion}
 
 
 def leaderboard_table(result: Any, limit: int = 15) -> Table:
@@ -65,6 +66,9 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
         err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
     elif kind == "test":
         err_console.print(f"held-out test split: trial {data['trial']}")
+    elif kind == "promotion":
+        moved = "moved" if data["promoted"] else "stays where it was"
+        err_console.print(f"registry: v{data['version']} registered; label {data['label']!r} {moved}: {data['reason']}")
     elif kind == "recovered":
         err_console.print(f"retrying {data['trials']} trial(s) interrupted by a crash")
 
@@ -85,6 +89,8 @@ def register(app: typer.Typer) -> None:
             max_wall_s: float | None = typer.Option(None, help="Override budget.wall_s."),
             top_k: int = typer.Option(2, min=1, help="Best candidates (the winner first) tested beside the baseline."),
             resume: str | None = typer.Option(None, help="Continue this run id."),
+            promote: bool = typer.Option(True, "--promote/--no-promote",
+                                         help="Register the winner and move the label if it beats the incumbent."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Print estimated calls and cost as JSON."),
             store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
             as_json: bool = JsonOpt) -> None:
@@ -107,7 +113,8 @@ def register(app: typer.Typer) -> None:
         loaded = load_spec(spec)
         dataset = load_and_check(loaded)
         options = RunOptions(sampler=sampler, seed=seed, parallel=parallel, objectives=objectives, top_k=top_k,
-                             max_trials=max_trials, max_calls=max_calls, max_usd=max_usd, max_wall_s=max_wall_s)
+                             max_trials=max_trials, max_calls=max_calls, max_usd=max_usd, max_wall_s=max_wall_s,
+                             promote=promote, who=os.environ.get("USER") or "optimize run")
         backend = default_backend()
         if dry_run:
             print_json(estimate_run(loaded, dataset, trials=max_trials or loaded.spec.budget.trials, top_k=top_k,
@@ -123,7 +130,7 @@ def register(app: typer.Typer) -> None:
                                            address=ray_address, concurrency=loaded.spec.eval.concurrency)
         search = SearchRun(loaded=loaded, dataset=dataset, options=options, backend=backend, cache=the_cache,
                            store=the_store, executor_factory=factory,
-                           on_event=_progress if not as_json else (lambda k, d: None))
+                           on_event=_progress)  # progress goes to stderr, so --json stdout stays clean
         result = asyncio.run(search.run(resume_id=resume))
         if as_json:
             print_json(run_json(result))
@@ -137,3 +144,7 @@ def register(app: typer.Typer) -> None:
             lo, hi = result.lift_ci95
             console.print(f"lift on the test split: {result.lift:+.3f} (95% CI {lo:+.3f}..{hi:+.3f}), "
                           f"p = {result.p_value:.4f}")
+        if result.promotion:
+            p = result.promotion
+            state = "promoted to" if p["promoted"] else "registered; not promoted to"
+            console.print(f"registry: {loaded.spec.task.name} v{p['version']} {state} {p['label']!r}: {p['reason']}")

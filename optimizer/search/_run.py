@@ -49,6 +49,8 @@ class RunOptions(BaseModel):
     max_calls: int | None = None
     max_usd: float | None = None
     max_wall_s: float | None = None
+    promote: bool = True
+    who: str = "optimize run"
 
 
 class Candidate(BaseModel):
@@ -83,6 +85,7 @@ class RunResult(BaseModel):
     p_value: float | None
     leaderboard: tuple[Candidate, ...]
     pareto: tuple[Candidate, ...] = ()
+    promotion: dict[str, Any] | None = None
 
 
 def count_trials(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.FAIL)) -> int:
@@ -117,13 +120,19 @@ class SearchRun:
         self.max_usd = o.max_usd if o.max_usd is not None else b.usd
         self.max_wall = o.max_wall_s or b.wall_s
         # The held-out verdict is paid from the same budget: the search leaves room for it.
-        self.verdict_calls = (1 + max(1, o.top_k)) * len(self.dataset.test) * self.loaded.spec.eval.repeats
+        # baseline + top-k, plus the incumbent production version that promotion evaluates again
+        evals = 1 + max(1, o.top_k) + (1 if self._promoting else 0)
+        self.verdict_calls = evals * len(self.dataset.test) * self.loaded.spec.eval.repeats
         if self.max_calls is not None and self.max_calls <= self.verdict_calls:
             raise InputError(str(self.loaded.path), "budget.model_calls",
                              f"{self.max_calls} calls leave nothing for the search: the held-out verdict alone "
                              f"needs up to {self.verdict_calls} (baseline + top_k={o.top_k} on "
                              f"{len(self.dataset.test)} test rows); raise it or lower --top-k")
         self.budget = self._search_budget(BudgetUse())
+
+    @property
+    def _promoting(self) -> bool:
+        return self.options.promote and self.loaded.spec.registry.promote and bool(self.dataset.test.cases)
 
     def _search_budget(self, start: BudgetUse) -> LocalBudget:
         per_call = self._per_call_usd()
@@ -267,8 +276,8 @@ class SearchRun:
         chosen = [baseline] + [t for t in ranked if t.number != baseline.number][: max(1, self.options.top_k)]
         tested: dict[int, EvalResult] = {}
         calls, usd = self.store.run_usage(run_id)
-        budget = LocalBudget(model_calls=self.max_calls, usd=self.max_usd,
-                             start=BudgetUse(model_calls=calls, usd=usd))
+        budget = self.verdict_budget = LocalBudget(model_calls=self.max_calls, usd=self.max_usd,
+                                                   start=BudgetUse(model_calls=calls, usd=usd))
         if self.dataset.test.cases:
             for t in chosen:
                 self.on_event("test", {"trial": t.number})
@@ -313,6 +322,7 @@ class SearchRun:
         finally:
             executor.close()
         verdict = await self._verdict(run.id, study, space)
+        promotion = await self._promote(run.id, space, verdict) if self._promoting else None
         calls, usd = self.store.run_usage(run.id)
         lift = verdict.pop("lift")
         result = RunResult(
@@ -320,9 +330,33 @@ class SearchRun:
             trials=count_trials(study), failed_trials=count_trials(study, (TrialState.FAIL,)),
             model_calls=calls, cost_usd=usd,
             wall_s=time.monotonic() - t0, lift=lift.lift if lift else None, lift_ci95=lift.ci95 if lift else None,
-            p_value=lift.p_value if lift else None, **verdict)
+            p_value=lift.p_value if lift else None, promotion=promotion, **verdict)
         self.store.finish_run(run.id, status="finished", result=result.model_dump(mode="json"))
         return result
+
+    async def _promote(self, run_id: str, space: SearchSpace, verdict: dict[str, Any]) -> dict[str, Any]:
+        """Register the winner; move the label only if it beats the incumbent (re-evaluated on the same test
+        split) or, for a new prompt, the spec's baseline. Evals of configs already tested are cache hits."""
+        from promptopt.registry import Lineage, Registry, promote_if_better
+
+        settings, best = self.loaded.spec.registry, verdict["best"]
+        counter = iter(range(2 * VERDICT_TRIAL_OFFSET, 3 * VERDICT_TRIAL_OFFSET))
+
+        async def on_test(config: PromptConfig) -> EvalResult:
+            try:
+                return await self._test(run_id, config, next(counter) - VERDICT_TRIAL_OFFSET, self.verdict_budget)
+            except EvalFailed as exc:  # a failed eval is no evidence: the gate refuses and says why
+                return self.store.get_result(exc.experiment_id)  # type: ignore[attr-defined]
+
+        lineage = Lineage(run_id=run_id, trial=best.trial, spec_hash=content_hash(
+            self.loaded.spec.model_dump(mode="json", by_alias=True)), dataset_hash=self.dataset.hash,
+            validation_score=best.validation_score, test_score=best.test_score)
+        decision = await promote_if_better(
+            Registry(self.store), self.loaded.spec.task.name, PromptConfig.model_validate(best.config),
+            evaluate=on_test, who=self.options.who, lineage=lineage, margin=settings.margin, alpha=settings.alpha,
+            label=settings.label, baseline_config=space.config(space.baseline()), seed=self.options.seed)
+        self.on_event("promotion", decision.model_dump(mode="json"))
+        return decision.model_dump(mode="json")
 
     def _local_executor(self, *, budget: LocalBudget) -> TrialExecutor:
         return LocalExecutor(backend=self.backend, cache=self.cache, store=self.store, budget=budget,

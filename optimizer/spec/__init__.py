@@ -10,6 +10,7 @@ from promptopt.spec._models import (
     InstructionSearch,
     Message,
     OutputSpec,
+    RegistrySettings,
     SearchSpec,
     Spec,
     SplitRatio,
@@ -19,6 +20,7 @@ from promptopt.spec._scorers import SCORER_TYPES, ScorerSpec
 from promptopt.spec._template import TemplateSyntaxProblem, render_template, template_variables
 
 __all__ = ["SCORER_TYPES", "BudgetSpec", "DatasetSpec", "Decoding", "EvalSettings", "FewShotSearch",
-           "InstructionSearch", "LoadedSpec", "Message", "OutputSpec", "ScorerSpec", "SearchSpec", "Spec",
+           "InstructionSearch", "LoadedSpec", "Message", "OutputSpec", "RegistrySettings", "ScorerSpec", "SearchSpec",
+           "Spec",
            "SplitRatio", "TaskSpec", "TemplateSyntaxProblem", "load_spec", "render_template", "spec_from_data",
            "template_variables"]

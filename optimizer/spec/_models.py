@@ -158,6 +158,15 @@ class BudgetSpec(_Frozen):
     wall_s: float | None = Field(None, gt=0)
 
 
+class RegistrySettings(_Frozen):
+    """Gated promotion of a run's winner into the prompt registry (under ``task.name``)."""
+
+    promote: bool = Field(True, description="Register the winner and move the label if it earned it.")
+    label: str = Field("production", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    margin: float = Field(0.0, ge=0, le=1, description="Required mean lift over the incumbent on the test split.")
+    alpha: float = Field(0.05, gt=0, le=1, description="Significance level of the paired test.")
+
+
 class Spec(_Frozen):
     task: TaskSpec
     dataset: DatasetSpec
@@ -165,6 +174,7 @@ class Spec(_Frozen):
     eval: EvalSettings = EvalSettings()
     search: SearchSpec = SearchSpec()
     budget: BudgetSpec = BudgetSpec()
+    registry: RegistrySettings = RegistrySettings()
 
     @field_validator("scorers")
     @classmethod
