@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from promptopt.store import get_store
-from promptopt.store._migrate import current_revision, head_revision
+from promptopt.store._migrate import VERSION_TABLE, current_revision, head_revision
 
 _OPEN_AT = """
 import sys, time
@@ -44,7 +44,7 @@ def test_processes_opening_a_fresh_store_at_once_create_the_schema_once(store_ur
     try:
         assert current_revision(store.engine) == head_revision()
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+            assert connection.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar_one() == 1
         assert store.list_experiments() == []
     finally:
         store.dispose()

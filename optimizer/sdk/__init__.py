@@ -1,0 +1,20 @@
+"""The application side of the registry: fetch a prompt by name and label (or version) from a promptopt
+server or straight from the store, and render it into model-call arguments.
+
+Light to import: neither importing this package nor looking up a prompt imports litellm, ray, optuna or dspy.
+
+Example:
+    >>> from promptopt.sdk import PromptClient
+    >>> prompts = PromptClient("http://127.0.0.1:8080")
+    >>> kwargs = prompts.get("support-triage", label="production").render(ticket="Wrong invoice")  # doctest: +SKIP
+    >>> litellm.completion(**kwargs)  # doctest: +SKIP
+"""
+
+from promptopt.sdk._client import PromptClient, PromptUnavailable
+from promptopt.sdk._prompt import DEFAULT_LABEL, Prompt, PromptRef
+from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
+from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
+
+__all__ = ["DEFAULT_LABEL", "Fetched", "HttpSource", "Prompt", "PromptClient", "PromptRef", "PromptSource",
+           "PromptSourceError", "PromptUnavailable", "StoreSource", "call_params", "litellm_kwargs",
+           "openai_kwargs"]
