@@ -17,7 +17,7 @@ from promptopt.engine._parse import parse_output
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
-from promptopt.scorers._base import Scorer, ScoreInput
+from promptopt.scorers._base import ScoreInput, Scorer
 from promptopt.spec import EvalSettings
 from promptopt.util import scrub_secrets
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jsonschema
+
 from promptopt.errors import InputError
 from promptopt.models._base import ModelBackend
 from promptopt.scorers._base import Scorer

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import jsonschema
+
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, require_expected

@@ -6,10 +6,11 @@ import abc
 import re
 import unicodedata
 
+from rapidfuzz.distance import Levenshtein
+
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, answer, as_text, require_expected
 from promptopt.spec._scorers import ContainsSpec, ExactMatchSpec, LevenshteinSpec, Normalize
-from rapidfuzz.distance import Levenshtein
 
 _SPACE = re.compile(r"\s+")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from promptopt.data import Split, make_cases
-from promptopt.scorers._base import Scorer, ScoreInput, ScoreResult
-from promptopt.spec import Message, OutputSpec
 from promptopt.config import PromptConfig
+from promptopt.data import Split, make_cases
+from promptopt.scorers._base import ScoreInput, Scorer, ScoreResult
+from promptopt.spec import Message, OutputSpec
 
 
 class Exact(Scorer):

@@ -4,9 +4,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from promptopt.scorers import ScoreInput, build_scorers
 from promptopt.spec import ScorerSpec
-from pydantic import TypeAdapter
 
 HERE = Path(__file__).parent
 SPEC = TypeAdapter(ScorerSpec)

@@ -4,11 +4,11 @@ import asyncio
 import re
 
 import pytest
+
 from promptopt.errors import ScorerError
 from promptopt.models._fake import ScriptedBackend
 from promptopt.scorers import ScoreResult
 from promptopt.spec import SCORER_TYPES
-
 from tests.scorers.helpers import row
 
 

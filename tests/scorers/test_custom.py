@@ -4,9 +4,9 @@ import asyncio
 import time
 
 import pytest
+
 from promptopt.errors import ScorerError
 from promptopt.scorers import CustomScorer
-
 from tests.scorers.helpers import HERE, row, score, spec_of
 
 

@@ -3,8 +3,8 @@
 import socket
 
 import pytest
-from promptopt.scorers._embedding import _TOKENIZER, default_cache_dir, load_model, similarity
 
+from promptopt.scorers._embedding import _TOKENIZER, default_cache_dir, load_model, similarity
 from tests.scorers.helpers import row, score
 
 

@@ -3,6 +3,7 @@
 import doctest
 
 import pytest
+
 from promptopt.scorers import _factory, _judge, _numeric, _text
 
 

@@ -1,6 +1,7 @@
 """build_scorers: one scorer per spec entry, in order, and clear errors for entries it cannot build."""
 
 import pytest
+
 from promptopt.errors import InputError
 from promptopt.models._fake import ScriptedBackend
 from promptopt.scorers import (
@@ -16,7 +17,6 @@ from promptopt.scorers import (
     RegexScorer,
     build_scorers,
 )
-
 from tests.scorers.helpers import HERE, spec_of
 
 JUDGE = {"type": "llm_judge", "model": "m", "prompt": "{{output}}", "choices": {"ok": 1, "bad": 0}}

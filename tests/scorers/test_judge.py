@@ -1,10 +1,10 @@
 """The LLM judge on a scripted backend: what it sends, how answers map to choices, what it reports."""
 
 import pytest
+
 from promptopt.errors import ModelCallError, ScorerError
 from promptopt.models._fake import ScriptedBackend
 from promptopt.scorers import match_choice
-
 from tests.scorers.helpers import row, score
 
 SPEC = {"type": "llm_judge", "name": "judge", "model": "judge/small",

@@ -1,9 +1,9 @@
 """regex, json_valid, json_field and numeric."""
 
 import pytest
+
 from promptopt.errors import InputError, ScorerError
 from promptopt.scorers._numeric import closeness, first_number
-
 from tests.scorers.helpers import row, score
 
 SCHEMA = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}

@@ -1,9 +1,9 @@
 """exact_match, contains and levenshtein: what normalization does, and what is compared."""
 
 import pytest
+
 from promptopt.scorers import normalize
 from promptopt.spec._scorers import Normalize
-
 from tests.scorers.helpers import row, score
 
 
