@@ -50,6 +50,38 @@ def _summary_table(result: EvalResult) -> Table:
     return table
 
 
+def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, cache: Any) -> EvalResult:
+    """The result to compare with: a stored experiment, or the registry version holding label ``against``
+    evaluated now on the same split (cached calls cost nothing)."""
+    import asyncio
+    import re
+
+    from promptopt.api import default_backend, evaluate_config
+
+    if re.fullmatch(r"[0-9a-f]{6,32}", against):
+        return store.get_result(against)
+    from promptopt.registry import Registry
+
+    version = Registry(store).get(loaded.spec.task.name, label=against)
+    err_console.print(f"incumbent: {loaded.spec.task.name} v{version.version} ({against}) on {split}")
+    return asyncio.run(evaluate_config(loaded, dataset, version.config, split=split, backend=default_backend(),
+                                       cache=cache, store=store))
+
+
+def _gate(candidate: EvalResult, incumbent: EvalResult, threshold: float, as_json: bool) -> None:
+    from promptopt.reports import gate
+
+    outcome = gate(candidate, incumbent, threshold=threshold)
+    if as_json:
+        print_json({"passed": outcome.passed, "candidate": summary_json(candidate.experiment_id, candidate.summary),
+                    "incumbent_experiment_id": incumbent.experiment_id,
+                    "comparison": outcome.comparison.model_dump(mode="json")})
+    else:
+        console.print(outcome.markdown, markup=False, highlight=False)
+    if not outcome.passed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -76,6 +108,10 @@ def register(app: typer.Typer) -> None:
     def eval_(spec: Path = typer.Argument(..., help="Spec YAML file."),
               split: str = typer.Option("validation", help="train, validation or test."),
               store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
+              against: str | None = typer.Option(
+                  None, help="CI gate: compare with a registry label of task.name (e.g. production) or an "
+                  "experiment id on the same rows; exit 1 when the prompt regresses beyond --threshold."),
+              threshold: float = typer.Option(0.0, min=0, help="Allowed drop of the mean objective."),
               as_json: bool = JsonOpt) -> None:
         """Run the spec's prompt as written over one split as a full eval and record it."""
         from promptopt.api import evaluate_spec
@@ -97,6 +133,11 @@ def register(app: typer.Typer) -> None:
             bar = progress.add_task(loaded.spec.task.name, total=total)
             result = evaluate_spec(loaded, dataset, split=split, cache=the_cache, store=the_store,
                                    on_row=lambda _row: progress.advance(bar))
+        if against is not None:
+            incumbent = _incumbent(against, loaded, dataset, split, the_store, the_cache)
+            the_cache.close()
+            _gate(result, incumbent, threshold, as_json)
+            return
         the_cache.close()
         if as_json:
             print_json(summary_json(result.experiment_id, result.summary, result.status))
