@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from promptopt.cli import _eval, _registry, _run, _serve
+from promptopt.cli import _eval, _registry, _report, _run, _serve
 
 app = typer.Typer(name="optimize", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Automatic prompt optimization: evals, search, a versioned prompt registry.")
+
+
+def _reports_router(store: Any) -> Any:
+    from promptopt.reports import router
+
+    return router(lambda: store)
+
+
 _eval.register(app)
 _run.register(app)
 _registry.register(app)
-_serve.register(app)
+_report.register(app)
+_serve.register(app, routers=[_reports_router])
 
 
 def main() -> None:

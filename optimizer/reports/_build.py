@@ -1,0 +1,209 @@
+"""Compute a :class:`RunReport` from the store: the run record, its experiments, and its Optuna study."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from promptopt.compare import compare
+from promptopt.engine import EvalResult
+from promptopt.reports._models import (
+    CaseDiff,
+    CaseDiffs,
+    Importance,
+    LeaderboardRow,
+    ModelSpread,
+    ProgressPoint,
+    RunReport,
+    TrialPoint,
+)
+from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
+from promptopt.reports._stats import estimate, pareto_front, spread
+from promptopt.store import ExperimentRecord, RunRecord, Store
+
+ALL = 2**31 - 1  # "no limit" for list_experiments
+_KIND_ORDER = {"regressed": 0, "improved": 1, "unchanged": 2}
+
+
+def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
+    """Everything the report of run ``run_id`` (or a unique prefix of it) shows, read from ``store``.
+
+    Works on a finished run (leaderboard and verdict from its result) and on a running, killed or failed one
+    (leaderboard from the completed trials, no verdict).
+
+    Example:
+        >>> report = build_run_report(get_store(), "f7060c26")  # doctest: +SKIP
+        >>> Path("report.html").write_text(render_html(report))  # doctest: +SKIP
+
+    Raises:
+        NotFound: no run, or several, match ``run_id``.
+    """
+    from promptopt.search import RunResult
+
+    record = store.get_run(run_id)
+    trials, directions = load_trials(str(store.url), record.id)
+    experiments = store.list_experiments(run_id=record.id, limit=ALL)
+    result = None if record.result is None else RunResult.model_validate(record.result)
+    by_trial = _by_trial(experiments)
+    paid = _paid(by_trial)
+    points = tuple(trial_point(t, paid, _model(by_trial, t)) for t in trials)
+    candidates = list(result.leaderboard) if result else _candidates(record, trials)
+    baseline = result.baseline.trial if result else next((t.number for t in trials if t.user_attrs.get("baseline")),
+                                                          None)
+    rows = _leaderboard(store, candidates, by_trial, baseline, seed=seed)
+    configs = {c.trial: c.config for c in candidates}
+    calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
+    return RunReport(
+        run_id=record.id, name=record.name, status=record.status, created_at=record.created_at,
+        finished_at=record.finished_at, stopped_by=result.stopped_by if result else None,
+        error_message=record.error_message, objectives=tuple(record.settings.get("objectives", ("score",))),
+        directions=directions or ("maximize",), sampler=record.settings.get("sampler"),
+        seed=record.settings.get("seed"),
+        trial_count=result.trials if result else sum(p.state in ("complete", "duplicate", "failed") for p in points),
+        failed_trials=result.failed_trials if result else sum(p.state == "failed" for p in points),
+        model_calls=calls, cost_usd=usd, wall_s=result.wall_s if result else None,
+        baseline_trial=_role(rows, "baseline"), winner_trial=_role(rows, "winner"),
+        lift=result.lift if result else None, lift_ci95=result.lift_ci95 if result else None,
+        p_value=result.p_value if result else None, leaderboard=rows, trials=points,
+        baseline_config=configs.get(_role(rows, "baseline")), winner_config=configs.get(_role(rows, "winner")),
+        distributions=distributions(trials), progress=_progress(points, _unattributed(experiments)),
+        importance=importance(trials, directions) if trials else Importance(note="no trial yet"),
+        models=_spreads(rows), case_diff=_case_diff(store, result, seed=seed), generated_at=datetime.now(UTC))
+
+
+def _by_trial(experiments: Sequence[ExperimentRecord]) -> dict[int, list[ExperimentRecord]]:
+    out: dict[int, list[ExperimentRecord]] = {}
+    for e in experiments:
+        if e.trial_number is not None:
+            out.setdefault(e.trial_number, []).append(e)
+    return out
+
+
+def _model(by_trial: Mapping[int, list[ExperimentRecord]], trial: Any) -> str | None:
+    """The model a trial ran on (a duplicate's is its twin's)."""
+    experiments = by_trial.get(trial.number) or by_trial.get(trial.user_attrs.get("duplicate_of", -1)) or ()
+    return experiments[0].model if experiments else None
+
+
+def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[float, int]]:
+    return {n: (sum(e.summary.cost_usd for e in exps if e.summary),
+                sum(e.summary.model_calls for e in exps if e.summary)) for n, exps in by_trial.items()}
+
+
+def _unattributed(experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
+    """What the run paid outside trials (the pre-pass): where the cumulative cost curves start."""
+    pre = [e.summary for e in experiments if e.trial_number is None and e.summary is not None]
+    return sum(s.cost_usd for s in pre), sum(s.model_calls for s in pre)
+
+
+def _progress(points: tuple[TrialPoint, ...], start: tuple[float, int]) -> tuple[ProgressPoint, ...]:
+    usd, calls = start
+    best: float | None = None
+    out = []
+    for p in points:
+        if p.state not in ("complete", "duplicate", "failed"):
+            continue
+        usd, calls = usd + p.cost_usd, calls + p.model_calls
+        value = p.values[0] if p.values and p.state != "failed" else None
+        if value is not None and (best is None or value > best):
+            best = value
+        out.append(ProgressPoint(trial=p.number, cumulative_usd=usd, cumulative_calls=calls, value=value, best=best))
+    return tuple(out)
+
+
+def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, list[ExperimentRecord]],
+                 baseline: int | None, *, seed: int) -> tuple[LeaderboardRow, ...]:
+    """Rows in the candidates' order (the run's ranking); the first is the winner."""
+    from promptopt.search._run import VERDICT_TRIAL_OFFSET
+
+    front = pareto_front([(c.trial, c.validation_score, c.cost_usd) for c in candidates
+                          if c.validation_score is not None])
+    rows = []
+    for rank, c in enumerate(candidates, start=1):
+        validation = by_trial.get(c.trial, [])
+        summaries = [e.summary for e in validation + by_trial.get(VERDICT_TRIAL_OFFSET + c.trial, []) if e.summary]
+        rows.append(LeaderboardRow(
+            rank=rank, trial=c.trial, description=c.description, model=c.config.get("model", "?"),
+            validation=_estimate(store, c.experiment_id, c.validation_score, seed=seed),
+            test=_estimate(store, c.test_experiment_id, c.test_score, seed=seed), cost_usd=c.cost_usd,
+            mean_latency_s=c.mean_latency_s, model_calls=c.model_calls,
+            tokens=sum(s.task_tokens + s.scorer_tokens for s in summaries),
+            errors=sum(e.summary.errors for e in validation if e.summary),
+            baseline=c.trial == baseline, winner=rank == 1, pareto=c.trial in front,
+            experiment_id=c.experiment_id, test_experiment_id=c.test_experiment_id))
+    return tuple(rows)
+
+
+def _estimate(store: Store, experiment_id: str | None, score: float | None, *, seed: int) -> Any:
+    if experiment_id is None or score is None:
+        return None
+    rows = store.get_result(experiment_id).rows
+    return estimate([r.objective for r in rows if r.objective is not None and r.error is None], mean=score,
+                    seed=seed)
+
+
+def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
+    """Leaderboard candidates of a run without a result, from its completed, distinct trials."""
+    from promptopt.search import Candidate
+    from promptopt.search_spaces import SearchSpace
+
+    space = SearchSpace.from_json(record.space) if record.space else None
+    done = [t for t in trials if t.values and "duplicate_of" not in t.user_attrs and t.state.name == "COMPLETE"]
+    out = []
+    for t in sorted(done, key=lambda t: (-t.values[0], t.number)):
+        config = space.config(t.params) if space else None
+        s = t.user_attrs.get("summary") or {}
+        out.append(Candidate(
+            trial=t.number, config={} if config is None else config.model_dump(mode="json", by_alias=True),
+            description="" if config is None else config.describe(), validation_score=t.values[0],
+            cost_usd=s.get("cost_usd", 0.0), mean_latency_s=s.get("mean_latency_s"),
+            model_calls=s.get("model_calls", 0), experiment_id=t.user_attrs.get("experiment_id")))
+    return out
+
+
+def _role(rows: tuple[LeaderboardRow, ...], role: str) -> int | None:
+    return next((r.trial for r in rows if getattr(r, role)), None)
+
+
+def _spreads(rows: tuple[LeaderboardRow, ...]) -> tuple[ModelSpread, ...]:
+    groups: dict[str, list[LeaderboardRow]] = {}
+    for r in rows:
+        if r.validation is not None:
+            groups.setdefault(r.model, []).append(r)
+    out = []
+    for model in sorted(groups):
+        scores = [r.validation.mean for r in groups[model] if r.validation is not None]
+        out.append(ModelSpread(model=model, trials=len(scores), scores=tuple(scores), **spread(scores),
+                               cost_usd=sum(r.cost_usd for r in groups[model])))
+    return tuple(out)
+
+
+def _case_diff(store: Store, result: Any, *, seed: int) -> CaseDiffs | None:
+    if result is None or not result.baseline.test_experiment_id or not result.best.test_experiment_id:
+        return None
+    base = store.get_result(result.baseline.test_experiment_id)
+    win = store.get_result(result.best.test_experiment_id)
+    return case_diffs(base, win, seed=seed)
+
+
+def case_diffs(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> CaseDiffs:
+    """Every case both evals scored, regressed first, then improved, then unchanged (largest change first)."""
+    cmp = compare(baseline, winner, seed=seed)
+    a, b = baseline.objective_by_case(), winner.objective_by_case()
+    first_a = {r.case_id: r for r in reversed(baseline.rows)}
+    first_b = {r.case_id: r for r in reversed(winner.rows)}
+    cases = []
+    for case in (c for c in a if c in b):
+        ra, rb = first_a[case], first_b[case]
+        kind = "improved" if b[case] > a[case] else "regressed" if b[case] < a[case] else "unchanged"
+        cases.append(CaseDiff(case_id=case, kind=kind, input=ra.input, expected=ra.expected,  # type: ignore[arg-type]
+                              baseline_output=ra.output, winner_output=rb.output, baseline_score=a[case],
+                              winner_score=b[case]))
+    cases.sort(key=lambda c: (_KIND_ORDER[c.kind], -abs(c.winner_score - c.baseline_score)))
+    return CaseDiffs(
+        baseline_experiment_id=baseline.experiment_id, winner_experiment_id=winner.experiment_id,
+        paired_cases=len(cases), delta=cmp.objective_delta, ci95=cmp.objective_ci95, p_value=cmp.p_value,
+        improved=sum(c.kind == "improved" for c in cases), regressed=sum(c.kind == "regressed" for c in cases),
+        unchanged=sum(c.kind == "unchanged" for c in cases), errors_baseline=cmp.errors_a, errors_winner=cmp.errors_b,
+        cases=tuple(cases))

@@ -1,0 +1,114 @@
+"""Markdown renderings, compact enough for a pull request comment or a CI step summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from promptopt.reports._models import CaseDiff, Estimate, LeaderboardRow, RunReport
+
+TOP = 5
+EXAMPLES = 3
+
+
+def render_markdown(report: RunReport, *, top: int = TOP, examples: int = EXAMPLES) -> str:
+    """Winner against baseline, the lift with its interval and p-value, the top of the leaderboard and the
+    counts of improved and regressed test cases with a few examples of each."""
+    r = report
+    lines = [f"## {cell(r.name)}: prompt optimization run `{r.run_id[:8]}`", "",
+             f"{r.status}{f' (stopped by {r.stopped_by})' if r.stopped_by else ''}: {r.trial_count} trials "
+             f"({r.failed_trials} failed), {len(r.leaderboard)} distinct configurations, {r.model_calls} model "
+             f"calls, ${r.cost_usd:.4f}" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".", ""]
+    lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r.leaderboard[:top], len(r.leaderboard))
+    if r.case_diff is not None:
+        lines += [""] + _cases(r, examples)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _verdict(r: RunReport) -> list[str]:
+    if r.lift is None:
+        if r.winner_trial is not None and r.winner_trial == r.baseline_trial:
+            return ["**No lift:** the baseline (the spec as written) is the best configuration found."]
+        return [f"**No held-out verdict** (the run is {r.status})."]
+    ci = f" (95% CI {r.lift_ci95[0]:+.4f} .. {r.lift_ci95[1]:+.4f})" if r.lift_ci95 else ""
+    p = f", p = {r.p_value:.4f}" if r.p_value is not None else ""
+    mark = "✅" if r.lift > 0 and r.lift_ci95 and r.lift_ci95[0] > 0 else "⚠️" if r.lift <= 0 else "➖"
+    return [f"{mark} **Lift on the held-out test split: {r.lift:+.4f}**{ci}{p} "
+            f"(trial {r.winner_trial} against the baseline, trial {r.baseline_trial})."]
+
+
+def _versus(r: RunReport) -> list[str]:
+    base, win = r.baseline, r.winner
+    if base is None or win is None:
+        return []
+    lines = ["| | baseline | winner |", "|---|---|---|",
+             f"| trial | {base.trial} | {win.trial} |",
+             f"| configuration | {cell(base.description)} | {cell(win.description)} |",
+             f"| validation (95% CI) | {estimate(base.validation)} | {estimate(win.validation)} |",
+             f"| test (95% CI) | {estimate(base.test)} | {estimate(win.test)} |",
+             f"| cost $ (validation) | {base.cost_usd:.4f} | {win.cost_usd:.4f} |",
+             f"| mean latency s | {_num(base.mean_latency_s)} | {_num(win.mean_latency_s)} |"]
+    return lines
+
+
+def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
+    lines = [f"### Top {len(rows)} of {total}", "",
+             "| rank | trial | configuration | validation (95% CI) | test | cost $ | latency s | calls |",
+             "|---:|---:|---|---|---|---:|---:|---:|"]
+    for row in rows:
+        tags = " (winner)" if row.winner else ""
+        tags += " (baseline)" if row.baseline else ""
+        lines.append(f"| {row.rank} | {row.trial}{tags} | {cell(row.description)} | {estimate(row.validation)} | "
+                     f"{estimate(row.test)} | {row.cost_usd:.4f} | {_num(row.mean_latency_s)} | {row.model_calls} |")
+    return lines
+
+
+def _cases(r: RunReport, examples: int) -> list[str]:
+    d = r.case_diff
+    assert d is not None
+    lines = [f"### Test cases: {d.improved} improved, {d.regressed} regressed, {d.unchanged} unchanged "
+             f"(of {d.paired_cases} paired)"]
+    for kind in ("regressed", "improved"):
+        shown = [c for c in d.cases if c.kind == kind][:examples]
+        if shown:
+            lines += ["", f"<details><summary>{kind}: first {len(shown)}</summary>", "", *case_table(shown), "",
+                      "</details>"]
+    return lines
+
+
+def case_table(cases: list[CaseDiff] | tuple[CaseDiff, ...], *, a: str = "baseline", b: str = "winner") -> list[str]:
+    lines = [f"| input | expected | {a} output | {b} output | {a} | {b} |", "|---|---|---|---|---:|---:|"]
+    for c in cases:
+        lines.append(f"| {cell(plain(c.input))} | {cell(plain(c.expected))} | {cell(c.baseline_output)} | "
+                     f"{cell(c.winner_output)} | {c.baseline_score:.2f} | {c.winner_score:.2f} |")
+    return lines
+
+
+def cell(value: Any, width: int = 80) -> str:
+    """Text safe inside a Markdown table cell: one line, no pipe, no HTML, at most ``width`` characters."""
+    text = "" if value is None else " ".join(str(value).split())
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("`", "\\`"))
+
+
+def estimate(value: Estimate | None) -> str:
+    if value is None:
+        return "–"
+    if value.ci95 is None:
+        return f"{value.mean:.3f}"
+    return f"{value.mean:.3f} ({value.ci95[0]:.2f}–{value.ci95[1]:.2f})"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def plain(value: Any) -> str:
+    """A case's input or expected value as text: a lone string field bare, a string as is, else JSON."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), str):
+        return str(next(iter(value.values())))
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
