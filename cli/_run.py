@@ -21,6 +21,7 @@ from promptopt.cli._common import (
     open_store,
     print_json,
 )
+from promptopt.stats import format_p
 
 
 def run_json(result: Any) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def register(app: typer.Typer) -> None:
         if result.lift is not None and result.lift_ci95 is not None:
             lo, hi = result.lift_ci95
             console.print(f"lift on the test split: {result.lift:+.3f} (95% CI {lo:+.3f}..{hi:+.3f}), "
-                          f"p = {result.p_value:.4f}")
+                          f"{format_p(result.p_value)}")
         if result.promotion:
             p = result.promotion
             state = "promoted to" if p["promoted"] else "registered; not promoted to"

@@ -11,6 +11,7 @@ from promptopt.compare import CaseChange, Comparison, compare
 from promptopt.engine import EvalResult
 from promptopt.reports._markdown import case_table, cell
 from promptopt.reports._models import CaseDiff
+from promptopt.stats import format_p
 
 MAX_LISTED = 20
 _TOLERANCE = 1e-9  # a drop equal to the threshold passes, whatever the float rounding of the means
@@ -84,7 +85,7 @@ def _markdown(candidate: EvalResult, incumbent: EvalResult, cmp: Comparison, pas
     if cmp.objective_delta is not None and cmp.objective_ci95 is not None and cmp.p_value is not None:
         lo, hi = cmp.objective_ci95
         lines += [f"Difference **{cmp.objective_delta:+.4f}** (95% CI {lo:+.4f} .. {hi:+.4f}, paired permutation "
-                  f"p = {cmp.p_value:.4f}) on {cmp.paired_cases} paired cases; {_allowed(threshold)}. "
+                  f"{format_p(cmp.p_value)}) on {cmp.paired_cases} paired cases; {_allowed(threshold)}. "
                   f"**{len(cmp.regressed)} regressed**, {len(cmp.improved)} improved.", ""]
     if incumbent.dataset_hash != candidate.dataset_hash:
         lines += ["Note: the two evals ran on different data (dataset hashes differ); only cases with the same "

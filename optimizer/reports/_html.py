@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from promptopt.reports._markdown import plain
 from promptopt.reports._models import Estimate, PromptLeaderboard, RunReport
+from promptopt.stats import format_p
 
 _TEMPLATES = Path(__file__).with_name("templates")
 # JSON inside <script> must not close the element or open a comment: escape the characters that could.
@@ -52,7 +53,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.globals.update(est=_estimate, signed=lambda v: f"{v:+.4f}", num=_num, show=plain, output=_output,
-                       pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False))
+                       pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False), format_p=format_p)
     return env
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from promptopt.reports._models import CaseDiff, Estimate, LeaderboardRow, RunReport
+from promptopt.stats import format_p
 
 TOP = 5
 EXAMPLES = 3
@@ -31,7 +32,7 @@ def _verdict(r: RunReport) -> list[str]:
             return ["**No lift:** the baseline (the spec as written) is the best configuration found."]
         return [f"**No held-out verdict** (the run is {r.status})."]
     ci = f" (95% CI {r.lift_ci95[0]:+.4f} .. {r.lift_ci95[1]:+.4f})" if r.lift_ci95 else ""
-    p = f", p = {r.p_value:.4f}" if r.p_value is not None else ""
+    p = f", {format_p(r.p_value)}" if r.p_value is not None else ""
     mark = "✅" if r.lift > 0 and r.lift_ci95 and r.lift_ci95[0] > 0 else "⚠️" if r.lift <= 0 else "➖"
     return [f"{mark} **Lift on the held-out test split: {r.lift:+.4f}**{ci}{p} "
             f"(trial {r.winner_trial} against the baseline, trial {r.baseline_trial})."]

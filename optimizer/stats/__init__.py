@@ -1,5 +1,5 @@
 """Statistics for verdicts: paired bootstrap intervals and paired significance tests."""
 
-from promptopt.stats._paired import paired_bootstrap_ci, paired_permutation_p
+from promptopt.stats._paired import format_p, paired_bootstrap_ci, paired_permutation_p
 
-__all__ = ["paired_bootstrap_ci", "paired_permutation_p"]
+__all__ = ["format_p", "paired_bootstrap_ci", "paired_permutation_p"]

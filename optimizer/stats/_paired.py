@@ -52,3 +52,8 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: i
     if nz.size > 16:
         extreme += 1
     return float(min(1.0, extreme / count_total))
+
+
+def format_p(p: float) -> str:
+    """``p = 0.0312``, or ``p < 0.0001`` where four decimals would print a misleading 0."""
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"

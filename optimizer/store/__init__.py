@@ -4,6 +4,7 @@
 ``begin_experiment`` (which resumes a killed one), ``add_rows`` as rows finish, then ``finish_experiment``.
 """
 
+import promptopt.store._log_tables  # noqa: F401  (registers the tables of logs and schedules)
 import promptopt.store._registry_tables  # noqa: F401  (registers the prompt registry's tables)
 from promptopt.store._migrate import StoreSchemaError
 from promptopt.store._records import ExperimentRecord, ExperimentStatus

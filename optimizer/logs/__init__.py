@@ -1,0 +1,36 @@
+"""Production logs: what applications logged through :class:`promptopt.sdk.PromptLogger` (and feedback on it),
+online scores of reference-free scorers, per-version numbers, and datasets made from logs.
+
+The HTTP ingestion routes are in :mod:`promptopt.logs._routes` (``router(store_factory, auth)``), kept out of
+this package's import so that writing logs straight into a store never loads FastAPI.
+
+Example:
+    >>> from promptopt.logs import LogQuery, export_dataset
+    >>> export_dataset(get_store(), LogQuery(prompt="support-triage", with_feedback=True), "fresh.jsonl",
+    ...                require_expected=True)  # doctest: +SKIP
+"""
+
+from promptopt.logs._dataset import dataset_from_logs, dataset_hash, export_dataset, log_record, write_jsonl
+from promptopt.logs._models import (
+    ID_PATTERN,
+    LABEL_PATTERN,
+    NAME_PATTERN,
+    ExportResult,
+    Feedback,
+    FeedbackBatch,
+    FeedbackIn,
+    IngestResult,
+    LogBatch,
+    LogEntry,
+    LogIn,
+    LogQuery,
+    ScoreReport,
+    VersionStats,
+)
+from promptopt.logs._scoring import ascore_logs, in_sample, score_logs
+from promptopt.logs._store import LogStore
+
+__all__ = ["ID_PATTERN", "LABEL_PATTERN", "NAME_PATTERN", "ExportResult", "Feedback", "FeedbackBatch", "FeedbackIn",
+           "IngestResult", "LogBatch", "LogEntry", "LogIn", "LogQuery", "LogStore", "ScoreReport", "VersionStats",
+           "ascore_logs", "dataset_from_logs", "dataset_hash", "export_dataset", "in_sample", "log_record",
+           "score_logs", "write_jsonl"]
