@@ -38,6 +38,13 @@ setup() {
   touch "$stamp"
 }
 
+browser() {
+  # Headless Chromium for the report's browser test (Debian's package).
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 services() {
   # PostgreSQL and Redis for the store and cache tests; started only when not already running.
   if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
@@ -64,6 +71,7 @@ case "${1:-}" in
   test)
     setup
     services
+    browser
     shift
     set +e
     "$VENV/bin/python" -m pytest "$@"

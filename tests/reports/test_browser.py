@@ -27,7 +27,7 @@ def report_file(finished, tmp_path_factory):
 
 def chromium(tmp_path, *args):
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (scripts/dev.sh installs it; apt-get install chromium)")
+        pytest.fail("chromium is not installed: bash scripts/dev.sh test installs it (apt-get install chromium)")
     done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
                           capture_output=True, text=True, timeout=120)
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
