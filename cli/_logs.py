@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,16 @@ SinceOpt = typer.Option(None, "--since", help="From this time: ISO 8601 (2026-11
                         "(30m, 12h, 7d).")
 UntilOpt = typer.Option(None, "--until", help="Before this time (same forms as --since).")
 FeedbackOpt = typer.Option(False, "--with-feedback", help="Only logs that have feedback.")
+
+
+@contextmanager
+def opened(url: str | None) -> Iterator[Any]:
+    """The store at ``url`` for one command, its connections closed at the end."""
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def parse_when(text: str | None, option: str, *, now: datetime | None = None) -> datetime | None:
@@ -106,7 +118,8 @@ def register(app: typer.Typer) -> None:
         from promptopt.logs import LogStore
 
         query = _query(prompt, version, label, since, until, with_feedback, limit, newest_first=True)
-        entries = LogStore(open_store(store)).query(query)[::-1]
+        with opened(store) as the_store:
+            entries = LogStore(the_store).query(query)[::-1]
         if as_json:
             print_json([e.model_dump(mode="json") for e in entries])
         else:
@@ -124,8 +137,9 @@ def register(app: typer.Typer) -> None:
         version) to a JSONL file that a spec can name as its data; prints the dataset's content hash."""
         from promptopt.logs import export_dataset
 
-        result = export_dataset(open_store(store), _query(prompt, version, label, since, until, with_feedback),
-                                out, require_expected=require_expected)
+        query = _query(prompt, version, label, since, until, with_feedback)
+        with opened(store) as the_store:
+            result = export_dataset(the_store, query, out, require_expected=require_expected)
         if as_json:
             print_json(result.model_dump(mode="json"))
             return
@@ -141,7 +155,8 @@ def register(app: typer.Typer) -> None:
         from promptopt.errors import NotFound
         from promptopt.logs import LogStore
 
-        found = LogStore(open_store(store)).stats(prompt)
+        with opened(store) as the_store:
+            found = LogStore(the_store).stats(prompt)
         if not found:
             raise NotFound(f"no logs of prompt {prompt!r}")
         if as_json:
@@ -176,7 +191,8 @@ def register(app: typer.Typer) -> None:
             backend = default_backend()
         scorers = build_scorers(free, base_dir=loaded.base_dir, backend=backend, source=str(spec))
         try:
-            report = score_logs(open_store(store), prompt, scorers=scorers, sample_rate=sample_rate, seed=seed)
+            with opened(store) as the_store:
+                report = score_logs(the_store, prompt, scorers=scorers, sample_rate=sample_rate, seed=seed)
         finally:
             asyncio.run(_close(scorers))
         if as_json:

@@ -19,9 +19,9 @@ from promptopt.cli._common import (
     console,
     err_console,
     handle_errors,
-    open_store,
     print_json,
 )
+from promptopt.cli._logs import opened
 from promptopt.errors import InputError
 
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
@@ -106,13 +106,12 @@ def _print_report(report: Any) -> None:
         console.print(f"[bold yellow]{report.drift.message}[/]", soft_wrap=True)
 
 
-def _scheduler(store: str | None, cache: str | None, no_cache: bool, work_dir: Path | None, lease_s: float,
-               quiet: bool = False) -> Any:
+def _scheduler(the_store: Any, cache: str | None, no_cache: bool, work_dir: Path | None, lease_s: float) -> Any:
     from promptopt.cache import get_cache
     from promptopt.schedules import Scheduler
 
-    return Scheduler(open_store(store), cache=get_cache(cache, enabled=not no_cache), work_dir=work_dir,
-                     lease_s=lease_s, on_event=(lambda kind, data: None) if quiet else _progress)
+    return Scheduler(the_store, cache=get_cache(cache, enabled=not no_cache), work_dir=work_dir, lease_s=lease_s,
+                     on_event=_progress)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,9 +153,11 @@ def register(app: typer.Typer) -> None:
             err = exc.errors()[0]
             raise InputError(f"--{str(err['loc'][0]).replace('_', '-')}", str(err["loc"][0]),
                              err["msg"].removeprefix("Value error, ")) from None
-        added = Schedules(open_store(store)).add(
-            name or loaded.spec.task.name, str(loaded.path), prompt=loaded.spec.task.name,
-            every_s=parse_interval(every, "--every"), min_new_feedback=min_new_feedback, settings=settings)
+        every_s = parse_interval(every, "--every")
+        with opened(store) as the_store:
+            added = Schedules(the_store).add(name or loaded.spec.task.name, str(loaded.path),
+                                             prompt=loaded.spec.task.name, every_s=every_s,
+                                             min_new_feedback=min_new_feedback, settings=settings)
         if as_json:
             print_json(added.model_dump(mode="json"))
             return
@@ -170,7 +171,8 @@ def register(app: typer.Typer) -> None:
         """List the schedules."""
         from promptopt.schedules import Schedules
 
-        found = Schedules(open_store(store)).list()
+        with opened(store) as the_store:
+            found = Schedules(the_store).list()
         if as_json:
             print_json([s.model_dump(mode="json") for s in found])
         else:
@@ -179,7 +181,8 @@ def register(app: typer.Typer) -> None:
     def _set_paused(name: str, store: str | None, paused: bool) -> None:
         from promptopt.schedules import Schedules
 
-        Schedules(open_store(store)).set_paused(name, paused)
+        with opened(store) as the_store:
+            Schedules(the_store).set_paused(name, paused)
         console.print(f"schedule {name}: {'paused' if paused else 'resumed'}", markup=False)
 
     @schedule_app.command("pause")
@@ -200,7 +203,8 @@ def register(app: typer.Typer) -> None:
         """Remove a schedule and its history (runs, datasets and registry versions stay)."""
         from promptopt.schedules import Schedules
 
-        Schedules(open_store(store)).remove(name)
+        with opened(store) as the_store:
+            Schedules(the_store).remove(name)
         console.print(f"schedule {name}: removed", markup=False)
 
     @schedule_app.command("history")
@@ -211,7 +215,8 @@ def register(app: typer.Typer) -> None:
         """The schedule's runs: status, data, promotion, drift alerts."""
         from promptopt.schedules import Schedules
 
-        runs = Schedules(open_store(store)).history(name, limit=limit)
+        with opened(store) as the_store:
+            runs = Schedules(the_store).history(name, limit=limit)
         if as_json:
             print_json([r.model_dump(mode="json") for r in runs])
         else:
@@ -222,7 +227,8 @@ def register(app: typer.Typer) -> None:
     def tick(store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
              work_dir: Path | None = WorkDirOpt, lease_s: float = LeaseOpt, as_json: bool = JsonOpt) -> None:
         """Run every due schedule once, then exit (for cron or CI); exit code 1 if a run failed."""
-        reports = _scheduler(store, cache, no_cache, work_dir, lease_s).tick()
+        with opened(store) as the_store:
+            reports = _scheduler(the_store, cache, no_cache, work_dir, lease_s).tick()
         if as_json:
             print_json([r.model_dump(mode="json") for r in reports])
         else:
@@ -240,16 +246,17 @@ def register(app: typer.Typer) -> None:
                   store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
                   work_dir: Path | None = WorkDirOpt, lease_s: float = LeaseOpt) -> None:
         """Run due schedules until stopped (SIGINT/SIGTERM); any number may run against one store."""
-        runner = _scheduler(store, cache, no_cache, work_dir, lease_s)
-        runner.on_event = lambda kind, data: (_print_report(_report(data)) if kind == "done"
-                                              else _progress(kind, data))
-        signal.signal(signal.SIGTERM, _interrupt)
-        err_console.print(f"scheduler {runner.owner}: polling every {poll_s:g} s", markup=False)
-        try:
-            runner.run_forever(poll_s=poll_s)
-        except KeyboardInterrupt:
-            err_console.print(f"scheduler {runner.owner}: stopped", markup=False)
-            raise typer.Exit(130) from None
+        with opened(store) as the_store:
+            runner = _scheduler(the_store, cache, no_cache, work_dir, lease_s)
+            runner.on_event = lambda kind, data: (_print_report(_report(data)) if kind == "done"
+                                                  else _progress(kind, data))
+            signal.signal(signal.SIGTERM, _interrupt)
+            err_console.print(f"scheduler {runner.owner}: polling every {poll_s:g} s", markup=False)
+            try:
+                runner.run_forever(poll_s=poll_s)
+            except KeyboardInterrupt:
+                err_console.print(f"scheduler {runner.owner}: stopped", markup=False)
+                raise typer.Exit(130) from None
 
 
 def _report(data: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from promptopt.cli import _eval, _registry, _report, _run, _serve
+from promptopt.cli import _eval, _logs, _registry, _report, _run, _schedule, _serve
 
 app = typer.Typer(name="optimize", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Automatic prompt optimization: evals, search, a versioned prompt registry.")
@@ -18,11 +18,19 @@ def _reports_router(store: Any) -> Any:
     return router(lambda: store)
 
 
+def _logs_router(store: Any) -> Any:
+    from promptopt.logs._routes import router
+
+    return router(lambda: store)
+
+
 _eval.register(app)
 _run.register(app)
 _registry.register(app)
 _report.register(app)
-_serve.register(app, routers=[_reports_router])
+_logs.register(app)
+_schedule.register(app)
+_serve.register(app, routers=[_reports_router, _logs_router])
 
 
 def main() -> None:

@@ -34,18 +34,18 @@ class LogIn(_Frozen):
     template variables (an object) or any JSON value; ``metadata`` is free-form.
     """
 
-    id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
+    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
     prompt: str = Field(pattern=NAME_PATTERN, description="Prompt name in the registry.")
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Registry version that produced it.")
-    label: str | None = Field(None, pattern=LABEL_PATTERN, description="Label the version was looked up by.")
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Registry version that produced it.")
+    label: str | None = Field(default=None, pattern=LABEL_PATTERN, description="Label the version was looked up by.")
     input: Any = Field(description="The template variables (an object), or any JSON value.")
-    output: str | None = Field(None, max_length=MAX_TEXT)
-    model: str | None = Field(None, max_length=200)
-    latency_s: float | None = Field(None, ge=0, allow_inf_nan=False)
-    tokens: int | None = Field(None, ge=0, le=2**31 - 1)
-    cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    output: str | None = Field(default=None, max_length=MAX_TEXT)
+    model: str | None = Field(default=None, max_length=200)
+    latency_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime | None = Field(None, description="When the call was made (default: when received).")
+    created_at: datetime | None = Field(default=None, description="When the call was made (default: when received).")
 
     @field_validator("input")
     @classmethod
@@ -63,11 +63,11 @@ class LogIn(_Frozen):
 class FeedbackIn(_Frozen):
     """Feedback on one log (``POST /v1/feedback:bulk``): a score, a label, a corrected output, or several."""
 
-    id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
+    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
     log_id: str = Field(pattern=ID_PATTERN)
-    score: float | None = Field(None, allow_inf_nan=False)
-    label: str | None = Field(None, min_length=1, max_length=200)
-    corrected: str | None = Field(None, max_length=MAX_TEXT)
+    score: float | None = Field(default=None, allow_inf_nan=False)
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    corrected: str | None = Field(default=None, max_length=MAX_TEXT)
     created_at: datetime | None = None
 
     @field_validator("created_at")
@@ -136,14 +136,14 @@ class LogQuery(_Frozen):
     ``since`` is inclusive and ``until`` exclusive, on the time the call was made; logs come oldest first.
     """
 
-    prompt: str | None = Field(None, pattern=NAME_PATTERN)
-    version: int | None = Field(None, ge=1)
-    label: str | None = Field(None, pattern=LABEL_PATTERN)
+    prompt: str | None = Field(default=None, pattern=NAME_PATTERN)
+    version: int | None = Field(default=None, ge=1)
+    label: str | None = Field(default=None, pattern=LABEL_PATTERN)
     since: datetime | None = None
     until: datetime | None = None
     with_feedback: bool = False
-    newest_first: bool = Field(False, description="Order (and ``limit``) from the newest log instead.")
-    limit: int | None = Field(None, ge=1)
+    newest_first: bool = Field(default=False, description="Order (and ``limit``) from the newest log instead.")
+    limit: int | None = Field(default=None, ge=1)
 
     @field_validator("since", "until")
     @classmethod
@@ -159,11 +159,11 @@ class VersionStats(_Frozen):
     first_at: datetime
     last_at: datetime
     scored_logs: int = Field(ge=0, description="Logs with at least one online score.")
-    online_score: float | None = Field(None, description="Mean of every online score value of the version.")
+    online_score: float | None = Field(default=None, description="Mean of every online score value of the version.")
     online_by_scorer: dict[str, float | None] = Field(default_factory=dict)
-    scorer_errors: int = Field(0, ge=0)
+    scorer_errors: int = Field(default=0, ge=0)
     feedback_logs: int = Field(ge=0)
-    feedback_score: float | None = Field(None, description="Mean latest feedback score, where one was given.")
+    feedback_score: float | None = Field(default=None, description="Mean latest feedback score, where one was given.")
 
     @property
     def feedback_rate(self) -> float:

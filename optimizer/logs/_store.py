@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
@@ -105,7 +106,7 @@ class LogStore:
         if query.until is not None:
             stmt = stmt.where(PromptLogTable.created_at < query.until)
         if query.with_feedback:
-            stmt = stmt.where(exists().where(LogFeedbackTable.log_id == PromptLogTable.id))
+            stmt = stmt.where(exists().where(col(LogFeedbackTable.log_id) == col(PromptLogTable.id)))
         if query.newest_first:
             stmt = stmt.order_by(col(PromptLogTable.created_at).desc(), col(PromptLogTable.id).desc())
         else:
@@ -129,7 +130,7 @@ class LogStore:
 
     def scored(self, prompt: str, scorers: Iterable[str]) -> set[tuple[str, str]]:
         """``(log id, scorer)`` pairs of ``prompt``'s logs that already have an online score (or error)."""
-        stmt = (select(LogScoreTable.log_id, LogScoreTable.scorer)
+        stmt = (select(LogScoreTable.log_id, LogScoreTable.scorer).select_from(LogScoreTable)
                 .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
                 .where(PromptLogTable.prompt == prompt, col(LogScoreTable.scorer).in_(list(scorers))))
         with Session(self._engine) as session:
@@ -154,15 +155,15 @@ class LogStore:
                 select(PromptLogTable.version, func.count(), func.min(PromptLogTable.created_at),
                        func.max(PromptLogTable.created_at))
                 .where(PromptLogTable.prompt == prompt).group_by(col(PromptLogTable.version))).all()
-            online = session.exec(
-                select(PromptLogTable.version, LogScoreTable.scorer, func.avg(LogScoreTable.value),
-                       func.count(LogScoreTable.value), func.count())
-                .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
-                .where(PromptLogTable.prompt == prompt)
+            online = session.execute(  # five columns: more than sqlmodel's select() is typed for
+                sa.select(col(PromptLogTable.version), col(LogScoreTable.scorer), func.avg(col(LogScoreTable.value)),
+                          func.count(col(LogScoreTable.value)), func.count())
+                .select_from(LogScoreTable).join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
+                .where(col(PromptLogTable.prompt) == prompt)
                 .group_by(col(PromptLogTable.version), col(LogScoreTable.scorer))).all()
             scored = dict(session.exec(
                 select(PromptLogTable.version, func.count(func.distinct(LogScoreTable.log_id)))
-                .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
+                .select_from(LogScoreTable).join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
                 .where(PromptLogTable.prompt == prompt).group_by(col(PromptLogTable.version))).all())
             feedback = _feedback_by_version(session, prompt)
         return sorted((_version_stats(v, n, first, last, scored.get(v, 0), online, feedback.get(v, []))
@@ -213,7 +214,7 @@ def _latest_feedback(session: Session, log_ids: list[str]) -> dict[str, Feedback
 
 def _feedback_by_version(session: Session, prompt: str) -> dict[int | None, list[float | None]]:
     """Latest feedback score of every log of ``prompt`` that has feedback, by version (``None``: no score)."""
-    rows = session.exec(select(PromptLogTable.version, LogFeedbackTable)
+    rows = session.exec(select(PromptLogTable.version, LogFeedbackTable).select_from(LogFeedbackTable)
                         .join(PromptLogTable, col(PromptLogTable.id) == col(LogFeedbackTable.log_id))
                         .where(PromptLogTable.prompt == prompt)).all()
     latest: dict[str, tuple[int | None, LogFeedbackTable]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promptopt.search import SAMPLERS
 
@@ -19,19 +19,20 @@ class _Frozen(BaseModel):
 class ScheduleSettings(_Frozen):
     """How each run of a schedule searches (the spec's ``search``, ``budget`` and ``registry`` still apply)."""
 
-    sampler: str = Field("tpe", description=f"One of {SAMPLERS}.")
+    sampler: str = Field(default="tpe", description=f"One of {SAMPLERS}.")
     seed: int = 0
-    top_k: int = Field(2, ge=1, description="Best candidates tested beside the production version.")
-    max_trials: int | None = Field(None, ge=1, description="Override the spec's budget.trials.")
-    min_cases: int = Field(8, ge=3, description="Fewer logs with a reference than this: the run is skipped.")
-    window_s: float | None = Field(None, gt=0, description="Only logs of the last window_s seconds.")
-    warm_start: int = Field(2, ge=0, description="Best configurations of the previous run evaluated first.")
+    top_k: int = Field(default=2, ge=1, description="Best candidates tested beside the production version.")
+    max_trials: int | None = Field(default=None, ge=1, description="Override the spec's budget.trials.")
+    min_cases: int = Field(default=8, ge=3, description="Fewer logs with a reference than this: the run is skipped.")
+    window_s: float | None = Field(default=None, gt=0, description="Only logs of the last window_s seconds.")
+    warm_start: int = Field(default=2, ge=0, description="Best configurations of the previous run evaluated first.")
 
-    @model_validator(mode="after")
-    def _known_sampler(self) -> ScheduleSettings:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
-        return self
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"must be one of {SAMPLERS}, not {value!r}")
+        return value
 
 
 class Schedule(_Frozen):

@@ -150,8 +150,12 @@ class Scheduler:
         """Run ``job`` while a thread keeps the lease; if the lease is lost, the job is cancelled."""
         task, loop = asyncio.current_task(), asyncio.get_running_loop()
         assert task is not None
+
+        def cancel() -> None:  # called from the lease thread
+            loop.call_soon_threadsafe(task.cancel)
+
         keeper = LeaseKeeper(self.schedules, schedule.id, owner=self.owner, lease_s=self.lease_s,
-                             on_lost=lambda: loop.call_soon_threadsafe(task.cancel)).start()
+                             on_lost=cancel).start()
         try:
             return await job.run()
         except asyncio.CancelledError:

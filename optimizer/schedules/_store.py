@@ -8,6 +8,7 @@ holds the lease; nobody else can, until it is released or runs out.
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -87,7 +88,7 @@ class Schedules:
                 session.delete(run)
             session.delete(row)
 
-    def history(self, name: str, *, limit: int = 50) -> list[ScheduleRun]:
+    def history(self, name: str, *, limit: int = 50) -> builtins.list[ScheduleRun]:
         """The schedule's runs, newest first."""
         with Session(self._engine) as session:
             schedule_id = _row(session, name).id

@@ -14,6 +14,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
 from pydantic import BaseModel, ConfigDict
 
@@ -49,7 +50,7 @@ def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | 
     if production is not None:
         data["task"].update(_task_fields(production))
     original = loaded.spec.dataset
-    split = original.split if original.file and original.split else SplitRatio()
+    split = original.split if original.file and original.split else SplitRatio.model_validate({})
     data["dataset"] = {"file": str(data_file.resolve()), "split": split.model_dump(), "seed": original.seed,
                        "limit": dict(original.limit)}
     path = work_dir / f"spec-{content_hash(data)[:16]}.yaml"
@@ -141,8 +142,18 @@ async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | No
     study = open_study(run_id=run.id, store_url=store.url, directions=[OBJECTIVES[o] for o in options.objectives],
                        sampler=make_sampler(options.sampler, space, options.seed,
                                             multi_objective=len(options.objectives) > 1))
-    if study.get_trials(deepcopy=False):
-        return WarmStart(run_id=run.id, prepared=False)
+    try:
+        if study.get_trials(deepcopy=False):
+            return WarmStart(run_id=run.id, prepared=False)
+        enqueued = _enqueue(study, space, previous)
+    finally:
+        _release(study)
+    return WarmStart(run_id=run.id, prepared=True, enqueued_previous=enqueued,
+                     skipped_previous=len(previous) - enqueued, dropped_few_shot=dropped)
+
+
+def _enqueue(study: optuna.Study, space: SearchSpace, previous: list[PromptConfig]) -> int:
+    """The baseline (the production version), then each previous winner the space can express, once."""
     study.enqueue_trial(space.baseline(), user_attrs={"baseline": True})
     seen, enqueued = {space.config(space.baseline()).hash}, 0
     for config in previous:
@@ -152,5 +163,12 @@ async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | No
         seen.add(config.hash)
         study.enqueue_trial(params, user_attrs={"warm_start": "previous run"})
         enqueued += 1
-    return WarmStart(run_id=run.id, prepared=True, enqueued_previous=enqueued,
-                     skipped_previous=len(previous) - enqueued, dropped_few_shot=dropped)
+    return enqueued
+
+
+def _release(study: optuna.Study) -> None:
+    """Close the connections of this handle on the study (``SearchRun.run`` opens its own)."""
+    storage = getattr(study._storage, "_backend", study._storage)  # optuna wraps RDBStorage in a cache
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()

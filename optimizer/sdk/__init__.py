@@ -11,10 +11,11 @@ Example:
 """
 
 from promptopt.sdk._client import PromptClient, PromptUnavailable
+from promptopt.sdk._logger import LoggerStats, PromptLogger, default_scrub
 from promptopt.sdk._prompt import DEFAULT_LABEL, Prompt, PromptRef
 from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
 from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
 
-__all__ = ["DEFAULT_LABEL", "Fetched", "HttpSource", "Prompt", "PromptClient", "PromptRef", "PromptSource",
-           "PromptSourceError", "PromptUnavailable", "StoreSource", "call_params", "litellm_kwargs",
-           "openai_kwargs"]
+__all__ = ["DEFAULT_LABEL", "Fetched", "HttpSource", "LoggerStats", "Prompt", "PromptClient", "PromptLogger",
+           "PromptRef", "PromptSource", "PromptSourceError", "PromptUnavailable", "StoreSource", "call_params",
+           "default_scrub", "litellm_kwargs", "openai_kwargs"]

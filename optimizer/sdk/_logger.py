@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from promptopt.util import scrub_secrets
 
@@ -45,6 +45,11 @@ _MAX_BATCH = 10_000
 _CREDENTIAL_KEY = re.compile(r"(?i)^(?:x-)?(?:api[_-]?key|apikey|secret|client[_-]?secret|password|passwd|"
                              r"(?:access|auth|refresh|bearer)[_-]?token|token|authorization)$")
 _REDACTED = "[REDACTED]"
+# Every pattern of promptopt.util.scrub_secrets needs one of these in the (case-folded) text, so a string with
+# none of them cannot hold a secret it would find and skips its seven regular expressions (about 8x faster on
+# ordinary text). tests/logs/test_logger.py fails when util's patterns change, to keep this list in step.
+_TRIGGERS = ("sk-", "akia", "asia", "aiza", "ghp_", "gho_", "ghs_", "github_pat_", "xox", "bearer", "api", "token",
+             "secret", "password", "authorization")
 _FORMAT = 1
 _MAX_BACKOFF_S = 30.0
 
@@ -61,11 +66,16 @@ def default_scrub(record: dict[str, Any]) -> dict[str, Any]:
     return _scrub_value(record)  # type: ignore[no-any-return]
 
 
+def _scrub_text(text: str) -> str:
+    folded = text.casefold()
+    return scrub_secrets(text) if any(t in folded for t in _TRIGGERS) else text
+
+
 def _scrub_value(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_secrets(value)
+        return _scrub_text(value)
     if isinstance(value, dict):
-        return {scrub_secrets(str(k)): _REDACTED if isinstance(v, str) and v and _CREDENTIAL_KEY.match(str(k))
+        return {_scrub_text(str(k)): _REDACTED if isinstance(v, str) and v and _CREDENTIAL_KEY.match(str(k))
                 else _scrub_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub_value(v) for v in value]
@@ -292,6 +302,7 @@ class PromptLogger:
         self._cycle = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._cycles = 0
+        self._inflight: list[Event] = []
         self._closing = self._closed = False
         self._retry_at, self._backoff_s = 0.0, 0.0
         self.stats = LoggerStats(spool_files=self._spool.pending() if self._spool else 0)
@@ -365,6 +376,9 @@ class PromptLogger:
         self._wake.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():  # the destination hangs: keep the rest on disk rather than lose it
+            inflight = self._inflight
+            if inflight and self._spool is not None and self._spool.write(inflight):
+                self.stats.spooled += len(inflight)  # may reach the destination twice: ids make that harmless
             self._spool_queue()
         self._sink.close()
 
@@ -423,7 +437,10 @@ class PromptLogger:
             batch = self._take()
             if not batch:
                 break
-            if not self._send(batch):
+            self._inflight = batch
+            sent = self._send(batch)
+            self._inflight = []
+            if not sent:
                 self._keep(batch)
                 self._spool_queue()
                 return
@@ -498,7 +515,8 @@ class PromptLogger:
 
 def _runs(events: list[Event]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Consecutive events of one kind, in order: a log is always sent before feedback queued after it."""
-    kind, bodies = None, []
+    kind: str | None = None
+    bodies: list[dict[str, Any]] = []
     for event_kind, body in events:
         if event_kind != kind and bodies:
             yield kind, bodies  # type: ignore[misc]
@@ -514,17 +532,18 @@ class _locked:
     process holds it, it is gone, or it is unreadable (then it is set aside as ``.bad``)."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self._file = path, None
+        self.path = path
+        self._file: TextIO | None = None
 
     def __enter__(self) -> list[Event] | None:
         try:
-            self._file = open(self.path, encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
+            self._file = file = open(self.path, encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
         except OSError:
             return None
         try:
             import fcntl
 
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # no flock (Windows): resends are idempotent anyway
             pass
         except OSError:
@@ -532,7 +551,7 @@ class _locked:
         if not self.path.exists():  # sent and removed by the process that held the lock before us
             return None
         try:
-            data = json.load(self._file)
+            data = json.load(file)
             return [(kind, body) for kind, body in data["events"]]
         except (ValueError, KeyError, TypeError) as exc:
             log.error("unreadable spool file %s set aside: %s", self.path, exc)

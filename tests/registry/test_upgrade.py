@@ -39,7 +39,7 @@ def test_a_store_at_revision_0002_is_upgraded_and_keeps_its_data(store_url: str)
     _make_at_0002(store_url)
     store = Store(store_url)
     try:
-        assert current_revision(store.engine) == head_revision() == "0003"
+        assert current_revision(store.engine) == head_revision() >= "0003"  # registry tables exist at head
         with store.engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}),
                                     SQLModel.metadata)
