@@ -10,7 +10,7 @@ from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
 from promptopt.registry._models import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.registry._registry import LabelConflict, Registry
-from promptopt.stats import paired_bootstrap_ci, paired_permutation_p
+from promptopt.stats import format_p, paired_bootstrap_ci, paired_permutation_p
 
 Evaluate = Callable[[PromptConfig], Awaitable[EvalResult]]
 
@@ -34,7 +34,7 @@ def paired_evidence(reference: EvalResult, candidate: EvalResult, *, margin: flo
 
 def _verdict(evidence: Evidence, against: str) -> tuple[bool, str]:
     lo, hi = evidence.ci95
-    numbers = (f"lift {evidence.lift:+.4f} over {against} (95% CI {lo:+.4f}..{hi:+.4f}, p={evidence.p_value:.4f}, "
+    numbers = (f"lift {evidence.lift:+.4f} over {against} (95% CI {lo:+.4f}..{hi:+.4f}, {format_p(evidence.p_value)}, "
                f"{evidence.paired_cases} paired cases)")
     if evidence.lift <= evidence.margin:
         return False, f"{numbers} is not above the margin {evidence.margin:+.4f}"
