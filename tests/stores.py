@@ -1,12 +1,11 @@
-"""Store fixtures of the logs and schedules tests: SQLite (a file in tmp_path) and PostgreSQL (a fresh schema of a
-database created for this session), as the store's own tests do (tests/store/conftest.py). Imported by the
-conftest files of tests/logs and tests/schedules."""
+"""Store fixtures shared by every test package (a pytest plugin loaded by tests/conftest.py): contract tests
+run on SQLite (a file in tmp_path) and on PostgreSQL (a fresh schema of one database created for the test
+session and dropped after it). PostgreSQL must be running: these tests never skip."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
@@ -20,30 +19,21 @@ def _psycopg(url: str) -> str:
     return url.replace("postgresql", "postgresql+psycopg", 1)
 
 
-_SHARED: dict[str, Any] = {"name": None, "users": 0}
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """URL of a database of its own for this test session (PostgreSQL must be running: no skip).
-
-    Both conftest files register this fixture; they share one database (dropping one costs a checkpoint)."""
+    """URL of a database of its own for this test session."""
+    name = f"promptopt_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(f"{_psycopg(PG_SERVER)}/postgres", isolation_level="AUTOCOMMIT")
-    if _SHARED["users"] == 0:
-        _SHARED["name"] = f"promptopt_logs_test_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{_SHARED["name"]}"')
-    _SHARED["users"] += 1
-    yield f"{PG_SERVER}/{_SHARED['name']}"
-    _SHARED["users"] -= 1
-    if _SHARED["users"] == 0:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{_SHARED["name"]}" WITH (FORCE)')
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield f"{PG_SERVER}/{name}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
     admin.dispose()
 
 
 def fresh_pg_url(database_url: str) -> str:
-    """A URL on an empty schema of ``database_url``."""
+    """A URL on an empty schema of ``database_url``: each test gets a database of its own, in effect."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = create_engine(_psycopg(database_url))
     with engine.begin() as connection:
