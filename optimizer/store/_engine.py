@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import sqlite3
+import time
 import zlib
 from typing import Any
 
@@ -53,9 +56,22 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Stop the sqlite3 module from emitting BEGIN (it skips it before DDL); _sqlite_begin does it instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any, attempts: int = 100) -> None:
+    """Switching a new database to WAL needs an exclusive lock, and SQLite answers "database is locked" at
+    once (without the busy handler) while another process switches or recovers it: retry for a while."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.05)
 
 
 def _sqlite_begin(connection: Connection) -> None:
