@@ -82,10 +82,6 @@ async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: 
     n = spec.search.instructions.propose
     if n == 0:
         return []
-    if spec.search.instructions.proposer == "dspy":
-        from promptopt.search._dspy_proposer import DSPyProposer
-
-        proposer = proposer or DSPyProposer(spec.search.instructions.proposer_model or spec.task.model)
     proposer = proposer or GroundedProposer(spec.search.instructions.proposer_model or spec.task.model)
     rng = random.Random(seed)
     train = [c for c in dataset.train.cases if c.expected is not None]

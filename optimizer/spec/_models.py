@@ -132,7 +132,7 @@ class EvalSettings(_Frozen):
 class InstructionSearch(_Frozen):
     variants: tuple[str, ...] = Field((), description="Alternative instructions written by hand.")
     propose: int = Field(0, ge=0, le=50, description="How many instructions a proposer model writes.")
-    proposer: Literal["grounded", "dspy"] = "grounded"
+    proposer: Literal["grounded"] = Field("grounded", description="Who writes proposals (DSPy's proposer: not yet).")
     proposer_model: str | None = Field(None, description="litellm model; defaults to the task model.")
 
 
