@@ -43,7 +43,7 @@ def test_engine_quick(tmp_path):
     assert 0 < data["server_check"]["efficiency"] <= 1.2
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 def test_parallel_quick(tmp_path):
     data = run_quick("bench_parallel.py", tmp_path, timeout=240)
     assert [lv["parallel"] for lv in data["levels"]] == [1, 4]
@@ -54,7 +54,7 @@ def test_parallel_quick(tmp_path):
     assert data["levels"][1]["peak_in_flight"] > data["validation_rows"]  # trials did overlap at the server
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 def test_search_quick(tmp_path):
     data = run_quick("bench_search.py", tmp_path, timeout=300)
     assert {r["method"] for r in data["runs"]} == {"ours-tpe", "random"}
@@ -63,7 +63,7 @@ def test_search_quick(tmp_path):
         assert run["model_calls"] >= run["run_model_calls"] > 0 and run["trials"] == 3
         assert run["validation_rows"] == 10 and run["test_rows"] == 10
     assert {(s["dataset"], s["method"]) for s in data["summary"]} == {("sst2", "ours-tpe"), ("sst2", "random")}
-    assert "trec" in data["not_measured"] and "mipro" in data["not_measured"]
+    assert "trec" in data["not_measured"] and "MIPROv2" in data["not_measured"]
 
 
 def test_make_results_says_what_is_missing(tmp_path):

@@ -1,0 +1,359 @@
+"""Write ``experiments/RESULTS.md`` from every ``experiments/results/*.json``; also the results' shared header.
+
+Five tables: the eval engine against its limit and ``dspy.Evaluate`` (engine.json), search quality at equal
+budget (search.json), parallel scaling on Ray (parallel.json), registry reads (registry.json) and the local
+model path with prefix reuse (local_model.json). Each says on which machine, date and commit it was measured;
+a missing file gives a table that says how to measure it. Other JSON files in the folder are listed by name.
+
+Usage:
+    .venv/bin/python experiments/make_results.py [--results-dir experiments/results] [--out experiments/RESULTS.md]
+
+The benchmarks import :func:`header` and :func:`write_result` from here, so that every results file carries
+the same facts about where it was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "experiments" / "results"
+OUT = REPO / "experiments" / "RESULTS.md"
+
+
+# -- the header every results file carries ------------------------------------------------------------------
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+
+def _cpu() -> str:
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
+
+
+def header(*, script: str, versions: Sequence[str] = ()) -> dict[str, Any]:
+    """Machine, date, commit (and whether the tree had uncommitted changes), package versions, load average."""
+    return {"machine": {"platform": platform.platform(), "cpu": _cpu(), "cpu_count": os.cpu_count(),
+                        "python": platform.python_version()},
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": _git("rev-parse", "--short", "HEAD"),
+            "uncommitted_changes": bool(_git("status", "--porcelain", "--", "optimizer", "workers", "search_spaces",
+                                             "cli", f"experiments/{script}")),
+            "versions": {name: metadata.version(name) for name in versions},
+            "load_average_1min": {"before": os.getloadavg()[0]}}
+
+
+def write_result(results: dict[str, Any], path: Path) -> None:
+    """Stamp the load average after the run (others' work on the machine slows every side alike: read the
+    ratios) and write the JSON."""
+    results.setdefault("load_average_1min", {})["after"] = os.getloadavg()[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+# -- Markdown -------------------------------------------------------------------------------------------------
+def _f(value: Any, digits: int = 2, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}{suffix}" if isinstance(value, float) else f"{value}{suffix}"
+
+
+def _provenance(data: dict[str, Any]) -> str:
+    m, load = data.get("machine", {}), data.get("load_average_1min", {})
+    dirty = " + uncommitted changes" if data.get("uncommitted_changes") else ""
+    quick = " **(quick smoke run, not a measurement)**" if data.get("quick") else ""
+    loads = "/".join(_f(load.get(k), 1) for k in ("before", "after") if k in load)
+    return (f"_Measured {data.get('date', '?')} on {m.get('cpu', '?')} ({m.get('cpu_count', '?')} cores, "
+            f"{m.get('platform', '?')}), commit `{data.get('commit', '?')}`{dirty}; 1-min load average "
+            f"before/after {loads or 'n/a'}._{quick}")
+
+
+def _missing(command: str) -> str:
+    return f"Not measured yet (run: `{command}`)."
+
+
+def engine_table(d: dict[str, Any]) -> str:
+    check = d["server_check"]
+    lines = [f"{d['rows']} SST-2 rows against a loopback OpenAI-compatible server that answers after "
+             f"{d['latency_s'] * 1000:.0f} ms (aiohttp, in its own process). Ideal time = rows x latency / "
+             f"concurrency; efficiency = ideal / measured; cache off on both sides; each side's best of "
+             f"{d.get('repeats', 1)} runs, in alternating order. `dspy.Evaluate` runs `Predict(text -> answer: "
+             "Literal[...])` with the same number of threads, and the server answers it in its ChatAdapter format "
+             "(one call per row, checked by the server's request count).", "",
+             "| concurrency | ideal s | ours s | ours efficiency | dspy.Evaluate s | DSPy efficiency "
+             "| ours / DSPy time |", "|---|---|---|---|---|---|---|"]
+    for r in d["levels"]:
+        lines.append(f"| {r['concurrency']} | {_f(r['ideal_s'])} | {_f(r['ours']['seconds'])} "
+                     f"| {_f(r['ours']['efficiency'])} | {_f(r['dspy']['seconds'])} | {_f(r['dspy']['efficiency'])} "
+                     f"| {_f(r['time_ratio_ours_over_dspy'])} |")
+    o, c = d["overhead"], d["cached_rerun"]
+    lines += ["", "| per-call cost with nothing to wait for (zero-latency server, one at a time, "
+                  f"{o['rows']} rows), ms | |", "|---|---|",
+              f"| our engine, per row | {_f(o['ours_ms_per_row'])} |",
+              f"| of which `LiteLLMBackend.complete` (litellm.acompletion) alone | "
+              f"{_f(o['litellm_acompletion_ms_per_call'])} |",
+              f"| of which the engine (cache key, limiter, parsing, scoring, recording) | "
+              f"{_f(o['engine_only_ms_per_row'])} |",
+              f"| dspy.Evaluate, per row | {_f(o['dspy_ms_per_row'])} |",
+              f"| litellm.completion (synchronous, DSPy's path), per call | "
+              f"{_f(o['litellm_completion_sync_ms_per_call'])} |",
+              f"| bare aiohttp client, per call (HTTP + server floor) | {_f(o['bare_http_ms_per_call'])} |",
+              "", f"Fully cached re-run of the {c['rows']} rows (disk cache, concurrency {c['concurrency']}): "
+                  f"{_f(c['seconds'])} s ({_f(c['ms_per_row'])} ms per row), {c['model_calls']} model calls "
+                  f"(the server saw {c['server_requests']}).",
+              "", f"Server check: a bare aiohttp client at {check['concurrency']} connections reached "
+                  f"{_f(check['aiohttp']['efficiency'])} of the ideal rate against this server (the machine's "
+                  f"ceiling at that concurrency, client CPU included); the stock threaded `FakeOpenAIServer` reached "
+                  f"{_f(check['stock_threading']['efficiency'])} with {check['stock_threading']['failed_requests']} "
+                  f"of {check['stock_threading']['requests']} requests failed (its listen backlog is 5), so it "
+                  "was not used.", "", _engine_verdict(d)]
+    return "\n".join(lines)
+
+
+def _engine_verdict(d: dict[str, Any]) -> str:
+    o = d["overhead"]
+    lost = [r for r in d["levels"] if r["time_ratio_ours_over_dspy"] > 1.05]
+    won = [r for r in d["levels"] if r["time_ratio_ours_over_dspy"] < 0.95]
+    text = (f"Where the time goes: one call through litellm's async path costs "
+            f"{_f(o['litellm_acompletion_ms_per_call'])} ms of CPU here against {_f(o['bare_http_ms_per_call'])} ms "
+            f"for a bare HTTP round trip; our engine adds {_f(o['engine_only_ms_per_row'])} ms per row. On 2 shared "
+            "cores that per-call CPU, not the 50 ms latency, caps both systems at high concurrency (efficiency falls "
+            "with concurrency for both). ")
+    if lost:
+        levels = ", ".join(str(r["concurrency"]) for r in lost)
+        text += (f"**We lose to `dspy.Evaluate` at concurrency {levels}**"
+                 + (f" (and win at {', '.join(str(r['concurrency']) for r in won)})" if won else "")
+                 + f": litellm's async `acompletion` costs {_f(o['litellm_acompletion_ms_per_call'])} ms per call "
+                 f"against {_f(o['litellm_completion_sync_ms_per_call'])} ms for the synchronous `completion` DSPy "
+                 "calls from its threads, and all of ours run on one event loop, so they share one core's worth of "
+                 "Python.")
+    else:
+        text += "We are not slower than `dspy.Evaluate` (by more than 5%) at any measured concurrency."
+    return text
+
+
+def search_table(d: dict[str, Any]) -> str:
+    cfg = d["config"]
+    lines = [f"Datasets {', '.join(cfg['datasets'])}; {cfg['seeds']} seed(s); {cfg['trials']} trials per method; "
+             f"{cfg['validation_rows']} validation rows, {cfg['test_rows']} test rows; task model `{cfg['model']}`"
+             + (f"; at most {cfg['propose']} proposed instructions" if cfg.get("propose") is not None else "")
+             + ". Each method starts from scratch (its own store and response cache). Test = accuracy of the "
+             "method's winner on the held-out test rows; model calls = calls that reached the model (pre-pass, "
+             "proposals, trials and the test evals of baseline and top 2).", "",
+             "| dataset | method | seeds | baseline test | winner test (mean) | winner validation (mean) "
+             "| model calls (mean) | wall s (mean) | note |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in d["summary"]:
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['seeds']} | {_f(r.get('baseline_test'), 3)} "
+                     f"| {_f(r.get('test'), 3)} | {_f(r.get('validation'), 3)} | {_f(r.get('model_calls'), 0)} "
+                     f"| {_f(r.get('wall_s'), 0)} | {r.get('note', '')} |")
+    lines += ["", _search_verdict(d)]
+    if d.get("not_measured"):
+        lines += ["", f"**Not measured yet:** {d['not_measured']} (full run: "
+                      "`.venv/bin/python experiments/bench_search.py`, many hours on 2 cores)."]
+    return "\n".join(lines)
+
+
+def _search_verdict(d: dict[str, Any]) -> str:
+    by = {(r["dataset"], r["method"]): r for r in d["summary"]}
+    notes = []
+    for (dataset, method), r in by.items():
+        ours = by.get((dataset, "ours-tpe"))
+        if method == "ours-tpe" or ours is None or r.get("test") is None or ours.get("test") is None:
+            continue
+        if r["test"] > ours["test"]:
+            notes.append(f"**On {dataset}, {method} found a better winner than our TPE** ({_f(r['test'], 3)} "
+                         f"against {_f(ours['test'], 3)} on the test split). "
+                         + d.get("explanations", {}).get(method, ""))
+        else:
+            notes.append(f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
+                         f"{_f(r['test'], 3)} for {method}.")
+    seeds = d["config"]["seeds"]
+    caveat = (f" With {seeds} seed(s) and this few trials, differences of a few points are within seed noise."
+              if seeds < 3 else "")
+    return " ".join(notes) + caveat
+
+
+def full_runs_table(results_dir: Path) -> str:
+    """The lead's full-size ``optimize run --json`` outputs (``<dataset>_run.json``), when present."""
+    rows = []
+    for path in sorted(results_dir.glob("*_run.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="minutes")
+        rows.append(f"| {path.name.removesuffix('_run.json')} | {r['trials']} | {_f(r['baseline']['test_score'], 3)} "
+                    f"| {_f(r['best']['test_score'], 3)} | {_f(r.get('lift'), 3)} "
+                    f"| {', '.join(_f(x, 3) for x in r.get('lift_ci95') or [])} | {r['model_calls']} "
+                    f"| {_f(r['wall_s'], 0)} | `{path.name}`, {when} |")
+    if not rows:
+        return ""
+    return "\n".join(["Full-size runs of `optimize run` on the experiments specs (TPE, 100 validation and 300 test "
+                      "rows, `--parallel 2` on Ray), where present; no anchor was run beside them:", "",
+                      "| dataset | trials | baseline test | winner test | lift | 95% CI | model calls | wall s "
+                      "| source |", "|---|---|---|---|---|---|---|---|---|", *rows])
+
+
+def parallel_table(d: dict[str, Any]) -> str:
+    lat = " and ".join(f"{x * 1000:.0f} ms" for x in d.get("latencies_s", [d.get("latency_s", 0)]))
+    lines = [f"The same search ({d['trials']} trials of a random sampler with one seed, {d['validation_rows']} "
+             f"validation rows per trial) against a loopback server answering after {lat}, "
+             f"{d['concurrency']} calls in flight per model across all trials, fresh store and cache per level. "
+             f"Ray: `optimize run --executor ray`'s factory on a local cluster of {d['ray_cpus']} CPUs, "
+             f"{d['cpus_per_trial']} CPU per trial task (at most {int(d['ray_cpus'] / d['cpus_per_trial'])} trials "
+             "at once); local: asyncio tasks in one process. Rate = trials / time from the first trial's eval "
+             "starting to the last one's ending (from the store's records). Ideal = the overlap the settings "
+             f"allow (parallel, capped by Ray's CPU slots and by {d['concurrency']} calls / "
+             f"{d['validation_rows']} rows per trial).", "",
+             "| latency ms | executor | parallel trials | trials s | trials/min | speed-up vs 1 | ideal "
+             "| evals at once (max) | s per eval | calls in flight (peak) | executor ready to verdict, s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["levels"]:
+        lines.append(f"| {r.get('latency_s', d.get('latency_s', 0)) * 1000:.0f} | {r.get('executor', 'ray')} "
+                     f"| {r['parallel']} | {_f(r['trials_s'])} | {_f(r['trials_per_min'], 1)} | {_f(r['speedup'])} "
+                     f"| {r['ideal_speedup']} | {r['max_evals_at_once']} | {_f(r['mean_eval_s'])} "
+                     f"| {r.get('peak_in_flight', 'n/a')} | {_f(r['search_s'])} |")
+    lines += ["", _parallel_verdict(d)]
+    return "\n".join(lines)
+
+
+def _parallel_verdict(d: dict[str, Any]) -> str:
+    levels = d["levels"]
+    slots = int(d["ray_cpus"])
+    over = [r for r in levels if r.get("executor", "ray") == "ray" and r["parallel"] > slots]
+    slowest = max(r.get("latency_s", 0) for r in levels)
+    within = [r for r in levels if r.get("executor", "ray") == "ray" and 1 < r["parallel"] <= slots
+              and r.get("latency_s", 0) == slowest]
+    text = ("At 50 ms the search is CPU-bound, not latency-bound: a 20-row eval should take one latency but "
+            "takes the per-call CPU of litellm (and, on Ray, actor round trips for the cluster-wide limiter and "
+            "budget on every call) on 2 shared cores, so no executor gains much from parallel trials there. ")
+    if within:
+        text += (f"When the latency dominates ({slowest * 1000:.0f} ms) and there are no more trials than CPUs, "
+                 "Ray scales as expected: " + ", ".join(f"{_f(r['speedup'])}x at {r['parallel']} trials (ideal "
+                                                         f"{r['ideal_speedup']})" for r in within) + ". ")
+    if over:
+        worst = min(over, key=lambda r: r["speedup"])
+        local = next((r for r in levels if r.get("executor") == "local" and r["parallel"] == worst["parallel"]
+                      and r.get("latency_s") == worst.get("latency_s")), None)
+        text += (f"**With more trials than CPUs, Ray gets slower, not faster** (down to {_f(worst['speedup'])}x at "
+                 f"{worst['parallel']} trials, {worst.get('latency_s', 0) * 1000:.0f} ms"
+                 + (f", where the in-process executor reaches {_f(local['speedup'])}x" if local else "")
+                 + f"): Ray keeps about {slots} idle workers on a {slots}-CPU node and kills the rest between "
+                 "batches, so every batch starts new worker processes that import promptopt and litellm and warm "
+                 "litellm's tokenizer before their first call (the worker PIDs were seen changing during a run). "
+                 "Long-lived trial workers (an actor pool) or Ray's `num_workers_soft_limit` would avoid it. On one "
+                 "machine the in-process executor is the better choice.")
+    return text
+
+
+def registry_table(d: dict[str, Any]) -> str:
+    sdk, http = d.get("sdk", {}), d.get("http", {})
+    lines = ["| read path | median us | p99 us | n |", "|---|---|---|---|"]
+    for key, label in (("cached_get", "SDK get, memory cache"), ("cached_get_and_render", "SDK get + render"),
+                       ("store_get_uncached", "store lookup, uncached"),
+                       ("http_fetch_uncached", "HTTP fetch, uncached (loopback)")):
+        if key in sdk:
+            s = sdk[key]
+            lines.append(f"| {label} | {_f(s['median_us'], 1)} | {_f(s['p99_us'], 1)} | {s['n']} |")
+    if http:
+        lines += ["", f"HTTP server load test ({http.get('load_generator', '?')}):", "",
+                  "| request | requests/s | median us | p99 us | connections |", "|---|---|---|---|---|"]
+        for key, label in (("200_from_store", "GET 200 from the store"), ("304_if_none_match", "GET 304 (ETag)")):
+            if key in http:
+                h = http[key]
+                lines.append(f"| {label} | {_f(h['requests_per_s'], 0)} | {_f(h['median_us'], 0)} "
+                             f"| {_f(h['p99_us'], 0)} | {h.get('connections', '?')} |")
+    return "\n".join(lines)
+
+
+def local_model_table(d: dict[str, Any]) -> str:
+    a, b, c = d["overhead"], d["prefix_reuse"], d["interleaved"]
+    cls, gen = a["classification"], a["generation"]
+    lines = ["| measure | ours (litellm path) | llama.cpp direct | ours / direct |", "|---|---|---|---|",
+             f"| s per classification call (max 8 tokens, {a['calls']} calls) | {_f(cls['ours_s_per_call'], 3)} "
+             f"| {_f(cls['direct_s_per_call'], 3)} | {_f(cls['time_ratio_ours_over_direct'])}x time |",
+             f"| generated tokens/s (max 64 tokens) | {_f(gen['ours_completion_tokens_per_s'], 1)} "
+             f"| {_f(gen['direct_completion_tokens_per_s'], 1)} | {_f(gen['time_ratio_ours_over_direct'])}x time |",
+             "", "| measure | with prefix reuse | without | speed-up |", "|---|---|---|---|",
+             f"| 4-shot SST-2 prompt, {b['rows']} rows: s per row | {_f(b['with_reuse_s_per_row'], 3)} "
+             f"| {_f(b['without_reuse_s_per_row'], 3)} | {_f(b['speedup'])}x |",
+             f"| two 4-shot configs interleaved, {c['rows']} rows: s per row | {_f(c['with_reuse_s_per_row'], 3)} "
+             f"| {_f(c['without_reuse_s_per_row'], 3)} | {_f(c['speedup'])}x |"]
+    worst = max(cls["time_ratio_ours_over_direct"], gen["time_ratio_ours_over_direct"])
+    if worst > 1.0:
+        lines += ["", f"Our path is {_f((worst - 1) * 100, 1)}% slower than llama.cpp called directly at worst: "
+                      "the cost of going through litellm (request mapping, response objects) on every call."]
+    return "\n".join(lines)
+
+
+TABLES: tuple[tuple[str, str, Callable[[dict[str, Any]], str], str], ...] = (
+    ("1. Eval engine: against its limit and against dspy.Evaluate", "engine.json", engine_table,
+     "bash experiments/bench.sh engine"),
+    ("2. Search quality at equal budget", "search.json", search_table, "bash experiments/bench.sh search"),
+    ("3. Parallel trials on Ray", "parallel.json", parallel_table, "bash experiments/bench.sh parallel"),
+    ("4. Prompt registry reads", "registry.json", registry_table, ".venv/bin/python experiments/bench_registry.py"),
+    ("5. Embedded model: our path and prefix reuse", "local_model.json", local_model_table,
+     ".venv/bin/python experiments/bench_local_model.py"),
+)
+
+
+def _with_full_runs(parts: list[str], results_dir: Path) -> list[str]:
+    full = full_runs_table(results_dir)
+    if not full:
+        return parts
+    at = parts.index(f"## {TABLES[2][0]}")
+    return parts[:at] + [full, ""] + parts[at:]
+
+
+def render(results_dir: Path) -> str:
+    """The whole RESULTS.md text."""
+    parts = ["# Benchmark results", "",
+             "Generated by `experiments/make_results.py` from `experiments/results/*.json`; rerun everything with "
+             "`bash experiments/bench.sh all` (add `--quick` for a smoke run). Timings on a shared 2-core machine "
+             "vary with its load: read the ratios, which are measured side by side in one run.", ""]
+    known = set()
+    for title, name, table, command in TABLES:
+        known.add(name)
+        parts += [f"## {title}", ""]
+        path = results_dir / name
+        if not path.exists():
+            parts += [_missing(command), ""]
+            continue
+        data = json.loads(path.read_text())
+        try:
+            body = table(data)
+        except (KeyError, TypeError, ValueError) as exc:  # a file from an older or newer version of its script
+            body = f"`{name}` does not have the expected shape ({type(exc).__name__}: {exc}); rerun: `{command}`."
+        parts += [_provenance(data), "", body, ""]
+    parts = _with_full_runs(parts, results_dir)
+    others = sorted(p.name for p in results_dir.glob("*.json")
+                    if p.name not in known and not p.name.endswith("_run.json"))
+    if others:
+        parts += ["## Other results files", "", "Not tabulated here: " + ", ".join(f"`{n}`" for n in others), ""]
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    text = render(args.results_dir)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return text
+
+
+if __name__ == "__main__":
+    main()
