@@ -339,6 +339,13 @@ def render(results_dir: Path) -> str:
     parts = _with_full_runs(parts, results_dir)
     others = sorted(p.name for p in results_dir.glob("*.json")
                     if p.name not in known and not p.name.endswith("_run.json"))
+    titles = {"logs.json": "Log ingestion (HTTP bulk and the SDK logger)",
+              "reports.json": "Report generation (a run of up to 500 trials)"}
+    for name in [n for n in others if n in titles]:
+        data = json.loads((results_dir / name).read_text())
+        if isinstance(data.get("markdown"), str):
+            parts += [f"## {titles[name]}", "", _provenance(data), "", data["markdown"].strip(), ""]
+            others.remove(name)
     if others:
         parts += ["## Other results files", "", "Not tabulated here: " + ", ".join(f"`{n}`" for n in others), ""]
     return "\n".join(parts)
