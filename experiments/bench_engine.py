@@ -14,7 +14,7 @@ needs (the stock ``FakeOpenAIServer``, a ``ThreadingHTTPServer``, is checked the
 
 Usage:
     .venv/bin/python experiments/bench_engine.py                    # 1,000 rows at 1, 8, 32, 128
-    .venv/bin/python experiments/bench_engine.py --quick            # 100 rows at 1 and 32
+    .venv/bin/python experiments/bench_engine.py --quick            # 60 rows at 1 and 32
     .venv/bin/python experiments/bench_engine.py --fail-rate 0.05   # inject 429s (with Retry-After)
     .venv/bin/python experiments/bench_engine.py serve --latency 0.05   # only the server, until killed
 
@@ -440,11 +440,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of calls answered 429 (Retry-After)")
     parser.add_argument("--overhead-rows", type=int, default=300, help="rows for the zero-latency overhead")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each system per level (best one counts)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100 rows at concurrency 1 and 32")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 60 rows at concurrency 1 and 32")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.concurrency, args.overhead_rows, args.repeats = 100, [1, 32], 50, 1
+        args.rows, args.concurrency, args.overhead_rows, args.repeats = 60, [1, 32], 30, 1
     return args
 
 

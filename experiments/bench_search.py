@@ -250,6 +250,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"dataset": d, "method": m, "seeds": len(rs), "test": mean(rs, "test"),
              "test_sd": statistics.stdev([r["test"] for r in rs]) if len(rs) > 1 else None,
              "validation": mean(rs, "validation"), "baseline_test": mean(rs, "baseline_test"),
+             "evaluated_configs": mean(rs, "evaluated_configs"), "winners": [r.get("winner") for r in rs],
              "model_calls": mean(rs, "model_calls"), "wall_s": mean(rs, "wall_s"), "note": NOTES.get(m, "")}
             for (d, m), rs in groups.items()]
 

@@ -152,12 +152,15 @@ def search_table(d: dict[str, Any]) -> str:
              "method's winner on the held-out test rows; model calls = calls that reached the model (pre-pass, "
              "proposals, trials and the test evals of baseline and top 2).", "",
              "| dataset | method | seeds | baseline test | winner test (mean) | winner validation (mean) "
-             "| model calls (mean) | wall s (mean) | note |", "|---|---|---|---|---|---|---|---|---|"]
+             "| distinct configs evaluated | model calls (mean) | wall s (mean) | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["summary"]:
         lines.append(f"| {r['dataset']} | {r['method']} | {r['seeds']} | {_f(r.get('baseline_test'), 3)} "
-                     f"| {_f(r.get('test'), 3)} | {_f(r.get('validation'), 3)} | {_f(r.get('model_calls'), 0)} "
-                     f"| {_f(r.get('wall_s'), 0)} | {r.get('note', '')} |")
-    lines += ["", _search_verdict(d)]
+                     f"| {_f(r.get('test'), 3)} | {_f(r.get('validation'), 3)} | {_f(r.get('evaluated_configs'), 0)} "
+                     f"| {_f(r.get('model_calls'), 0)} | {_f(r.get('wall_s'), 0)} | {r.get('note', '')} |")
+    lines += ["", "Wall times depend on the prompts each method tried (few-shot examples lengthen them) and on other "
+                  "jobs on the shared machine; the model is loaded afresh before each method, so that none inherits "
+                  "another's prefix cache.", "", _search_verdict(d)]
     if d.get("not_measured"):
         lines += ["", f"**Not measured yet:** {d['not_measured']} (full run: "
                       "`.venv/bin/python experiments/bench_search.py`, many hours on 2 cores)."]
@@ -173,11 +176,15 @@ def _search_verdict(d: dict[str, Any]) -> str:
             continue
         if r["test"] > ours["test"]:
             notes.append(f"**On {dataset}, {method} found a better winner than our TPE** ({_f(r['test'], 3)} "
-                         f"against {_f(ours['test'], 3)} on the test split). "
+                         f"against {_f(ours['test'], 3)} on the test split; {_f(r.get('validation'), 3)} against "
+                         f"{_f(ours.get('validation'), 3)} on validation). "
                          + d.get("explanations", {}).get(method, ""))
         else:
             notes.append(f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
                          f"{_f(r['test'], 3)} for {method}.")
+    winners = [f"{r['method']}: `{w}`" for r in d["summary"] for w in r.get("winners", [])[:1] if w]
+    if winners:
+        notes.append("Winners (first seed): " + "; ".join(winners) + ".")
     seeds = d["config"]["seeds"]
     caveat = (f" With {seeds} seed(s) and this few trials, differences of a few points are within seed noise."
               if seeds < 3 else "")

@@ -33,7 +33,9 @@ def test_engine_quick(tmp_path):
         for side in ("ours", "dspy"):
             assert 0 < level[side]["efficiency"] <= 1.2, level
             assert level[side]["server_requests"] == data["rows"]  # one call per row, DSPy included
-        assert level["ours"]["errors"] == 0 and level["ours"]["accuracy"] == pytest.approx(level["dspy"]["accuracy"])
+        assert level["ours"]["errors"] == 0
+        # The same labels from the same server: the same accuracy (DSPy rounds its score to 0.01 %).
+        assert level["ours"]["accuracy"] == pytest.approx(level["dspy"]["accuracy"], abs=1e-3)
         assert level["time_ratio_ours_over_dspy"] > 0
     assert data["calls_per_row"] == {"ours": 1.0, "dspy": 1.0}
     o = data["overhead"]
@@ -46,12 +48,16 @@ def test_engine_quick(tmp_path):
 @pytest.mark.bench
 def test_parallel_quick(tmp_path):
     data = run_quick("bench_parallel.py", tmp_path, timeout=240)
-    assert [lv["parallel"] for lv in data["levels"]] == [1, 4]
-    for level in data["levels"]:
+    levels = {(lv["executor"], lv["parallel"]): lv for lv in data["levels"]}
+    assert set(levels) == {("ray", 1), ("ray", 4), ("local", 1), ("local", 4)}
+    for level in levels.values():
         assert level["trials"] == data["trials"] == 4 and level["failed_trials"] == 0
-        assert level["trials_per_min"] > 0 and level["speedup"] > 0
-    assert data["levels"][0]["speedup"] == 1.0
-    assert data["levels"][1]["peak_in_flight"] > data["validation_rows"]  # trials did overlap at the server
+        assert level["trials_per_min"] > 0 and level["speedup"] > 0 and level["ideal_speedup"] >= 1
+    assert levels["ray", 1]["speedup"] == levels["local", 1]["speedup"] == 1.0
+    assert levels["ray", 1]["peak_in_flight"] <= data["validation_rows"]  # one trial at a time
+    # In one process the four trials certainly overlap at the server (on Ray that depends on worker start-up).
+    assert levels["local", 4]["peak_in_flight"] > data["validation_rows"]
+    assert levels["local", 4]["max_evals_at_once"] > 1
 
 
 @pytest.mark.bench
