@@ -71,10 +71,6 @@ def test_error_rate_over_threshold_fails_the_eval():
 
 
 def test_timeout_is_retryable_and_then_recorded():
-    async def slow(req):
-        await asyncio.sleep(1.0)
-        return "positive"
-
     class Slow(ScriptedBackend):
         async def complete(self, request):
             self.calls.append(request)
