@@ -145,25 +145,33 @@ def _engine_verdict(d: dict[str, Any]) -> str:
 
 def search_table(d: dict[str, Any]) -> str:
     cfg = d["config"]
-    lines = [f"Datasets {', '.join(cfg['datasets'])}; {cfg['seeds']} seed(s); {cfg['trials']} trials per method; "
+    budget = (f"a budget of {cfg['calls']} search calls each" if cfg.get("calls") else
+              "the same budget of search calls: MIPROv2 runs first and the model calls its search made "
+              "(bootstrapping, proposals, trials) are the `budget.model_calls` of ours and random search"
+              if "mipro" in cfg["methods"] else f"{cfg['trials']} trials each")
+    lines = [f"Datasets {', '.join(cfg['datasets'])}; {cfg['seeds']} seed(s); {budget}; "
              f"{cfg['validation_rows']} validation rows, {cfg['test_rows']} test rows; task model `{cfg['model']}`"
+             + (f"; MIPROv2 `auto={cfg['mipro_auto']}`" if "mipro" in cfg["methods"] else "")
              + (f"; at most {cfg['propose']} proposed instructions" if cfg.get("propose") is not None else "")
-             + ". Each method starts from scratch (its own store and response cache). Test = accuracy of the "
-             "method's winner on the held-out test rows; model calls = calls that reached the model (pre-pass, "
-             "proposals, trials and the test evals of baseline and top 2).", "",
-             "| dataset | method | seeds | baseline test | winner test (mean) | winner validation (mean) "
-             "| distinct configs evaluated | model calls (mean) | wall s (mean) | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             + ". Each method starts from scratch (its own store and response cache, a freshly loaded model). "
+             "Test = accuracy of the method's winner (chosen on validation) on the held-out test rows; search "
+             "calls = calls that reached the model before the test split (cache misses: pre-pass, proposals, "
+             "trials); all calls adds the test evaluations of the baseline and the winner.", "",
+             "| dataset | method | seeds | baseline test | winner test, mean ± sd (min-max) | winner validation "
+             "| configs evaluated | search calls | all calls | wall s | note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["summary"]:
+        spread = (f" ± {_f(r.get('test_sd'), 3)} ({_f(r.get('test_min'), 2)}-{_f(r.get('test_max'), 2)})"
+                  if r.get("test_sd") is not None else "")
         lines.append(f"| {r['dataset']} | {r['method']} | {r['seeds']} | {_f(r.get('baseline_test'), 3)} "
-                     f"| {_f(r.get('test'), 3)} | {_f(r.get('validation'), 3)} | {_f(r.get('evaluated_configs'), 0)} "
+                     f"| {_f(r.get('test'), 3)}{spread} | {_f(r.get('validation'), 3)} "
+                     f"| {_f(r.get('evaluated_configs'), 0)} | {_f(r.get('search_calls'), 0)} "
                      f"| {_f(r.get('model_calls'), 0)} | {_f(r.get('wall_s'), 0)} | {r.get('note', '')} |")
     lines += ["", "Wall times depend on the prompts each method tried (few-shot examples lengthen them) and on other "
-                  "jobs on the shared machine; the model is loaded afresh before each method, so that none inherits "
-                  "another's prefix cache.", "", _search_verdict(d)]
+                  "jobs on the shared machine.", "", _search_verdict(d)]
     if d.get("not_measured"):
         lines += ["", f"**Not measured yet:** {d['not_measured']} (full run: "
-                      "`.venv/bin/python experiments/bench_search.py`, many hours on 2 cores)."]
+                      "`.venv/bin/python experiments/bench_search.py`)."]
     return "\n".join(lines)
 
 
@@ -174,14 +182,18 @@ def _search_verdict(d: dict[str, Any]) -> str:
         ours = by.get((dataset, "ours-tpe"))
         if method == "ours-tpe" or ours is None or r.get("test") is None or ours.get("test") is None:
             continue
+        spread = max(r.get("test_sd") or 0.0, ours.get("test_sd") or 0.0)
+        close = abs(r["test"] - ours["test"]) <= spread
         if r["test"] > ours["test"]:
             notes.append(f"**On {dataset}, {method} found a better winner than our TPE** ({_f(r['test'], 3)} "
                          f"against {_f(ours['test'], 3)} on the test split; {_f(r.get('validation'), 3)} against "
-                         f"{_f(ours.get('validation'), 3)} on validation). "
+                         f"{_f(ours.get('validation'), 3)} on validation"
+                         + ("; within one standard deviation across seeds). " if close else "). ")
                          + d.get("explanations", {}).get(method, ""))
         else:
             notes.append(f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
-                         f"{_f(r['test'], 3)} for {method}.")
+                         f"{_f(r['test'], 3)} for {method}"
+                         + (" (within one standard deviation across seeds)." if close else "."))
     winners = [f"{r['method']}: `{w}`" for r in d["summary"] for w in r.get("winners", [])[:1] if w]
     if winners:
         notes.append("Winners (first seed): " + "; ".join(winners) + ".")

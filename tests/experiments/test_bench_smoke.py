@@ -116,4 +116,24 @@ def test_mipro_harness_keeps_the_instruction_when_the_proposer_cannot_be_parsed(
     assert out["proposer_parse_errors_caught"] >= 1
     assert out["winner"] == "Is the following movie review positive or negative?"
     assert out["model_calls"] == requests > 6 + 6
+    assert out["search_calls"] == out["model_calls"] - 2 * 6  # the baseline's and the winner's test rows
     assert 0 <= out["test"] <= 1 and out["validation_rows"] == 6 and out["test_rows"] == 6
+
+
+def test_mipro_label_adapter_reads_a_label_without_dspy_markers(monkeypatch):
+    """The 135M model rarely writes ChatAdapter's field markers: the benchmark's adapter then takes the first
+    label named, as our engine does, and still refuses a reply that names none (or another signature's)."""
+    import dspy
+    from dspy.utils.exceptions import AdapterParseError
+
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    import bench_search
+
+    adapter = bench_search.label_adapter(("positive", "negative"))
+    answer = dspy.Signature("text -> answer")
+    assert adapter.parse(answer, "[[ ## answer ## ]]\nnegative\n\n[[ ## completed ## ]]") == {"answer": "negative"}
+    assert adapter.parse(answer, "The sentiment of this review is Positive, clearly.") == {"answer": "positive"}
+    with pytest.raises(AdapterParseError):
+        adapter.parse(answer, "I cannot tell.")
+    with pytest.raises(AdapterParseError):
+        adapter.parse(dspy.Signature("text -> proposed_instruction"), "positive")
