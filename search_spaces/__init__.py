@@ -9,10 +9,18 @@ from promptopt.search_spaces._dimensions import (
     ModelDimension,
     TemperatureDimension,
 )
+from promptopt.search_spaces._dspy_proposer import DspyProposer
 from promptopt.search_spaces._fewshot import FewShotDimension, select_examples
-from promptopt.search_spaces._proposers import GroundedProposer, InstructionProposer, clean_instruction
+from promptopt.search_spaces._proposers import (
+    PROPOSERS,
+    GroundedProposer,
+    InstructionProposer,
+    clean_instruction,
+    make_proposer,
+)
 from promptopt.search_spaces._space import SearchSpace, dimension_from_json
 
-__all__ = ["ConstrainedDimension", "Dimension", "FewShotDimension", "FineTuneDimension", "GroundedProposer",
-           "InstructionDimension", "InstructionProposer", "MaxTokensDimension", "ModelDimension", "SearchSpace",
-           "TemperatureDimension", "clean_instruction", "dimension_from_json", "select_examples"]
+__all__ = ["PROPOSERS", "ConstrainedDimension", "Dimension", "DspyProposer", "FewShotDimension", "FineTuneDimension",
+           "GroundedProposer", "InstructionDimension", "InstructionProposer", "MaxTokensDimension", "ModelDimension",
+           "SearchSpace", "TemperatureDimension", "clean_instruction", "dimension_from_json", "make_proposer",
+           "select_examples"]

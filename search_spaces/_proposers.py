@@ -91,3 +91,22 @@ class GroundedProposer(InstructionProposer):
                 seen.add(text.lower())
                 found.append(text)
         return found
+
+
+PROPOSERS = ("grounded", "dspy")
+
+
+def make_proposer(name: str, model: str) -> InstructionProposer:
+    """The proposer a spec names in ``search.instructions.proposer``, writing with ``model``.
+
+    Example::
+
+        make_proposer("dspy", "local/smollm2-135m")  # DSPy's proposal signature; dspy is imported on first use
+    """
+    if name == "grounded":
+        return GroundedProposer(model)
+    if name == "dspy":
+        from promptopt.search_spaces._dspy_proposer import DspyProposer
+
+        return DspyProposer(model)
+    raise ValueError(f"unknown proposer {name!r}; expected one of {PROPOSERS}")

@@ -15,13 +15,13 @@ from promptopt.search_spaces import (
     ConstrainedDimension,
     Dimension,
     FewShotDimension,
-    GroundedProposer,
     InstructionDimension,
     InstructionProposer,
     MaxTokensDimension,
     ModelDimension,
     SearchSpace,
     TemperatureDimension,
+    make_proposer,
 )
 from promptopt.spec import LoadedSpec
 
@@ -82,7 +82,8 @@ async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: 
     n = spec.search.instructions.propose
     if n == 0:
         return []
-    proposer = proposer or GroundedProposer(spec.search.instructions.proposer_model or spec.task.model)
+    wanted = spec.search.instructions
+    proposer = proposer or make_proposer(wanted.proposer, wanted.proposer_model or spec.task.model)
     rng = random.Random(seed)
     train = [c for c in dataset.train.cases if c.expected is not None]
     shown = rng.sample(train, min(4, len(train)))

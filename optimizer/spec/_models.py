@@ -132,8 +132,18 @@ class EvalSettings(_Frozen):
 class InstructionSearch(_Frozen):
     variants: tuple[str, ...] = Field((), description="Alternative instructions written by hand.")
     propose: int = Field(0, ge=0, le=50, description="How many instructions a proposer model writes.")
-    proposer: Literal["grounded"] = Field("grounded", description="Who writes proposals (DSPy's proposer: not yet).")
+    proposer: Literal["grounded", "dspy"] = Field(
+        "grounded", description="Who writes proposals: grounded (ours: train examples and the baseline's "
+        "mistakes) or dspy (DSPy's instruction proposal signature); both call through the budget and cache.")
     proposer_model: str | None = Field(None, description="litellm model; defaults to the task model.")
+
+    @field_validator("proposer", mode="before")
+    @classmethod
+    def _known_proposer(cls, value: Any) -> Any:
+        if value not in ("grounded", "dspy"):
+            raise ValueError("unknown proposer; expected grounded (ours: train examples and the baseline's "
+                             "mistakes) or dspy (DSPy's instruction proposal)")
+        return value
 
 
 class FewShotSearch(_Frozen):
