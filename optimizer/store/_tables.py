@@ -72,3 +72,5 @@ class RowTable(SQLModel, table=True):
     task_cost_usd: float
     scorer_cost_usd: float
     cache_hit: bool
+    call_cost_usd: float | None = None
+    call_latency_s: float | None = None
