@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RowResult(BaseModel):
     """One case (and repeat) of an eval. ``error`` is set when the model call or a scorer failed: such a row
-    has no objective and is excluded from means, never counted as 0."""
+    has no objective and is excluded from means, never counted as 0.
+
+    ``task_cost_usd`` and ``latency_s`` are what this eval paid and waited for the task call: 0 for a cache hit.
+    ``call_cost_usd`` and ``call_latency_s`` are what the call costs and takes when it really runs (for a hit,
+    the call that filled the cache entry), so they do not depend on what happened to be cached; ``None`` when
+    unknown (no response, or an entry written without the figure). Scorer (judge) figures are apart and paid.
+    """
 
     model_config = ConfigDict(frozen=True)
     case_id: str
@@ -31,6 +37,20 @@ class RowResult(BaseModel):
     task_cost_usd: float = 0.0
     scorer_cost_usd: float = 0.0
     cache_hit: bool = False
+    call_cost_usd: float | None = None
+    call_latency_s: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_paid_call_is_its_own_figures(cls, data: Any) -> Any:
+        # Rows recorded before the call figures existed: a call this eval paid for cost and took what was paid.
+        if isinstance(data, dict) and not data.get("cache_hit") and data.get("output") is not None:
+            data = dict(data)
+            if data.get("call_cost_usd") is None:
+                data["call_cost_usd"] = data.get("task_cost_usd", 0.0)
+            if data.get("call_latency_s") is None:
+                data["call_latency_s"] = data.get("latency_s", 0.0)
+        return data
 
 
 def _mean(values: list[float]) -> float | None:
@@ -38,7 +58,14 @@ def _mean(values: list[float]) -> float | None:
 
 
 class EvalSummary(BaseModel):
-    """Aggregates of an eval over its rows."""
+    """Aggregates of an eval over its rows.
+
+    ``model_calls``, the ``*_cost_usd`` and ``mean_latency_s`` are what the eval paid (cache hits are free and
+    leave ``mean_latency_s`` out). ``cost_per_row_usd`` and ``latency_per_row_s`` are the configuration's own:
+    the mean ``call_cost_usd`` and ``call_latency_s`` of the task call over the rows where they are known, cached
+    or not (``None`` when no row's is known, and in summaries recorded before they existed). The search's cost
+    and latency objectives use them.
+    """
 
     model_config = ConfigDict(frozen=True)
     rows: int
@@ -54,6 +81,8 @@ class EvalSummary(BaseModel):
     scorer_cost_usd: float
     mean_latency_s: float | None
     wall_s: float
+    cost_per_row_usd: float | None = None
+    latency_per_row_s: float | None = None
 
     @classmethod
     def from_rows(cls, rows: list[RowResult], scorer_names: list[str], *, model_calls: int,
@@ -69,7 +98,9 @@ class EvalSummary(BaseModel):
                    task_tokens=sum(r.task_prompt_tokens + r.task_completion_tokens for r in rows),
                    scorer_tokens=sum(r.scorer_prompt_tokens + r.scorer_completion_tokens for r in rows),
                    cost_usd=task_cost + scorer_cost, task_cost_usd=task_cost, scorer_cost_usd=scorer_cost,
-                   mean_latency_s=_mean(latencies), wall_s=wall_s)
+                   mean_latency_s=_mean(latencies), wall_s=wall_s,
+                   cost_per_row_usd=_mean([r.call_cost_usd for r in rows if r.call_cost_usd is not None]),
+                   latency_per_row_s=_mean([r.call_latency_s for r in rows if r.call_latency_s is not None]))
 
     @property
     def error_rate(self) -> float:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from promptopt.cache import NullCache, ResponseCache, cache_key
+from promptopt.cache import CacheEntry, NullCache, ResponseCache, cache_key
 from promptopt.config import PromptConfig
 from promptopt.data import Case, Split, content_hash
 from promptopt.engine._limits import Budget, CallLimiter, LocalLimiter
@@ -57,6 +57,16 @@ def backoff_delay(attempt: int, retry_after: float | None, base: float = 0.5, ca
 class _Counters:
     model_calls: int = 0
     errors: int = 0
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """A response, whether the cache served it, and what the call that produced it cost and took."""
+
+    response: ModelResponse
+    hit: bool
+    cost_usd: float | None
+    latency_s: float | None
 
 
 @dataclass(kw_only=True)
@@ -179,14 +189,15 @@ class Evaluator:
         except KeyError as exc:
             return RowResult(**base, error=f"template variable {exc} is not in this case's input")
         try:
-            response, hit = await self.complete(request, repeat, counters)
+            done = await self._complete(request, repeat, counters)
         except ModelCallError as exc:
             return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
+        response, hit = done.response, done.hit
         parsed, parse_error = parse_output(response.text, config.output)
         usage = {"output": response.text, "parsed": parsed, "parse_error": parse_error, "cache_hit": hit,
-                 "latency_s": response.latency_s, "task_prompt_tokens": response.prompt_tokens,
-                 "task_completion_tokens": response.completion_tokens,
-                 "task_cost_usd": 0.0 if hit else response.cost_usd}
+                 "task_prompt_tokens": response.prompt_tokens, "task_completion_tokens": response.completion_tokens,
+                 "task_cost_usd": 0.0 if hit else response.cost_usd, "latency_s": 0.0 if hit else response.latency_s,
+                 "call_cost_usd": done.cost_usd, "call_latency_s": done.latency_s}
         return await self._score(base | usage, case, scorers)
 
     async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
@@ -220,13 +231,21 @@ class Evaluator:
         Used for every call the package makes (task rows, proposers, bootstrapping), so that none of them
         escapes the budget or pays twice.
         """
+        done = await self._complete(request, repeat, counters)
+        return done.response, done.hit
+
+    async def _complete(self, request: ModelRequest, repeat: int, counters: _Counters | None) -> _Completion:
         key = cache_key(request, repeat)
         cached = self.cache.get(key)
         if cached is not None:
-            return ModelResponse.model_validate(cached), True
+            entry = CacheEntry.load(cached)
+            cost = entry.cost_usd
+            if cost is None:  # an entry written without its cost: what the backend's prices make of its tokens
+                cost = self.backend.estimate_cost(request, entry.response.completion_tokens)
+            return _Completion(entry.response, True, cost, entry.latency_s)
         response = await self._call(request, counters or _Counters())
-        self.cache.set(key, response.model_dump(mode="json"))
-        return response, False
+        self.cache.set(key, CacheEntry.of(response).dump())
+        return _Completion(response, False, response.cost_usd, response.latency_s)
 
     async def _call(self, request: ModelRequest, counters: _Counters) -> ModelResponse:
         assert self.limiter is not None

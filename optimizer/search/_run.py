@@ -315,7 +315,8 @@ class SearchRun:
             self.on_event("recovered", {"trials": len(requeued)})
         if not study.get_trials(deepcopy=False):
             study.enqueue_trial(space.baseline(), user_attrs={"baseline": True})
-        ctx = TrialContext(loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id)
+        ctx = TrialContext(loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id,
+                           objectives=self.options.objectives)
         executor = (self.executor_factory or self._local_executor)(budget=self.budget)
         try:
             stopped_by = await self._search(study, space, ctx, executor)

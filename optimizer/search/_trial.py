@@ -38,16 +38,27 @@ class TrialOutcome(BaseModel):
     node: str | None = None
 
     def values(self, objectives: tuple[str, ...]) -> list[float]:
-        assert self.summary is not None and self.summary.objective is not None
-        out = []
-        for name in objectives:
-            if name == "score":
-                out.append(self.summary.objective)
-            elif name == "cost":
-                out.append(self.summary.cost_usd)
-            else:  # latency
-                out.append(self.summary.mean_latency_s or 0.0)
-        return out
+        """The trial's value for each objective: score, or what the configuration's task call costs (dollars)
+        and takes (seconds) per row when it really runs, whether or not this eval was served from the cache.
+
+        Raises:
+            ValueError: an objective has no value (see :meth:`missing`); such a trial is failed, not told.
+        """
+        values = [self._value(name) for name in objectives]
+        if None in values:
+            raise ValueError(f"trial {self.number} has no value for {', '.join(self.missing(objectives))}")
+        return values  # type: ignore[return-value]
+
+    def missing(self, objectives: tuple[str, ...]) -> list[str]:
+        """The objectives this outcome has no value for (e.g. latency, when every row came from cache entries
+        written without it)."""
+        return [name for name in objectives if self._value(name) is None]
+
+    def _value(self, name: str) -> float | None:
+        s = self.summary
+        if s is None:
+            return None
+        return {"score": s.objective, "cost": s.cost_per_row_usd, "latency": s.latency_per_row_s}[name]
 
 
 class TrialContext(BaseModel):
@@ -58,6 +69,7 @@ class TrialContext(BaseModel):
     dataset: Dataset
     space: dict[str, Any]
     run_id: str
+    objectives: tuple[str, ...] = ("score",)
 
 
 async def run_trial(ctx: TrialContext, job: TrialJob, *, backend: ModelBackend, cache: ResponseCache,
@@ -76,7 +88,17 @@ async def run_trial(ctx: TrialContext, job: TrialJob, *, backend: ModelBackend, 
     except EvalFailed as exc:
         return TrialOutcome(number=job.number, state="failed", config_hash=config.hash, error=str(exc),
                             experiment_id=getattr(exc, "experiment_id", None), node=node)
-    state = "complete" if result.summary.objective is not None else "failed"
-    return TrialOutcome(number=job.number, state=state, config_hash=config.hash,
-                        experiment_id=result.experiment_id, summary=result.summary, node=node,
-                        error=None if state == "complete" else "no row could be scored")
+    outcome = TrialOutcome(number=job.number, state="complete", config_hash=config.hash,
+                           experiment_id=result.experiment_id, summary=result.summary, node=node)
+    missing = outcome.missing(tuple(dict.fromkeys(("score", *ctx.objectives))))
+    if missing:
+        return outcome.model_copy(update={"state": "failed", "error": _no_value(missing)})
+    return outcome
+
+
+def _no_value(missing: list[str]) -> str:
+    if "score" in missing:
+        return "no row could be scored"
+    # A cache entry written without a latency says nothing of how long the call takes: not 0, and not a guess.
+    return (f"no row has a known {' or '.join(missing)}: every response came from cache entries (or rows "
+            f"recorded) without it; run again with a fresh --cache, or --no-cache, to measure it")

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from promptopt.cache import DiskResponseCache, NullCache, RedisResponseCache, get_cache
+from promptopt.cache import CacheEntry, DiskResponseCache, NullCache, RedisResponseCache, get_cache
+from promptopt.models._base import ModelResponse
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -50,6 +51,20 @@ def test_pickled_handle_reopens_the_same_cache(make_cache):
     clone = pickle.loads(pickle.dumps(cache))  # how Ray workers receive it
     assert clone.get("k3") == {"text": "y"}
     clone.close()
+
+
+def test_an_entry_keeps_what_its_call_cost_and_took(make_cache):
+    response = ModelResponse(text="positive", prompt_tokens=5, completion_tokens=1, cost_usd=0.003, latency_s=0.4)
+    make_cache().set("k4", CacheEntry.of(response).dump())
+    entry = CacheEntry.load(make_cache().get("k4"))
+    assert entry == CacheEntry.of(response) and (entry.cost_usd, entry.latency_s) == (0.003, 0.4)
+
+
+def test_an_entry_keeps_its_stored_form_and_one_without_figures_loads():
+    response = ModelResponse(text="positive", prompt_tokens=5, completion_tokens=1, cost_usd=0.003, latency_s=0.4)
+    assert CacheEntry.of(response).dump() == response.model_dump(mode="json")  # what every version reads
+    old = CacheEntry.load({"text": "positive", "prompt_tokens": 5, "completion_tokens": 1})
+    assert (old.cost_usd, old.latency_s, old.response.text) == (None, None, "positive")  # unknown, not 0
 
 
 def test_factory_picks_the_implementation(tmp_path):

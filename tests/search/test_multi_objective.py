@@ -5,14 +5,18 @@ import asyncio
 import json
 from dataclasses import dataclass
 
+import diskcache
 import pytest
 from typer.testing import CliRunner
 
 from promptopt.cache import DiskResponseCache
 from promptopt.cli.app import app
+from promptopt.engine import EvalSummary, RowResult
+from promptopt.errors import EvalFailed
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
 from promptopt.search import RunOptions, SearchRun
+from promptopt.search._trial import TrialOutcome
 from promptopt.store import get_store
 from tests.search.helpers import SPEC, loaded_and_data, truth, write_spec
 
@@ -58,7 +62,7 @@ def spec_path(tmp_path):
     return write_spec(tmp_path, task={**SPEC["task"], "model": "fake/cheap"}, search=SEARCH)
 
 
-def run_search(tmp_path, objectives, cache="cache"):
+def run_search(tmp_path, objectives, cache="cache", on_event=None):
     loaded, dataset = loaded_and_data(spec_path(tmp_path))
     options = RunOptions(
         sampler="grid", seed=0, parallel=2, objectives=objectives, max_trials=20, top_k=1, promote=False
@@ -70,6 +74,7 @@ def run_search(tmp_path, objectives, cache="cache"):
         backend=PricedBackend(answer),
         cache=DiskResponseCache(tmp_path / cache),
         store=get_store(f"sqlite:///{tmp_path / 's.db'}"),
+        **({"on_event": on_event} if on_event else {}),
     )
     return asyncio.run(run.run())
 
@@ -150,14 +155,63 @@ def test_the_cli_json_carries_the_front(tmp_path, monkeypatch):
     assert data["best"]["config"]["model"] == "fake/pricey"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a cached row costs $0 and has no latency (engine), so with a warm "
-    "cache every trial looks free and the front collapses to the best score",
-)
-def test_a_warm_cache_does_not_change_the_front(tmp_path):
+def models(cands):
+    return {c.config["model"] for c in cands}
+
+
+def strip_cache(directory, key):
+    """Rewrite every entry as a writer that did not keep ``key`` (``cost_usd`` or ``latency_s``) left it."""
+    with diskcache.Cache(str(directory)) as raw:
+        for k in list(raw):
+            raw[k] = json.dumps({f: v for f, v in json.loads(raw[k]).items() if f != key})
+
+
+def cold_then_warm(tmp_path, first, then, *, strip=None, on_event=None):
+    """Run ``first`` on a new store and cache, then ``then`` on another new store and the same cache."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    cold = run_search(tmp_path / "a", ("score", "cost"), cache="../cache")
-    warm = run_search(tmp_path / "b", ("score", "cost"), cache="../cache")  # a new store, the same cache
-    assert {c.config["model"] for c in warm.pareto} == {c.config["model"] for c in cold.pareto} == FRONT
+    cold = run_search(tmp_path / "a", first, cache="../cache")
+    if strip:
+        strip_cache(tmp_path / "cache", strip)
+    return cold, run_search(tmp_path / "b", then, cache="../cache", on_event=on_event)
+
+
+@pytest.mark.parametrize("first", ["same", "score only"])
+@pytest.mark.parametrize("objective", ["cost", "latency"])
+def test_a_warm_cache_does_not_change_the_front(tmp_path, objective, first):
+    """The objectives are what a configuration costs and takes when it runs, not what this run paid: a second
+    run on the same cache (after the same command, or after a score-only run) pays nothing and finds the same
+    front."""
+    cold, warm = cold_then_warm(tmp_path, ("score", objective) if first == "same" else ("score",),
+                                ("score", objective))
+    assert cold.model_calls > 0 and cold.cost_usd > 0
+    assert (warm.model_calls, warm.cost_usd) == (0, 0.0)  # every call was a hit: free, as the cache promises
+    assert models(warm.pareto) == FRONT
+    if first == "same":
+        assert models(cold.pareto) == FRONT
+
+
+def test_entries_without_their_cost_give_the_same_front_from_the_backend_prices(tmp_path):
+    _, warm = cold_then_warm(tmp_path, ("score",), ("score", "cost"), strip="cost_usd")
+    assert warm.model_calls == 0 and models(warm.pareto) == FRONT
+
+
+def test_entries_without_their_latency_fail_the_trials_of_a_latency_front(tmp_path):
+    """An unknown latency is no latency: never told as 0 (every configuration would look instant)."""
+    events = []
+    with pytest.raises(EvalFailed, match="no trial completed"):
+        cold_then_warm(tmp_path, ("score",), ("score", "latency"), strip="latency_s",
+                       on_event=lambda kind, data: events.append((kind, data)))
+    trials = [data for kind, data in events if kind == "trial"]
+    assert trials and all(t["state"] == "failed" for t in trials)
+    assert all("no row has a known latency" in t["error"] and "--no-cache" in t["error"] for t in trials)
+
+
+def test_a_trial_without_a_value_for_an_objective_is_never_told():
+    summary = EvalSummary.from_rows([RowResult(case_id="c", input={}, output="x", objective=1.0, cache_hit=True,
+                                               call_cost_usd=0.01)], [], model_calls=0, wall_s=0.0)
+    outcome = TrialOutcome(number=3, state="complete", config_hash="h", summary=summary)
+    assert outcome.values(("score", "cost")) == [1.0, 0.01]
+    assert outcome.missing(("score", "latency")) == ["latency"]
+    with pytest.raises(ValueError, match="trial 3 has no value for latency"):
+        outcome.values(("score", "latency"))
