@@ -37,6 +37,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -61,16 +62,17 @@ SMALL_SPACE = {"instructions": {"propose": 2},
                "constrained": [False, True]}
 NOTES = {
     "grid": "exhaustive over a small space (spec + 2 proposed instructions x 0/1 balanced example x constrained "
-            "on/off: 24 points, up to 12 distinct configurations), not the full space",
-    "mipro": "DSPy ChatAdapter format on a 135M model; AdapterParseError in MIPROv2's instruction proposer caught "
-             "and the current instruction kept",
+            "on/off: 24 points, up to 12 distinct configurations), not the full space; no call budget",
+    "mipro": "DSPy's ChatAdapter, with our label parser when the reply lacks its field markers; "
+             "AdapterParseError in MIPROv2's instruction proposer caught and the current instruction kept",
 }
 EXPLANATIONS = {
-    "random": "TPE samples at random for its first 8 trials too (n_startup_trials=8), so with this few trials "
-              "only the last few are guided and the two differ mostly by sampler luck.",
+    "random": "With this budget (about a dozen distinct configurations) TPE is still mostly in its random start-up "
+              "(n_startup_trials=8), so TPE and random search differ mostly by sampler luck.",
     "grid": "The grid covers a smaller space completely; a best configuration inside it beats a partial search "
             "of the full space when the budget is this small.",
-    "mipro": "MIPROv2 evaluates DSPy programs in its own prompt format.",
+    "mipro": "MIPROv2 searches instructions and demos but not decoding: it has no constrained output, and its "
+             "instruction proposals on this model mostly fail to parse, so it keeps the seed instruction.",
 }
 
 
@@ -310,6 +312,8 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "test_sd": statistics.stdev([r["test"] for r in rs]) if len(rs) > 1 else None,
              "test_min": min(r["test"] for r in rs), "test_max": max(r["test"] for r in rs),
              "search_calls": mean(rs, "search_calls"),
+             "proposer_parse_errors_caught": mean(rs, "proposer_parse_errors_caught"),
+             "winner_demos": mean(rs, "winner_demos"),
              "validation": mean(rs, "validation"), "baseline_test": mean(rs, "baseline_test"),
              "evaluated_configs": mean(rs, "evaluated_configs"), "winners": [r.get("winner") for r in rs],
              "model_calls": mean(rs, "model_calls"), "wall_s": mean(rs, "wall_s"), "note": NOTES.get(m, "")}
@@ -331,25 +335,25 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
         runner.run(backend.complete(ModelRequest(model=LOCAL_DEFAULT_MODEL, params={"max_tokens": 2},
                                                  messages=({"role": "user", "content": "Hi"},))))
 
+    # Seed-major order (see planned): a run cut short still covers every dataset. Ctrl-C or SIGTERM stops it
+    # between or inside runs and keeps the finished ones.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    budgets: dict[tuple[str, int], int | None] = {}
     with asyncio.Runner() as runner:
         try:
-            for seed in range(args.seeds):  # seed-major: a run cut short still covers every dataset
-                for dataset in args.datasets:
-                    calls = args.calls
-                    for method in sorted(args.methods, key=lambda m: m != "mipro"):  # MIPROv2 sets the budget
-                        if method == "grid" and (dataset != args.grid_dataset or seed > 0):
-                            continue  # one grid: it is deterministic but for the proposals' sampling
-                        fresh_model()
-                        run = one_run(args, dataset, seed, method, tmp / f"{dataset}-{seed}-{method}", runner,
-                                      backend, calls)
-                        if method == "mipro" and calls is None:
-                            calls = run["search_calls"]  # the others get the calls MIPROv2's search made
-                        print(f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search "
-                              f"calls ({run['model_calls']} with the test split), {run['wall_s']:.0f} s",
-                              file=sys.stderr)
-                        runs.append(run)
-                        if partial is not None:  # a crash hours in keeps what was measured
-                            partial.write_text(json.dumps(runs, indent=1, default=str))
+            for dataset, seed, method in planned(args):
+                calls = budgets.get((dataset, seed), args.calls)
+                fresh_model()
+                run = one_run(args, dataset, seed, method, tmp / f"{dataset}-{seed}-{method}", runner, backend, calls)
+                if method == "mipro" and calls is None:
+                    budgets[dataset, seed] = run["search_calls"]  # the others get what MIPROv2's search made
+                print(f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search calls "
+                      f"({run['model_calls']} with the test split), {run['wall_s']:.0f} s", file=sys.stderr)
+                runs.append(run)
+                if partial is not None:  # a crash hours in keeps what was measured
+                    partial.write_text(json.dumps(runs, indent=1, default=str))
+        except KeyboardInterrupt:
+            print(f"stopped after {len(runs)} of {len(planned(args))} runs", file=sys.stderr)
         finally:
             runner.run(backend.aclose())
     return runs
@@ -360,7 +364,14 @@ WHY_NOT = {
 }
 
 
-def not_measured(args: argparse.Namespace) -> str:
+def planned(args: argparse.Namespace) -> list[tuple[str, int, str]]:
+    """(dataset, seed, method) of every run the arguments ask for, in the order they run."""
+    return [(dataset, seed, method) for seed in range(args.seeds) for dataset in args.datasets
+            for method in sorted(args.methods, key=lambda m: m != "mipro")
+            if method != "grid" or (dataset == args.grid_dataset and seed == 0)]
+
+
+def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
     """What the full benchmark covers that this run did not, and why where it is known."""
     missing = []
     if set(args.datasets) != set(DATASETS):
@@ -370,6 +381,17 @@ def not_measured(args: argparse.Namespace) -> str:
             missing.append(WHY_NOT.get(method, f"method {method}"))
     if args.seeds < 3:
         missing.append(f"seeds {args.seeds}..2")
+    done = {(r["dataset"], r["seed"], r["method"]) for r in runs}
+    cut: dict[tuple[str, int], list[str]] = {}
+    for d, seed, m in planned(args):
+        if (d, seed, m) not in done:
+            cut.setdefault((d, seed), []).append(m)
+    if cut:
+        whole = {key for key, ms in cut.items() if len(ms) == len([p for p in planned(args) if p[:2] == key])}
+        parts = [f"{d} seed {seed}" + ("" if (d, seed) in whole else f" ({', '.join(ms)})")
+                 for (d, seed), ms in cut.items()]
+        missing.append(f"{sum(map(len, cut.values()))} of the {len(planned(args))} planned runs, stopped before: "
+                       + ", ".join(parts))
     if (args.validation_rows, args.test_rows) != (30, 100):
         missing.append(f"the default size (30 validation and 100 test rows; this run: {args.validation_rows}, "
                        f"{args.test_rows})")
@@ -411,6 +433,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="smoke run: sst2, 1 seed, 3 trials, 10 validation and 10 test rows, TPE and random, "
                              "no proposals or bootstrapped demos")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--from-runs", type=Path, default=None,
+                        help="summarise the runs in this file (a stopped benchmark's search.partial.json) instead "
+                             "of measuring; pass the same options it ran with")
+    parser.add_argument("--commit", default=None, help="with --from-runs: the commit the runs were measured on")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.trials, args.methods = ["sst2"], 1, 3, ["ours-tpe", "random"]
@@ -428,9 +454,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    "validation_rows": args.validation_rows, "test_rows": args.test_rows, "propose": args.propose,
                    "strategies": args.strategies, "calls": args.calls,
                    "grid_dataset": args.grid_dataset, "mipro_auto": args.mipro_auto, "model": "local/smollm2-135m"}}
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
-    results.update({"runs": runs, "summary": summarise(runs), "not_measured": not_measured(args),
+    if args.from_runs:
+        # The runs of a stopped benchmark (its search.partial.json): the commit is the one they ran on.
+        runs = json.loads(args.from_runs.read_text())
+        results.update({"commit": args.commit or results["commit"], "runs_from": str(args.from_runs),
+                        "uncommitted_changes": False if args.commit else results["uncommitted_changes"]})
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+            runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
+    results.update({"runs": runs, "summary": summarise(runs), "not_measured": not_measured(args, runs),
                     "explanations": EXPLANATIONS})
     write_result(results, args.results_dir / "search.json")
     print(table(results))
