@@ -25,11 +25,14 @@ from promptopt.stats import format_p
 
 
 def run_json(result: Any) -> dict[str, Any]:
-    """The documented ``--json`` shape of a run."""
+    """The documented ``--json`` shape of a run. A candidate's ``cost_usd`` and ``mean_latency_s`` are what its
+    validation eval paid (0 and null when every response was cached); ``cost_per_row_usd`` and ``latency_per_row_s``
+    are what its model call costs and takes per row when it really runs (the cost and latency objectives)."""
     def cand(c: Any) -> dict[str, Any]:
         return {"trial": c.trial, "config": c.config, "description": c.description,
                 "validation_score": c.validation_score, "test_score": c.test_score, "cost_usd": c.cost_usd,
-                "mean_latency_s": c.mean_latency_s, "experiment_id": c.experiment_id,
+                "mean_latency_s": c.mean_latency_s, "cost_per_row_usd": c.cost_per_row_usd,
+                "latency_per_row_s": c.latency_per_row_s, "experiment_id": c.experiment_id,
                 "test_experiment_id": c.test_experiment_id}
 
     return {"run_id": result.run_id, "status": result.status, "stopped_by": result.stopped_by,
@@ -41,17 +44,22 @@ def run_json(result: Any) -> dict[str, Any]:
 
 
 def leaderboard_table(result: Any, limit: int = 15) -> Table:
+    """The top of the leaderboard: per row, what a configuration's call costs and takes when it really runs
+    (cached or not); "paid $", what its validation eval spent this run."""
     table = Table(title=f"run {result.run_id}: {result.trials} trials, {result.model_calls} model calls, "
-                        f"${result.cost_usd:.4f}, {result.wall_s:.0f} s")
-    for col in ("rank", "trial", "configuration", "validation", "test", "cost $", "latency s"):
+                        f"${result.cost_usd:.4f} paid, {result.wall_s:.0f} s")
+    for col in ("rank", "trial", "configuration", "validation", "test", "cost $/row", "latency s/row", "paid $"):
         table.add_column(col, justify="left" if col == "configuration" else "right", overflow="fold")
+    front = {c.trial for c in result.pareto}
     for rank, c in enumerate(result.leaderboard[:limit], start=1):
-        mark = " (baseline)" if c.trial == result.baseline.trial else ""
-        table.add_row(str(rank), f"{c.trial}{mark}", c.description,
-                      "" if c.validation_score is None else f"{c.validation_score:.3f}",
-                      "" if c.test_score is None else f"{c.test_score:.3f}", f"{c.cost_usd:.4f}",
-                      "" if c.mean_latency_s is None else f"{c.mean_latency_s:.3f}")
+        mark = (" (baseline)" if c.trial == result.baseline.trial else "") + (" (pareto)" if c.trial in front else "")
+        table.add_row(str(rank), f"{c.trial}{mark}", c.description, _num(c.validation_score), _num(c.test_score),
+                      _num(c.cost_per_row_usd, ".6f"), _num(c.latency_per_row_s), f"{c.cost_usd:.4f}")
     return table
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
 
 
 def _progress(kind: str, data: dict[str, Any]) -> None:

@@ -7,16 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promptopt.compare import compare
-from promptopt.engine import EvalResult
+from promptopt.engine import EvalResult, RowResult
 from promptopt.reports._models import (
     CaseDiff,
     CaseDiffs,
+    FrontObjective,
     Importance,
     LeaderboardRow,
     ModelSpread,
     ProgressPoint,
     RunReport,
     TrialPoint,
+    front_objective,
 )
 from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
 from promptopt.reports._stats import estimate, pareto_front, spread
@@ -51,13 +53,14 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     candidates = list(result.leaderboard) if result else _candidates(record, trials)
     baseline = result.baseline.trial if result else next((t.number for t in trials if t.user_attrs.get("baseline")),
                                                           None)
-    rows = _leaderboard(store, candidates, by_trial, baseline, seed=seed)
+    objectives = tuple(record.settings.get("objectives", ("score",)))
+    rows = _leaderboard(store, candidates, by_trial, baseline, front_objective(objectives), seed=seed)
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
     return RunReport(
         run_id=record.id, name=record.name, status=record.status, created_at=record.created_at,
         finished_at=record.finished_at, stopped_by=result.stopped_by if result else None,
-        error_message=record.error_message, objectives=tuple(record.settings.get("objectives", ("score",))),
+        error_message=record.error_message, objectives=objectives,
         directions=directions or ("maximize",), sampler=record.settings.get("sampler"),
         seed=record.settings.get("seed"),
         trial_count=result.trials if result else sum(p.state in ("complete", "duplicate", "failed") for p in points),
@@ -113,34 +116,50 @@ def _progress(points: tuple[TrialPoint, ...], start: tuple[float, int]) -> tuple
 
 
 def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, list[ExperimentRecord]],
-                 baseline: int | None, *, seed: int) -> tuple[LeaderboardRow, ...]:
-    """Rows in the candidates' order (the run's ranking); the first is the winner."""
+                 baseline: int | None, objective: FrontObjective, *, seed: int) -> tuple[LeaderboardRow, ...]:
+    """Rows in the candidates' order (the run's ranking); the first is the winner. ``pareto`` marks the front of
+    validation score against ``objective`` per row: on a two-objective run, the run's own front."""
     from promptopt.search._run import VERDICT_TRIAL_OFFSET
 
-    front = pareto_front([(c.trial, c.validation_score, c.cost_usd) for c in candidates
-                          if c.validation_score is not None])
     rows = []
     for rank, c in enumerate(candidates, start=1):
         validation = by_trial.get(c.trial, [])
         summaries = [e.summary for e in validation + by_trial.get(VERDICT_TRIAL_OFFSET + c.trial, []) if e.summary]
+        recorded = _rows(store, c.experiment_id)
         rows.append(LeaderboardRow(
             rank=rank, trial=c.trial, description=c.description, model=c.config.get("model", "?"),
-            validation=_estimate(store, c.experiment_id, c.validation_score, seed=seed),
-            test=_estimate(store, c.test_experiment_id, c.test_score, seed=seed), cost_usd=c.cost_usd,
+            validation=_estimate(recorded, c.validation_score, seed=seed),
+            test=_estimate(_rows(store, c.test_experiment_id), c.test_score, seed=seed), cost_usd=c.cost_usd,
             mean_latency_s=c.mean_latency_s, model_calls=c.model_calls,
+            cost_per_row_usd=_per_row(c.cost_per_row_usd, recorded, "call_cost_usd"),
+            latency_per_row_s=_per_row(c.latency_per_row_s, recorded, "call_latency_s"),
             tokens=sum(s.task_tokens + s.scorer_tokens for s in summaries),
             errors=sum(e.summary.errors for e in validation if e.summary),
-            baseline=c.trial == baseline, winner=rank == 1, pareto=c.trial in front,
-            experiment_id=c.experiment_id, test_experiment_id=c.test_experiment_id))
-    return tuple(rows)
+            baseline=c.trial == baseline, winner=rank == 1, experiment_id=c.experiment_id,
+            test_experiment_id=c.test_experiment_id))
+    front = pareto_front([(r.trial, r.validation.mean, r.per_row(objective)) for r in rows
+                          if r.validation is not None and r.per_row(objective) is not None])
+    return tuple(r.model_copy(update={"pareto": r.trial in front}) for r in rows)
 
 
-def _estimate(store: Store, experiment_id: str | None, score: float | None, *, seed: int) -> Any:
-    if experiment_id is None or score is None:
+def _rows(store: Store, experiment_id: str | None) -> list[RowResult]:
+    return [] if experiment_id is None else list(store.get_result(experiment_id).rows)
+
+
+def _estimate(rows: list[RowResult], score: float | None, *, seed: int) -> Any:
+    if score is None:
         return None
-    rows = store.get_result(experiment_id).rows
     return estimate([r.objective for r in rows if r.objective is not None and r.error is None], mean=score,
                     seed=seed)
+
+
+def _per_row(figure: float | None, rows: list[RowResult], field: str) -> float | None:
+    """The candidate's figure; for a result recorded before it had one, the mean over its eval's rows that know
+    it (as the eval summary computes it now)."""
+    if figure is not None:
+        return figure
+    known = [getattr(r, field) for r in rows if getattr(r, field) is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
@@ -150,16 +169,8 @@ def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
 
     space = SearchSpace.from_json(record.space) if record.space else None
     done = [t for t in trials if t.values and "duplicate_of" not in t.user_attrs and t.state.name == "COMPLETE"]
-    out = []
-    for t in sorted(done, key=lambda t: (-t.values[0], t.number)):
-        config = space.config(t.params) if space else None
-        s = t.user_attrs.get("summary") or {}
-        out.append(Candidate(
-            trial=t.number, config={} if config is None else config.model_dump(mode="json", by_alias=True),
-            description="" if config is None else config.describe(), validation_score=t.values[0],
-            cost_usd=s.get("cost_usd", 0.0), mean_latency_s=s.get("mean_latency_s"),
-            model_calls=s.get("model_calls", 0), experiment_id=t.user_attrs.get("experiment_id")))
-    return out
+    return [Candidate.of_trial(t, space.config(t.params) if space else None)
+            for t in sorted(done, key=lambda t: (-t.values[0], t.number))]
 
 
 def _role(rows: tuple[LeaderboardRow, ...], role: str) -> int | None:

@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 from optuna.visualization import plot_optimization_history, plot_param_importances, plot_pareto_front
 
 from promptopt.reports._models import ModelSpread, ProgressPoint, PromptLeaderboard, RunReport
-from promptopt.reports._optuna import Precomputed, quality_cost_study, quiet_optuna, replay
+from promptopt.reports._optuna import Precomputed, front_study, quiet_optuna, replay
 
 SCORE = "validation score"
+_PER_ROW = {"cost": "cost per row (USD)", "latency": "latency per row (s)"}
 _LAYOUT = {"height": 420, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}, "template": "plotly_white",
            "title_font_size": 15}
 
@@ -51,10 +52,13 @@ def _importance(report: RunReport) -> go.Figure | None:
 
 
 def _pareto(report: RunReport) -> go.Figure | None:
-    if not any(r.validation for r in report.leaderboard):
+    """The front the leaderboard's ``pareto`` flags mark: validation score against the run's own second objective
+    per row (cost for a single-objective run)."""
+    objective = report.front_objective
+    if not any(r.validation and r.per_row(objective) is not None for r in report.leaderboard):
         return None
-    fig = plot_pareto_front(quality_cost_study(report.leaderboard), target_names=[SCORE, "cost (USD)"])
-    return fig.update_layout(title="Quality against cost (Pareto front)")
+    fig = plot_pareto_front(front_study(report.leaderboard, objective), target_names=[SCORE, _PER_ROW[objective]])
+    return fig.update_layout(title=f"Quality against {objective} per row (Pareto front)")
 
 
 def _best_so_far(progress: tuple[ProgressPoint, ...], axis: str, label: str) -> go.Figure | None:

@@ -52,7 +52,7 @@ def _render(template: str, figures: dict[str, Any], **context: Any) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.globals.update(est=_estimate, signed=lambda v: f"{v:+.4f}", num=_num, show=plain, output=_output,
+    env.globals.update(est=_estimate, signed=lambda v: f"{v:+.4f}", num=_num, usd=_usd, show=plain, output=_output,
                        pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False), format_p=format_p)
     return env
 
@@ -81,6 +81,10 @@ def _when(value: Any) -> str:
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"  # a call can cost a few millionths of a dollar
 
 
 def _estimate(value: Estimate | None) -> str:

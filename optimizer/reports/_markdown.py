@@ -19,7 +19,7 @@ def render_markdown(report: RunReport, *, top: int = TOP, examples: int = EXAMPL
     lines = [f"## {cell(r.name)}: prompt optimization run `{r.run_id[:8]}`", "",
              f"{r.status}{f' (stopped by {r.stopped_by})' if r.stopped_by else ''}: {r.trial_count} trials "
              f"({r.failed_trials} failed), {len(r.leaderboard)} distinct configurations, {r.model_calls} model "
-             f"calls, ${r.cost_usd:.4f}" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".", ""]
+             f"calls, ${r.cost_usd:.4f} paid" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".", ""]
     lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r.leaderboard[:top], len(r.leaderboard))
     if r.case_diff is not None:
         lines += [""] + _cases(r, examples)
@@ -47,20 +47,23 @@ def _versus(r: RunReport) -> list[str]:
              f"| configuration | {cell(base.description)} | {cell(win.description)} |",
              f"| validation (95% CI) | {estimate(base.validation)} | {estimate(win.validation)} |",
              f"| test (95% CI) | {estimate(base.test)} | {estimate(win.test)} |",
-             f"| cost $ (validation) | {base.cost_usd:.4f} | {win.cost_usd:.4f} |",
-             f"| mean latency s | {_num(base.mean_latency_s)} | {_num(win.mean_latency_s)} |"]
+             f"| cost $ per row | {_usd(base.cost_per_row_usd)} | {_usd(win.cost_per_row_usd)} |",
+             f"| latency s per row | {_num(base.latency_per_row_s)} | {_num(win.latency_per_row_s)} |",
+             f"| paid $ (validation) | {base.cost_usd:.4f} | {win.cost_usd:.4f} |",
+             f"| paid mean latency s | {_num(base.mean_latency_s)} | {_num(win.mean_latency_s)} |"]
     return lines
 
 
 def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
     lines = [f"### Top {len(rows)} of {total}", "",
-             "| rank | trial | configuration | validation (95% CI) | test | cost $ | latency s | calls |",
-             "|---:|---:|---|---|---|---:|---:|---:|"]
+             "| rank | trial | configuration | validation (95% CI) | test | cost $/row | latency s/row | paid $ | "
+             "paid calls |", "|---:|---:|---|---|---|---:|---:|---:|---:|"]
     for row in rows:
         tags = " (winner)" if row.winner else ""
         tags += " (baseline)" if row.baseline else ""
         lines.append(f"| {row.rank} | {row.trial}{tags} | {cell(row.description)} | {estimate(row.validation)} | "
-                     f"{estimate(row.test)} | {row.cost_usd:.4f} | {_num(row.mean_latency_s)} | {row.model_calls} |")
+                     f"{estimate(row.test)} | {_usd(row.cost_per_row_usd)} | {_num(row.latency_per_row_s)} | "
+                     f"{row.cost_usd:.4f} | {row.model_calls} |")
     return lines
 
 
@@ -104,6 +107,10 @@ def estimate(value: Estimate | None) -> str:
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _usd(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6f}"  # a call can cost a few millionths of a dollar
 
 
 def plain(value: Any) -> str:

@@ -14,6 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TrialState = Literal["complete", "failed", "duplicate", "running", "pruned", "waiting"]
 CaseKind = Literal["improved", "regressed", "unchanged"]
+FrontObjective = Literal["cost", "latency"]
+
+
+def front_objective(objectives: tuple[str, ...]) -> FrontObjective:
+    """What a run's Pareto front trades the validation score against: its second objective (``score,cost`` or
+    ``score,latency``), or cost for a single-objective run."""
+    return "latency" if "latency" in objectives else "cost"
 
 
 class _Frozen(BaseModel):
@@ -37,7 +44,13 @@ class Estimate(_Frozen):
 
 
 class LeaderboardRow(_Frozen):
-    """One distinct configuration that completed, ranked by validation score (ties: earlier trial first)."""
+    """One distinct configuration that completed, ranked by validation score (ties: earlier trial first).
+
+    ``cost_usd``, ``mean_latency_s`` and ``model_calls`` are what its validation eval paid (a cached response is
+    free and instant). ``cost_per_row_usd`` and ``latency_per_row_s`` are what its task call costs and takes per
+    row when it really runs, cached or not (``None``: unknown). ``pareto``: on the front of validation score
+    against the report's :attr:`RunReport.front_objective` per row.
+    """
 
     rank: int = Field(ge=1)
     trial: int = Field(ge=0)
@@ -48,6 +61,8 @@ class LeaderboardRow(_Frozen):
     cost_usd: float = Field(ge=0)
     mean_latency_s: float | None = None
     model_calls: int = Field(ge=0)
+    cost_per_row_usd: float | None = Field(None, ge=0)
+    latency_per_row_s: float | None = Field(None, ge=0)
     tokens: int = Field(0, ge=0)
     errors: int = Field(0, ge=0)
     baseline: bool = False
@@ -55,6 +70,10 @@ class LeaderboardRow(_Frozen):
     pareto: bool = False
     experiment_id: str | None = None
     test_experiment_id: str | None = None
+
+    def per_row(self, objective: FrontObjective) -> float | None:
+        """This configuration's cost (dollars) or latency (seconds) per row, as the search's objective has it."""
+        return self.cost_per_row_usd if objective == "cost" else self.latency_per_row_s
 
 
 class TrialPoint(_Frozen):
@@ -210,6 +229,11 @@ class RunReport(_Frozen):
             if r.trial == trial:
                 return r
         raise KeyError(f"trial {trial} is not on the leaderboard of run {self.run_id}")
+
+    @property
+    def front_objective(self) -> FrontObjective:
+        """What the ``pareto`` flags and the Pareto chart trade the validation score against (per row)."""
+        return front_objective(self.objectives)
 
     @property
     def baseline(self) -> LeaderboardRow | None:

@@ -18,7 +18,7 @@ from optuna.importance import BaseImportanceEvaluator, PedAnovaImportanceEvaluat
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from promptopt.reports._models import Importance, LeaderboardRow, RunReport, TrialPoint
+from promptopt.reports._models import FrontObjective, Importance, LeaderboardRow, RunReport, TrialPoint
 
 _STATES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.PRUNED: "pruned",
            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -131,15 +131,17 @@ def replay(report: RunReport) -> optuna.Study:
     return study
 
 
-def quality_cost_study(rows: tuple[LeaderboardRow, ...]) -> optuna.Study:
-    """An in-memory two-objective study (validation score up, dollars down) with the leaderboard's rows under
-    their trial numbers (the numbers in between are failed placeholders, which the charts leave out)."""
-    scored = {r.trial: r for r in rows if r.validation is not None}
+def front_study(rows: tuple[LeaderboardRow, ...], objective: FrontObjective) -> optuna.Study:
+    """An in-memory two-objective study (validation score up, ``objective`` per row down) with the leaderboard's
+    rows that know both under their trial numbers (the numbers in between are failed placeholders, which the
+    charts leave out)."""
+    points: dict[int, FrozenTrial] = {}
+    for r in rows:
+        figure = r.per_row(objective)
+        if r.validation is not None and figure is not None:
+            points[r.trial] = create_trial(values=[r.validation.mean, figure],
+                                           user_attrs={"configuration": r.description, "model": r.model})
     study = _study(("maximize", "minimize"))
-    study.add_trials([
-        create_trial(values=[scored[n].validation.mean, scored[n].cost_usd],  # type: ignore[union-attr]
-                     user_attrs={"configuration": scored[n].description, "model": scored[n].model})
-        if n in scored else create_trial(state=TrialState.FAIL)
-        for n in range(max(scored, default=-1) + 1)])
+    study.add_trials([points.get(n) or create_trial(state=TrialState.FAIL)
+                      for n in range(max(points, default=-1) + 1)])
     return study
-

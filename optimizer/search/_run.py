@@ -54,6 +54,14 @@ class RunOptions(BaseModel):
 
 
 class Candidate(BaseModel):
+    """A distinct configuration that completed, with the figures of its validation eval.
+
+    ``cost_usd``, ``mean_latency_s`` and ``model_calls`` are what that eval paid (a cached response is free and
+    instant: all 0 / ``None`` on a warm cache). ``cost_per_row_usd`` and ``latency_per_row_s`` are what the
+    configuration's task call costs and takes per row when it really runs, cached or not: the figures the cost
+    and latency objectives use (``None`` when unknown, e.g. in results recorded before they existed).
+    """
+
     model_config = ConfigDict(frozen=True)
     trial: int
     config: dict[str, Any]
@@ -63,9 +71,23 @@ class Candidate(BaseModel):
     cost_usd: float = 0.0
     mean_latency_s: float | None = None
     model_calls: int = 0
+    cost_per_row_usd: float | None = None
+    latency_per_row_s: float | None = None
     experiment_id: str | None = None
     test_experiment_id: str | None = None
     node: str | None = None
+
+    @classmethod
+    def of_trial(cls, trial: optuna.trial.FrozenTrial, config: PromptConfig | None) -> Candidate:
+        """The candidate of a completed trial (``config``: its configuration, ``None`` when unknown), with the
+        figures of the eval summary the trial recorded."""
+        s = trial.user_attrs.get("summary") or {}
+        return cls(trial=trial.number, config={} if config is None else config.model_dump(mode="json", by_alias=True),
+                   description="" if config is None else config.describe(),
+                   validation_score=trial.values[0] if trial.values else None, cost_usd=s.get("cost_usd", 0.0),
+                   mean_latency_s=s.get("mean_latency_s"), model_calls=s.get("model_calls", 0),
+                   cost_per_row_usd=s.get("cost_per_row_usd"), latency_per_row_s=s.get("latency_per_row_s"),
+                   experiment_id=trial.user_attrs.get("experiment_id"), node=trial.user_attrs.get("node"))
 
 
 class RunResult(BaseModel):
@@ -249,15 +271,6 @@ class SearchRun:
         return "budget" if outcome.state == "budget" else None
 
     # -- verdict ----------------------------------------------------------------------------------------
-    def _candidate(self, space: SearchSpace, trial: optuna.trial.FrozenTrial) -> Candidate:
-        config = space.config(trial.params)
-        s = trial.user_attrs.get("summary") or {}
-        return Candidate(trial=trial.number, config=config.model_dump(mode="json", by_alias=True),
-                         description=config.describe(), validation_score=trial.values[0] if trial.values else None,
-                         cost_usd=s.get("cost_usd", 0.0), mean_latency_s=s.get("mean_latency_s"),
-                         model_calls=s.get("model_calls", 0), experiment_id=trial.user_attrs.get("experiment_id"),
-                         node=trial.user_attrs.get("node"))
-
     async def _test(self, run_id: str, config: PromptConfig, number: int, budget: LocalBudget) -> EvalResult:
         return await evaluate_config(self.loaded, self.dataset, config, split="test", backend=self.backend,
                                      cache=self.cache, store=self.store, run_id=run_id, budget=budget,
@@ -282,7 +295,7 @@ class SearchRun:
             for t in chosen:
                 self.on_event("test", {"trial": t.number})
                 tested[t.number] = await self._test(run_id, space.config(t.params), t.number, budget)
-        cands = {t.number: self._candidate(space, t) for t in ranked}
+        cands = {t.number: Candidate.of_trial(t, space.config(t.params)) for t in ranked}
         for n, res in tested.items():
             cands[n] = cands[n].model_copy(update={"test_score": res.summary.objective,
                                                    "test_experiment_id": res.experiment_id})

@@ -70,6 +70,22 @@ def test_html_lists_every_leaderboard_row_and_every_paired_case(page, finished):
     assert kinds == [c.kind for c in report.case_diff.cases]
 
 
+def test_paid_figures_are_labelled_apart_from_what_a_configuration_costs_and_takes(page, finished):
+    _, _, report = finished
+    win = report.winner
+    head = page.split('<table id="leaderboard">', 1)[1].split("</thead>", 1)[0]
+    assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)][6:11] == [
+        "cost $ / row", "latency s / row", "paid $", "paid mean latency s", "paid calls"]
+    cells = page.split(f'<tr data-trial="{win.trial}">', 1)[1].split("</tr>", 1)[0]
+    values = re.findall(r'<td class="num">([^<]*)</td>', cells)[4:8]
+    assert values == [f"{win.cost_per_row_usd:.6f}", f"{win.latency_per_row_s:.3f}", f"{win.cost_usd:.4f}",
+                      f"{win.mean_latency_s:.3f}"]
+    md = render_markdown(report)
+    assert "| cost $/row | latency s/row | paid $ | paid calls |" in md
+    assert f"| paid $ (validation) | {report.baseline.cost_usd:.4f} | {win.cost_usd:.4f} |" in md
+    assert f"| cost $ per row | {report.baseline.cost_per_row_usd:.6f} | {win.cost_per_row_usd:.6f} |" in md
+
+
 def test_a_two_objective_run_renders_its_own_front(tmp_path):
     result, store = make_run(tmp_path, trials=6, objectives=("score", "cost"))
     report = build_run_report(store, result.run_id)

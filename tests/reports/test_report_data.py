@@ -10,7 +10,7 @@ from promptopt.errors import NotFound
 from promptopt.reports import RunReport, build_run_report, render_html, render_markdown
 from promptopt.search._run import VERDICT_TRIAL_OFFSET
 from promptopt.search._study import optuna_storage_url
-from tests.reports.helpers import make_run, scored_rows
+from tests.reports.helpers import LATENCY, PRICES, make_run, scored_rows
 
 
 def test_leaderboard_order_and_scores_are_the_run_results(finished):
@@ -22,6 +22,8 @@ def test_leaderboard_order_and_scores_are_the_run_results(finished):
         assert (row.test.mean if row.test else None) == cand.test_score
         assert (row.cost_usd, row.model_calls, row.mean_latency_s) == (cand.cost_usd, cand.model_calls,
                                                                        cand.mean_latency_s)
+        assert (row.cost_per_row_usd, row.latency_per_row_s) == (cand.cost_per_row_usd, cand.latency_per_row_s)
+        assert (row.cost_per_row_usd, row.latency_per_row_s) == pytest.approx((PRICES[row.model], LATENCY[row.model]))
         assert row.model == cand.config["model"] and row.description == cand.description
     assert report.winner_trial == result.best.trial and report.baseline_trial == result.baseline.trial
     assert (report.lift, report.lift_ci95, report.p_value) == (result.lift, result.lift_ci95, result.p_value)
@@ -65,12 +67,15 @@ def test_every_trial_is_there_and_costs_add_up_to_the_run(finished):
 
 
 def test_pareto_front_is_exactly_the_undominated_configurations(finished):
+    """A single-objective run's front: validation score against what a configuration's call costs per row."""
     _, _, report = finished
     rows = report.leaderboard
+    assert report.front_objective == "cost"
 
     def dominated(r):
-        return any(o.validation.mean >= r.validation.mean and o.cost_usd <= r.cost_usd
-                   and (o.validation.mean > r.validation.mean or o.cost_usd < r.cost_usd) for o in rows)
+        return any(o.validation.mean >= r.validation.mean and o.cost_per_row_usd <= r.cost_per_row_usd
+                   and (o.validation.mean > r.validation.mean or o.cost_per_row_usd < r.cost_per_row_usd)
+                   for o in rows)
 
     assert {r.trial for r in rows if r.pareto} == {r.trial for r in rows if not dominated(r)}
     assert any(r.pareto for r in rows) and not all(r.pareto for r in rows)

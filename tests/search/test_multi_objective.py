@@ -3,18 +3,23 @@ known by construction: the returned front is exactly the non-dominated set of ev
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 
 import diskcache
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from promptopt.cache import DiskResponseCache
+from promptopt.cli._run import leaderboard_table
 from promptopt.cli.app import app
 from promptopt.engine import EvalSummary, RowResult
 from promptopt.errors import EvalFailed
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
+from promptopt.reports import build_run_report
+from promptopt.reports._figures import run_figures
 from promptopt.search import RunOptions, SearchRun
 from promptopt.search._trial import TrialOutcome
 from promptopt.store import get_store
@@ -22,14 +27,16 @@ from tests.search.helpers import SPEC, loaded_and_data, truth, write_spec
 
 # model: (dollars a call, seconds a call, how it answers). "dull" answers like "cheap", costs more and is slower;
 # "twin" costs (and takes) what "mid" does and answers like "cheap": both are dominated on either objective.
+# "slow" answers like "mid" at half its price but is the slowest: it beats "mid" on cost and loses on latency.
 MODELS = {
     "fake/cheap": (0.001, 0.10, "negative"),  # always "negative": right on the negative half
     "fake/mid": (0.004, 0.20, "mostly"),  # right except on every fourth case
     "fake/pricey": (0.010, 0.50, "right"),  # always right
     "fake/dull": (0.006, 0.30, "negative"),
     "fake/twin": (0.004, 0.20, "negative"),
+    "fake/slow": (0.002, 0.60, "mostly"),
 }
-FRONT = {"fake/cheap", "fake/mid", "fake/pricey"}
+FRONTS = {"cost": {"fake/cheap", "fake/slow", "fake/pricey"}, "latency": {"fake/cheap", "fake/mid", "fake/pricey"}}
 
 
 def answer(request: ModelRequest) -> str:
@@ -55,7 +62,7 @@ class PricedBackend(ScriptedBackend):
         return MODELS[request.model][0]
 
 
-SEARCH = {"models": list(MODELS)}  # the only dimension: 5 configurations, all visited by the grid
+SEARCH = {"models": list(MODELS)}  # the only dimension: 6 configurations, all visited by the grid
 
 
 def spec_path(tmp_path):
@@ -80,7 +87,8 @@ def run_search(tmp_path, objectives, cache="cache", on_event=None):
 
 
 def second(objective: str):
-    return (lambda c: c.cost_usd) if objective == "cost" else (lambda c: c.mean_latency_s)
+    """A candidate's figure for ``objective``: what its call costs or takes per row, cached or not."""
+    return (lambda c: c.cost_per_row_usd) if objective == "cost" else (lambda c: c.latency_per_row_s)
 
 
 def non_dominated(cands, minimised):
@@ -105,14 +113,17 @@ def test_the_front_is_exactly_the_non_dominated_configurations(tmp_path, objecti
     # the construction holds on this validation split
     assert scores["fake/cheap"] < scores["fake/mid"] < scores["fake/pricey"] == 1.0
     assert scores["fake/dull"] == scores["fake/twin"] == scores["fake/cheap"]
+    assert scores["fake/slow"] == scores["fake/mid"]
     validation_rows = len(loaded_and_data(spec_path(tmp_path))[1].validation)
     for c in result.leaderboard:
         price, latency, _ = MODELS[c.config["model"]]
-        assert second(objective)(c) == pytest.approx(price * validation_rows if objective == "cost" else latency)
+        assert second(objective)(c) == pytest.approx(price if objective == "cost" else latency)
+        # a cold run paid every call: what it paid is the same figures, in total and on average
+        assert (c.cost_usd, c.mean_latency_s) == (pytest.approx(price * validation_rows), pytest.approx(latency))
 
     front = {c.trial for c in result.pareto}
     assert front == non_dominated(result.leaderboard, second(objective))
-    assert {model_of[t] for t in front} == FRONT
+    assert {model_of[t] for t in front} == FRONTS[objective]
     assert len(result.pareto) == len(front)  # each configuration once (the grid's duplicate baseline is not)
     assert result.best.config["model"] == "fake/pricey"
 
@@ -121,16 +132,15 @@ def test_single_objective_runs_return_no_front(tmp_path):
     assert run_search(tmp_path, ("score",)).pareto == ()
 
 
-def test_the_cli_json_carries_the_front(tmp_path, monkeypatch):
-    path = spec_path(tmp_path)
-    monkeypatch.setattr("promptopt.api.default_backend", lambda: PricedBackend(answer))
+def cli_run(tmp_path, objective, store):
+    """``optimize run --json`` on the grid, into ``store`` (a file name under ``tmp_path``), with one cache."""
     out = CliRunner().invoke(
         app,
         [
             "run",
-            str(path),
+            str(spec_path(tmp_path)),
             "--objective",
-            "score,cost",
+            f"score,{objective}",
             "--sampler",
             "grid",
             "--executor",
@@ -140,19 +150,37 @@ def test_the_cli_json_carries_the_front(tmp_path, monkeypatch):
             "--no-promote",
             "--json",
             "--store",
-            f"sqlite:///{tmp_path / 's.db'}",
+            f"sqlite:///{tmp_path / store}",
             "--cache",
             str(tmp_path / "c"),
         ],
     )
     assert out.exit_code == 0, out.output
-    data = json.loads(out.stdout)
-    assert {c["config"]["model"] for c in data["pareto"]} == FRONT
-    by_model = {c["config"]["model"]: c for c in data["leaderboard"]}
-    for c in data["pareto"]:
-        assert c == by_model[c["config"]["model"]]  # the same candidate, with its score and cost
-        assert c["cost_usd"] > 0 and c["validation_score"] is not None
-    assert data["best"]["config"]["model"] == "fake/pricey"
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("objective", ["cost", "latency"])
+def test_the_cli_json_carries_the_front_and_what_each_candidate_costs_and_takes(tmp_path, monkeypatch, objective):
+    """The same front cold and warm; paid figures are what the run spent (nothing, warm), per-row figures what
+    the configuration's call costs and takes (the objectives), cold or warm."""
+    monkeypatch.setattr("promptopt.api.default_backend", lambda: PricedBackend(answer))
+    cold, warm = cli_run(tmp_path, objective, "a.db"), cli_run(tmp_path, objective, "b.db")
+    assert warm["model_calls"] == 0 and warm["cost_usd"] == 0.0  # every call came from the cache
+    for data, paid in ((cold, True), (warm, False)):
+        assert {c["config"]["model"] for c in data["pareto"]} == FRONTS[objective]
+        by_model = {c["config"]["model"]: c for c in data["leaderboard"]}
+        assert set(by_model) == set(MODELS)
+        for c in data["pareto"]:
+            assert c == by_model[c["config"]["model"]]  # the same candidate, with its score and cost
+        for model, c in by_model.items():
+            price, latency, _ = MODELS[model]
+            assert (c["cost_per_row_usd"], c["latency_per_row_s"]) == (pytest.approx(price), pytest.approx(latency))
+            assert c["validation_score"] is not None
+            if paid:
+                assert c["cost_usd"] > 0 and c["mean_latency_s"] == pytest.approx(latency)
+            else:  # a cached response is free and instant for the run that reads it
+                assert (c["cost_usd"], c["mean_latency_s"]) == (0.0, None)
+        assert data["best"]["config"]["model"] == "fake/pricey"
 
 
 def models(cands):
@@ -186,14 +214,14 @@ def test_a_warm_cache_does_not_change_the_front(tmp_path, objective, first):
                                 ("score", objective))
     assert cold.model_calls > 0 and cold.cost_usd > 0
     assert (warm.model_calls, warm.cost_usd) == (0, 0.0)  # every call was a hit: free, as the cache promises
-    assert models(warm.pareto) == FRONT
+    assert models(warm.pareto) == FRONTS[objective]
     if first == "same":
-        assert models(cold.pareto) == FRONT
+        assert models(cold.pareto) == FRONTS[objective]
 
 
 def test_entries_without_their_cost_give_the_same_front_from_the_backend_prices(tmp_path):
     _, warm = cold_then_warm(tmp_path, ("score",), ("score", "cost"), strip="cost_usd")
-    assert warm.model_calls == 0 and models(warm.pareto) == FRONT
+    assert warm.model_calls == 0 and models(warm.pareto) == FRONTS["cost"]
 
 
 def test_entries_without_their_latency_fail_the_trials_of_a_latency_front(tmp_path):
@@ -215,3 +243,52 @@ def test_a_trial_without_a_value_for_an_objective_is_never_told():
     assert outcome.missing(("score", "latency")) == ["latency"]
     with pytest.raises(ValueError, match="trial 3 has no value for latency"):
         outcome.values(("score", "latency"))
+
+
+def front_drawn(report):
+    """The trial numbers the report's Pareto chart draws as its front (Optuna's "Best Trial" trace), and the
+    chart's axis titles."""
+    fig = run_figures(report)["pareto"]
+    best = [t for t in fig.data if "Best Trial" in t.hovertemplate]
+    numbers = {json.loads(text.replace("<br>", "\n"))["number"] for t in best for text in t.text}
+    return numbers, (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text)
+
+
+@pytest.mark.parametrize("objective", ["cost", "latency", None])
+def test_a_warm_runs_report_flags_and_draws_the_runs_own_front(tmp_path, objective):
+    """The report's front is the run's: validation score against the run's second objective per row (cost for
+    a single-objective run), what each configuration's call costs or takes whether or not this run paid it."""
+    objectives = ("score", objective) if objective else ("score",)
+    _, warm = cold_then_warm(tmp_path, objectives, objectives)
+    report = build_run_report(get_store(f"sqlite:///{tmp_path / 'b' / 's.db'}"), warm.run_id)
+    flagged = {r.trial for r in report.leaderboard if r.pareto}
+    assert {r.model for r in report.leaderboard if r.pareto} == FRONTS[objective or "cost"]
+    if objective:
+        assert flagged == {c.trial for c in warm.pareto}
+    per_row = {"cost": "cost per row (USD)", "latency": "latency per row (s)"}[objective or "cost"]
+    assert front_drawn(report) == (flagged, ("validation score", per_row))
+    for row in report.leaderboard:
+        price, latency, _ = MODELS[row.model]
+        assert (row.cost_usd, row.mean_latency_s, row.model_calls) == (0.0, None, 0)  # this run paid nothing
+        assert (row.cost_per_row_usd, row.latency_per_row_s) == (pytest.approx(price), pytest.approx(latency))
+
+    console = Console(width=250, record=True)
+    console.print(leaderboard_table(warm))
+    table = console.export_text()
+    assert "cost $/row" in table and "latency s/row" in table and "paid $" in table
+    marked = {int(n) for n in re.findall(r"│\s*(\d+)(?: \(baseline\))? \(pareto\)", table)}
+    assert marked == {c.trial for c in warm.pareto}
+
+
+def test_a_result_recorded_before_the_per_row_figures_gets_them_from_its_rows(tmp_path):
+    result = run_search(tmp_path, ("score", "cost"))
+    store = get_store(f"sqlite:///{tmp_path / 's.db'}")
+    old = result.model_dump(mode="json")
+    for c in (old["baseline"], old["best"], *old["leaderboard"], *old["pareto"]):
+        del c["cost_per_row_usd"], c["latency_per_row_s"]
+    store.finish_run(result.run_id, status="finished", result=old)
+    report = build_run_report(store, result.run_id)
+    assert {r.trial for r in report.leaderboard if r.pareto} == {c.trial for c in result.pareto}
+    for row in report.leaderboard:
+        price, latency, _ = MODELS[row.model]
+        assert (row.cost_per_row_usd, row.latency_per_row_s) == (pytest.approx(price), pytest.approx(latency))
