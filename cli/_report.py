@@ -48,9 +48,9 @@ def leaderboard_tables(board: Any) -> list[Table]:
     """The prompt's entries as one table (a section per model), then a summary line per model."""
     table = Table(title=f"{board.name}: {len(board.entries)} versions and runs", show_lines=False)
     for column in ("model", "created", "kind", "ref", "labels", "configuration", "validation", "test", "trials",
-                   "calls", "tokens", "cost $"):
+                   "calls", "tokens", "paid $"):
         table.add_column(column, justify="right" if column in ("validation", "test", "trials", "calls", "tokens",
-                                                               "cost $") else "left", overflow="fold")
+                                                               "paid $") else "left", overflow="fold")
     groups = board.by_model()
     for i, (model, entries) in enumerate(groups.items()):
         for j, e in enumerate(entries):
@@ -60,7 +60,7 @@ def leaderboard_tables(board: Any) -> list[Table]:
                           _int(e.model_calls), _int(e.tokens), _num(e.cost_usd, ".4f"),
                           end_section=j == len(entries) - 1 and i < len(groups) - 1)
     summary = Table(title="by model")
-    for column in ("model", "entries", "best test", "best validation", "tokens", "cost $"):
+    for column in ("model", "entries", "best test", "best validation", "tokens", "paid $"):
         summary.add_column(column, justify="left" if column == "model" else "right")
     for model, entries in groups.items():
         tests = [e.test_score for e in entries if e.test_score is not None]
