@@ -5,12 +5,14 @@ with a fresh store and cache, through ``SearchRun`` with the Ray executor factor
 ``optimize run --executor ray --parallel N`` uses, against the loopback server of ``bench_engine.py``
 answering after 50 ms (and after 500 ms, closer to a hosted model). A trial evaluates 20 validation rows;
 the per-model limit (64 calls in flight across the cluster) is high enough for trials to overlap. One Ray
-cluster serves every level; a discarded warm-up run at the highest level starts worker processes first. The
-in-process executor (``--executor local``) is measured the same way, as the reference without Ray.
+cluster serves every level; each level's run starts its own trial workers (one per two CPUs by default), and
+the benchmark waits for them before the clock starts, timing their start apart; a discarded warm-up run at the
+highest level comes first. The in-process executor (``--executor local``) is measured the same way, as the
+reference without Ray.
 
 Rate = trials / (first trial eval's start to the last one's end, from the store's records); the time from the
-executor being ready to the held-out verdict (which adds the per-run start of Ray's actors) is reported too.
-Speed-ups are ratios to the one-trial rate of the same executor and latency.
+executor being ready to the held-out verdict is reported too. Speed-ups are ratios to the one-trial rate of
+the same executor and latency.
 
 Usage:
     .venv/bin/python experiments/bench_parallel.py            # 16 trials at 1, 2, 4, 8; Ray and local; 50, 500 ms
@@ -69,10 +71,11 @@ def write_spec(folder: Path, url: str, *, rows: int, concurrency: int, trials: i
     return path
 
 
-async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, cpus_per_trial: float,
+async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, workers_per_node: int | None,
                     executor: str = "ray") -> dict[str, Any]:
     """One search with ``parallel`` trials at once on the Ray or the in-process executor."""
     from promptopt.cache import DiskResponseCache
+    from promptopt.errors import EvalFailed
     from promptopt.models import LiteLLMBackend
     from promptopt.search import RunOptions, SearchRun
     from promptopt.spec import load_spec
@@ -85,12 +88,15 @@ async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, cpu
     store = get_store(f"sqlite:///{folder}/store.db")
     cache = DiskResponseCache(folder / "cache")
     factory = ray_executor_factory(loaded=loaded, cache=cache, store_url=store.url,
-                                   concurrency=loaded.spec.eval.concurrency, num_cpus_per_trial=cpus_per_trial)
+                                   concurrency=loaded.spec.eval.concurrency, workers_per_node=workers_per_node)
     marks: dict[str, float] = {}
     evaluated: list[dict[str, Any]] = []
 
     def timed_factory(**kwargs: Any) -> Any:
+        marks["made"] = time.perf_counter()
         made = factory(**kwargs) if executor == "ray" else search._local_executor(**kwargs)
+        if executor == "ray":
+            made.wait_for_workers()  # their start is a per-run cost, timed apart from the trials
         marks["ready"] = time.perf_counter()
         return made
 
@@ -106,12 +112,16 @@ async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, cpu
     start = time.perf_counter()
     try:
         result = await search.run()
+    except EvalFailed as exc:  # say why the trials failed, not only that none completed
+        errors = sorted({e["error"] for e in evaluated if e.get("error")})
+        raise RuntimeError(f"{executor} at parallel {parallel}: {exc}; trial errors: {errors[:3]}") from exc
     finally:
         store.dispose()
     spans = trial_spans(folder / "store.db")
     return {**spans, "executor": executor, "parallel": parallel, "trials": result.trials,
             "failed_trials": result.failed_trials, "evaluated_trials": len(evaluated),
             "search_s": marks["end"] - marks["ready"], "trials_per_min": 60 * result.trials / spans["trials_s"],
+            "executor_start_s": marks["ready"] - marks["made"],
             "run_wall_s": time.perf_counter() - start, "model_calls": result.model_calls}
 
 
@@ -135,7 +145,8 @@ def trial_spans(db: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from promptopt.workers._cluster import ensure_ray
+    from promptopt.workers._cluster import alive_node_cpus, ensure_ray
+    from promptopt.workers._worker import workers_for
 
     ensure_ray(None)  # one cluster for every level (an executor that did not start it leaves it running)
     levels = []
@@ -147,24 +158,22 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             finally:
                 server.stop()
         ray_cpus = int(ray.cluster_resources().get("CPU", 0))
+        ray_workers = sum(args.workers_per_node or workers_for(cpus) for cpus in alive_node_cpus().values())
     finally:
         ray.shutdown()
     for lv in levels:
         base = next(b for b in levels if (b["executor"], b["latency_s"]) == (lv["executor"], lv["latency_s"])
                     and b["parallel"] == min(args.parallel))
         lv["speedup"] = lv["trials_per_min"] / base["trials_per_min"]
-        lv["ideal_speedup"] = ideal_speedup(lv, base, ray_cpus=ray_cpus, cpus_per_trial=args.cpus_per_trial,
-                                            concurrency=args.concurrency, rows=args.rows)
-    return {"levels": levels, "ray_cpus": ray_cpus}
+        lv["ideal_speedup"] = ideal_speedup(lv, base, concurrency=args.concurrency, rows=args.rows)
+    return {"levels": levels, "ray_cpus": ray_cpus, "ray_workers": ray_workers}
 
 
-def ideal_speedup(level: dict[str, Any], base: dict[str, Any], *, ray_cpus: int, cpus_per_trial: float,
-                  concurrency: int, rows: int) -> float:
-    """What overlap allows: Ray runs at most ray_cpus / cpus_per_trial trial tasks at once, and the per-model
-    limit lets at most concurrency / rows trials' calls be in flight together."""
+def ideal_speedup(level: dict[str, Any], base: dict[str, Any], *, concurrency: int, rows: int) -> float:
+    """What overlap allows: every trial of a batch runs at once (on either executor), and the per-model limit
+    lets at most concurrency / rows trials' calls be in flight together."""
     def overlap(parallel: int) -> float:
-        cap = ray_cpus / cpus_per_trial if level["executor"] == "ray" else parallel
-        return max(1.0, min(parallel, cap, concurrency / rows))
+        return max(1.0, min(parallel, concurrency / rows))
 
     return round(overlap(level["parallel"]) / overlap(base["parallel"]), 2)
 
@@ -175,20 +184,21 @@ def measure_latency(args: argparse.Namespace, tmp: Path, server: ServerProcess,
     spec = write_spec(tmp, server.url, rows=args.rows, concurrency=args.concurrency, trials=args.trials)
     top, levels = max(args.parallel), []
     for executor in args.executors:
-        if not args.quick:  # starts the worker processes (and imports in them) before any clock
+        if not args.quick:  # warms the OS file cache and the server before any clock
             (tmp / f"warm-{executor}").mkdir()
             asyncio.run(one_level(spec, tmp / f"warm-{executor}", parallel=top, trials=top,
-                                  cpus_per_trial=args.cpus_per_trial, executor=executor))
+                                  workers_per_node=args.workers_per_node, executor=executor))
         for parallel in args.parallel:
             folder = tmp / f"{executor}-{parallel}"
             folder.mkdir()
             server.stats(reset=True)
             level = asyncio.run(one_level(spec, folder, parallel=parallel, trials=args.trials,
-                                          cpus_per_trial=args.cpus_per_trial, executor=executor))
+                                          workers_per_node=args.workers_per_node, executor=executor))
             level.update(latency_s=latency, peak_in_flight=server.stats()["peak_in_flight"])
             print(f"  {latency * 1000:.0f} ms, {executor} parallel {parallel}: {level['trials_s']:.2f} s for "
                   f"{level['trials']} trials ({level['trials_per_min']:.1f}/min; {level['search_s']:.2f} s from "
-                  f"executor to verdict), peak {level['peak_in_flight']} calls in flight, "
+                  f"executor to verdict, {level['executor_start_s']:.2f} s to start it), "
+                  f"peak {level['peak_in_flight']} calls in flight, "
                   f"{level['max_evals_at_once']} evals at once, {level['mean_eval_s']:.2f} s per eval",
                   file=sys.stderr)
             levels.append(level)
@@ -216,7 +226,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.05, 0.5],
                         help="seconds the server waits per call; one series per value")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight per model, cluster-wide")
-    parser.add_argument("--cpus-per-trial", type=float, default=0.5, help="as optimize run (ray_executor_factory)")
+    parser.add_argument("--workers-per-node", type=int, default=None,
+                        help="Ray trial workers per node (default, as optimize run: one per two CPUs)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 trials at 1 and 4, 50 ms, no warm-up")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -229,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     results = {**header(script="bench_parallel.py", versions=("ray", "optuna", "litellm")), "quick": args.quick,
                "trials": args.trials, "validation_rows": args.rows, "latencies_s": args.latencies,
-               "concurrency": args.concurrency, "cpus_per_trial": args.cpus_per_trial, "sampler": "random"}
+               "concurrency": args.concurrency, "workers_per_node": args.workers_per_node, "sampler": "random"}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         results.update(measure(args, Path(tmp)))
     write_result(results, args.results_dir / "parallel.json")

@@ -1,4 +1,4 @@
-"""One budget for the whole cluster: an actor holds it, workers reserve through a proxy, the driver syncs."""
+"""One budget for the whole cluster: an actor leases it out to the trials, the driver syncs it per batch."""
 
 from __future__ import annotations
 
@@ -6,57 +6,40 @@ from typing import Any
 
 import ray  # noqa: TID251 (workers/ is the Ray adapter)
 
-from promptopt.engine import Budget, BudgetUse, LocalBudget
+from promptopt.engine import BudgetUse, LocalBudget
 from promptopt.errors import BudgetExceeded
+from promptopt.workers._lease import Grant, LeaseLedger
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_concurrency=1000)
 class BudgetActor:
-    """Holds a :class:`LocalBudget`. A refusal comes back as its message (exceptions pickle poorly)."""
+    """Holds the :class:`LeaseLedger` of the current batch. Async, so that its methods run one at a time on its
+    event loop. A return from an earlier batch (a trial that outlived its cancelled batch) is ignored: its
+    lease stays counted."""
 
     def __init__(self, limits: dict[str, Any], start: BudgetUse) -> None:
-        self._limits = limits
-        self._budget = LocalBudget(**limits, start=start)
+        self._limits, self._batch = limits, 0
+        self._ledger = LeaseLedger(limits, start)
 
-    def restart(self, start: BudgetUse) -> None:
-        self._budget = LocalBudget(**self._limits, start=start)
+    async def restart(self, start: BudgetUse, batch: int) -> None:
+        self._ledger, self._batch = LeaseLedger(self._limits, start), batch
 
-    def reserve(self, calls: int, usd: float) -> str | None:
-        try:
-            self._budget.reserve(calls, usd)
-        except BudgetExceeded as exc:
-            return str(exc)
-        return None
+    async def lease(self, calls: int, usd: float, *, extra_calls: int = 0, extra_usd: float = 0.0) -> Grant:
+        return self._ledger.lease(calls, usd, extra_calls=extra_calls, extra_usd=extra_usd)
 
-    def settle(self, reserved_usd: float, actual_usd: float) -> None:
-        self._budget.settle(reserved_usd, actual_usd)
+    async def give_back(self, calls: int, usd: float, batch: int) -> None:
+        if batch == self._batch:
+            self._ledger.give_back(calls, usd)
 
-    def used(self) -> BudgetUse:
-        return self._budget.used()
-
-
-class RayBudget(Budget):
-    """The budget inside a worker: every operation is a blocking round trip to the :class:`BudgetActor`,
-    so trials on all nodes together never pass a limit."""
-
-    def __init__(self, actor: Any) -> None:
-        self._actor = actor
-
-    def reserve(self, calls: int, usd: float) -> None:
-        refusal = ray.get(self._actor.reserve.remote(calls, usd))
-        if refusal is not None:
-            raise BudgetExceeded(refusal)
-
-    def settle(self, reserved_usd: float, actual_usd: float) -> None:
-        ray.get(self._actor.settle.remote(reserved_usd, actual_usd))
-
-    def used(self) -> BudgetUse:
-        return ray.get(self._actor.used.remote())  # type: ignore[no-any-return]
+    async def used(self) -> BudgetUse:
+        return self._ledger.used()
 
 
 class BudgetLink:
     """The driver's side: the actor starts each batch from the driver budget's usage, and the batch's
-    spending is added back to the driver budget afterwards, so the driver sees what the cluster spent."""
+    spending is added back to the driver budget afterwards, so the driver sees what the cluster spent.
+    Trials give their unspent leases back before they return, so after a batch the actor's usage is what
+    was spent (a worker that died keeps its lease counted: its calls may have been sent)."""
 
     def __init__(self, budget: LocalBudget) -> None:
         self.budget = budget
@@ -64,12 +47,12 @@ class BudgetLink:
         self._start = budget.used()
         self.actor = BudgetActor.remote(limits, self._start)
 
-    def begin_batch(self) -> None:
+    async def begin_batch(self, batch: int) -> None:
         self._start = self.budget.used()
-        ray.get(self.actor.restart.remote(self._start))
+        await self.actor.restart.remote(self._start, batch)
 
-    def end_batch(self) -> None:
-        after: BudgetUse = ray.get(self.actor.used.remote())
+    async def end_batch(self) -> None:
+        after: BudgetUse = await self.actor.used.remote()
         absorb(self.budget, after.model_calls - self._start.model_calls, after.usd - self._start.usd)
 
     def close(self) -> None:

@@ -24,14 +24,25 @@ def ensure_ray(address: str | None) -> bool:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
         return False
     # "local": a new instance even when another Ray runs on this machine (ray.init() would join that one).
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-             runtime_env=runtime_env, logging_level=logging.WARNING)
+    ray.init(
+        address="local",
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env=runtime_env,
+        logging_level=logging.WARNING,
+    )
     return True
 
 
 def alive_node_ids() -> list[str]:
     """Ids of the cluster's live nodes, in Ray's order."""
-    return [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    return list(alive_node_cpus())
+
+
+def alive_node_cpus() -> dict[str, float]:
+    """The cluster's live nodes (in Ray's order) and the CPUs each offers to Ray."""
+    return {n["NodeID"]: n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]}
 
 
 def current_node_id() -> str:

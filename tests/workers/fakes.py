@@ -6,6 +6,7 @@ Every call is reported to a named probe actor, so a test sees calls made in any 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import ray  # noqa: TID251 (tests of the Ray adapter)
 
@@ -24,7 +25,13 @@ class Probe:
         self.reset()
 
     def reset(self) -> None:
-        self.in_flight, self.peak, self.calls = 0, 0, []
+        self.in_flight, self.peak, self.calls, self.seen = 0, 0, [], set()
+
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is asked about (since the last reset)."""
+        new = key not in self.seen
+        self.seen.add(key)
+        return new
 
     def enter(self, where: dict) -> None:
         self.in_flight += 1
@@ -45,11 +52,14 @@ def truth(text: str) -> str:
 class ProbedBackend(ModelBackend):
     """Answers right after ``LATENCY_S``, telling the probe where the call ran."""
 
+    def __init__(self) -> None:
+        self._probe = ray.get_actor(PROBE)
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        probe = ray.get_actor(PROBE)
+        probe = self._probe
         ctx = ray.get_runtime_context()
-        await probe.enter.remote({"node": ctx.get_node_id(), "actor": ctx.get_actor_id(), "model": request.model,
-                                  "temperature": request.params.get("temperature")})
+        await probe.enter.remote({"node": ctx.get_node_id(), "actor": ctx.get_actor_id(), "pid": os.getpid(),
+                                  "model": request.model, "temperature": request.params.get("temperature")})
         try:
             await asyncio.sleep(LATENCY_S)
         finally:
@@ -72,9 +82,21 @@ def rate_limited_backend() -> ModelBackend:
 
 def crashing_backend() -> ModelBackend:
     """Kills the worker process that builds it, as a segfaulting model would."""
-    import os
-
     os._exit(1)
+
+
+class CrashingOnceBackend(ProbedBackend):
+    """Kills its worker process on the first call in the cluster (since the probe's reset), as a segfaulting
+    client library would; answers as :class:`ProbedBackend` afterwards."""
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        if await self._probe.first_time.remote("crash"):
+            os._exit(1)
+        return await super().complete(request)
+
+
+def crashing_once_backend() -> ModelBackend:
+    return CrashingOnceBackend()
 
 
 @ray.remote(num_cpus=0)
@@ -93,8 +115,6 @@ def call_local_model(backend_factory) -> dict:
 
 
 def _if_worker_env(request: ModelRequest) -> str | ModelCallError:
-    import os
-
     missing = [k for k in ("LITELLM_LOCAL_MODEL_COST_MAP", "HF_HUB_OFFLINE") if k not in os.environ]
     if missing:
         return ModelCallError(f"not set in the worker: {missing}", retryable=False)

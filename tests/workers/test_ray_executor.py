@@ -1,5 +1,5 @@
-"""RayExecutor on a two-node local cluster: trials spread over the nodes, and the budget, the per-model limit
-and the embedded-model actors hold across all of them."""
+"""RayExecutor on a two-node local cluster: trials spread over the nodes and run on workers that live for the
+whole run, and the budget, the per-model limit and the embedded-model actors hold across all of them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import ray  # noqa: TID251 (tests of the Ray adapter)
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: TID251
 
-from promptopt.cache import DiskResponseCache
+from promptopt.cache import DiskResponseCache, NullCache
 from promptopt.engine import LocalBudget
 from promptopt.errors import ModelCallError
 from promptopt.models import ScriptedBackend
@@ -47,8 +47,8 @@ def probe(cluster):
     return actor
 
 
-def executor(tmp: Path, ctx: TrialContext, *, budget=None, backend_factory=fakes.probed_backend):
-    factory = ray_executor_factory(loaded=ctx.loaded, cache=DiskResponseCache(tmp / "cache"),
+def executor(tmp: Path, ctx: TrialContext, *, budget=None, backend_factory=fakes.probed_backend, cache=None):
+    factory = ray_executor_factory(loaded=ctx.loaded, cache=cache or DiskResponseCache(tmp / "cache"),
                                    store_url=f"sqlite:///{tmp}/s.db", concurrency=ctx.loaded.spec.eval.concurrency,
                                    backend_factory=backend_factory)
     return factory(budget=budget)
@@ -174,21 +174,62 @@ def test_search_run_uses_the_ray_executor_and_the_driver_sees_the_calls(tmp_path
     assert run.budget.used().model_calls == len(calls)
 
 
-def test_a_slot_given_up_while_waiting_is_not_lost(cluster):
-    from promptopt.workers import LimiterActor
-
-    limiter = LimiterActor.remote(1)
+def test_workers_live_for_the_run_and_run_a_batch_s_trials_together(tmp_path, probe):
+    ctx = context(tmp_path)
+    ex = executor(tmp_path, ctx, cache=NullCache())  # no cache: the second batch sends its calls again
     try:
-        ray.get(limiter.acquire.remote("m", "a"))
-        waiting = limiter.acquire.remote("m", "b")  # queued behind "a"
-        ray.get(limiter.release.remote("b"))  # its caller was cancelled before the slot came
-        ray.get(limiter.release.remote("a"))
-        ray.get(waiting, timeout=10)
-        ray.get(limiter.acquire.remote("m", "c"), timeout=10)  # "b" gave its slot back
-        blocked = limiter.acquire.remote("m", "d")
-        ready, _ = ray.wait([blocked], timeout=0.5)
-        assert ready == []  # and "c" holds the only one
-        ray.get(limiter.reset.remote())
-        ray.get(limiter.acquire.remote("m", "e"), timeout=10)  # reset frees slots that dead workers held
+        first = asyncio.run(ex.run_batch(ctx, jobs()))
+        calls = ray.get(probe.report.remote())["calls"]
+        ray.get(probe.reset.remote())
+        second = asyncio.run(ex.run_batch(ctx, jobs(first=10)))
+        again = ray.get(probe.report.remote())["calls"]
     finally:
-        ray.kill(limiter)
+        ex.close()
+    assert [o.state for o in first + second] == ["complete"] * 8
+    # One worker process per node (one CPU each), the same processes in both batches.
+    pids = {c["pid"] for c in calls}
+    assert len(pids) == 2 and {c["pid"] for c in again} == pids
+    assert {(c["node"], c["pid"]) for c in calls} == {(c["node"], c["pid"]) for c in again}
+
+
+def test_a_worker_that_dies_fails_its_trial_and_is_back_for_the_next_batch(tmp_path, probe):
+    ctx = context(tmp_path)
+    ex = executor(tmp_path, ctx, backend_factory=fakes.crashing_once_backend)
+    try:
+        outcomes = asyncio.run(ex.run_batch(ctx, jobs()[:2]))
+        again = asyncio.run(ex.run_batch(ctx, jobs()[:2]))
+    finally:
+        ex.close()
+    assert sorted(o.state for o in outcomes) == ["complete", "failed"]
+    assert "worker" in next(o.error for o in outcomes if o.state == "failed").lower()
+    assert [o.state for o in again] == ["complete", "complete"], [o.error for o in again]
+    assert {o.node for o in again} == alive_nodes()
+
+
+def test_a_cancelled_batch_stops_its_calls_and_leaves_the_workers_usable(tmp_path, probe):
+    ctx = context(tmp_path, **{"eval.concurrency": 2})
+    budget = LocalBudget(model_calls=100)
+    ex = executor(tmp_path, ctx, budget=budget, cache=NullCache())
+
+    async def cancelled() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ex.run_batch(ctx, jobs(first=10)), fakes.LATENCY_S * 1.5)
+
+    try:
+        asyncio.run(ex.run_batch(ctx, jobs()))  # the workers are up: calls leave as soon as a batch starts
+        ray.get(probe.reset.remote())
+        asyncio.run(cancelled())
+        sent = len(ray.get(probe.report.remote())["calls"])
+        counted = budget.used().model_calls - 4 * VALIDATION_ROWS
+        asyncio.run(asyncio.sleep(4 * fakes.LATENCY_S))
+        after = ray.get(probe.report.remote())
+        ray.get(probe.reset.remote())
+        outcomes = asyncio.run(ex.run_batch(ctx, jobs(first=20)))
+    finally:
+        ex.close()
+    assert 0 < sent < 4 * VALIDATION_ROWS
+    assert after["in_flight"] == 0 and len(after["calls"]) == sent  # nothing more was sent after the cancel
+    # Every call sent is counted; a lease whose answer the cancel cut off counts as spent, never less.
+    assert sent <= counted <= 4 * VALIDATION_ROWS
+    assert [o.state for o in outcomes] == ["complete"] * 4
+    assert budget.used().model_calls == 4 * VALIDATION_ROWS + counted + 4 * VALIDATION_ROWS
