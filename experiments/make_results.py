@@ -200,9 +200,11 @@ def _search_verdict(d: dict[str, Any]) -> str:
                          + ("; within one standard deviation across seeds). " if close else "). ")
                          + d.get("explanations", {}).get(method, ""))
         else:
+            tie = abs(r["test"] - ours["test"]) < 1e-9
             notes.append(f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
                          f"{_f(r['test'], 3)} for {method}"
-                         + (" (within one standard deviation across seeds)." if close else "."))
+                         + (" (within one standard deviation across seeds)." if close else ".")
+                         + (" " + d.get("explanations", {}).get(method, "") if tie else ""))
     for (dataset, method), r in by.items():
         ours = by.get((dataset, "ours-tpe"))
         if method == "mipro" and ours and r.get("model_calls") and ours.get("model_calls"):
