@@ -69,11 +69,17 @@ NOTES = {
 EXPLANATIONS = {
     "random": "With the same seed, TPE's start-up trials (n_startup_trials=8) are exactly random search's first "
               "trials (Optuna seeds both samplers alike; checked), so with about a dozen distinct configurations "
-              "in the budget the two share most of what they evaluate and often the winner.",
+              "in the budget the two share most of what they evaluate and often the winner; where they differ, "
+              "it is in the few trials after the start-up, on 30 validation rows where configurations are a row "
+              "or two apart.",
     "grid": "The grid covers a smaller space completely; a best configuration inside it beats a partial search "
             "of the full space when the budget is this small.",
-    "mipro": "MIPROv2 searches instructions and demos but not decoding: it has no constrained output, and its "
-             "instruction proposals on this model mostly fail to parse, so it keeps the seed instruction.",
+    "mipro": "MIPROv2's winners kept the seed instruction (its proposals on this model fail to parse) with 4 "
+             "demos, and on six labels the demos carry the gain; ours spent most of its ~15 configurations on "
+             "the 135M proposer's instructions (the winner's begins 'You wrote instructions in a clear and "
+             "direct manner'), picked one with 3 demos at 0.35 on 30 validation rows, and it held 0.28 on test. "
+             "MIPROv2 builds its demo sets before it searches and treats instruction and demos as separate "
+             "factors; our search draws them jointly and its start-up is random.",
 }
 
 

@@ -76,7 +76,8 @@ def _provenance(data: dict[str, Any]) -> str:
     loads = "/".join(_f(load.get(k), 1) for k in ("before", "after") if k in load)
     return (f"_Measured {data.get('date', '?')} on {m.get('cpu', '?')} ({m.get('cpu_count', '?')} cores, "
             f"{m.get('platform', '?')}), commit `{data.get('commit', '?')}`{dirty}; 1-min load average "
-            f"before/after {loads or 'n/a'}._{quick}")
+            f"before/after {loads or 'n/a'}._{quick}"
+            + (f" _Runs: {data['runs_from']}_" if data.get("runs_from") else ""))
 
 
 def _missing(command: str) -> str:
@@ -186,7 +187,16 @@ def _search_note(r: dict[str, Any]) -> str:
 
 def _search_verdict(d: dict[str, Any]) -> str:
     by = {(r["dataset"], r["method"]): r for r in d["summary"]}
-    notes = []
+    notes: list[str] = []
+    said: set[str] = set()
+
+    def why(method: str) -> str:
+        """A method's explanation, the first time only."""
+        if method in said:
+            return ""
+        said.add(method)
+        return d.get("explanations", {}).get(method, "")
+
     for (dataset, method), r in by.items():
         ours = by.get((dataset, "ours-tpe"))
         if method == "ours-tpe" or ours is None or r.get("test") is None or ours.get("test") is None:
@@ -198,19 +208,21 @@ def _search_verdict(d: dict[str, Any]) -> str:
                          f"against {_f(ours['test'], 3)} on the test split; {_f(r.get('validation'), 3)} against "
                          f"{_f(ours.get('validation'), 3)} on validation"
                          + ("; within one standard deviation across seeds). " if close else "). ")
-                         + d.get("explanations", {}).get(method, ""))
+                         + why(method))
         else:
             tie = abs(r["test"] - ours["test"]) < 1e-9
             notes.append(f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
                          f"{_f(r['test'], 3)} for {method}"
                          + (" (within one standard deviation across seeds)." if close else ".")
-                         + (" " + d.get("explanations", {}).get(method, "") if tie else ""))
+                         + (" " + why(method) if tie else ""))
     for (dataset, method), r in by.items():
         ours = by.get((dataset, "ours-tpe"))
         if method == "mipro" and ours and r.get("model_calls") and ours.get("model_calls"):
             notes.append(f"On {dataset}, a MIPROv2 call took {_f(r['wall_s'] / r['model_calls'], 2)} s against "
-                         f"{_f(ours['wall_s'] / ours['model_calls'], 2)} s for ours (its ChatAdapter prompt carries "
-                         "field descriptions, it asks for 32 tokens where ours asks for 8, and its proposals for 256).")
+                         f"{_f(ours['wall_s'] / ours['model_calls'], 2)} s for ours"
+                         + ("" if "mipro-speed" in said else " (its ChatAdapter prompt carries field descriptions, it "
+                            "asks for 32 tokens where ours asks for 8, and its proposals for 256)") + ".")
+            said.add("mipro-speed")
     winners = [f"{r['method']}: `{w}`" for r in d["summary"] for w in r.get("winners", [])[:1] if w]
     if winners:
         notes.append("Winners (first seed): " + "; ".join(winners) + ".")
