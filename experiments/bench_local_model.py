@@ -20,19 +20,19 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import llama_cpp  # noqa: TID251 - the baseline is llama.cpp called directly
 
 from promptopt.models import LOCAL_DEFAULT_MODEL, Constraint, LiteLLMBackend, ModelRequest, _local
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_results import header, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -148,23 +148,6 @@ def prefix_reuse(runner: asyncio.Runner, prompts: Sequence[Messages],
             "same_outputs": with_reuse.texts == without.texts, "accuracy": accuracy}
 
 
-def environment() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    names = (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
-    cpu = next(names, platform.processor())
-    return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-                        "python": platform.python_version()},
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_changes": bool(git("status", "--porcelain", "--", "optimizer/models",
-                                            "experiments/bench_local_model.py")),
-            "versions": {name: metadata.version(name) for name in ("llama-cpp-python", "litellm")},
-            "model": LOCAL_DEFAULT_MODEL, "n_threads": os.cpu_count()}
-
-
 def table(results: dict[str, Any]) -> str:
     a, b, c = results["overhead"], results["prefix_reuse"], results["interleaved"]
     cls, gen = a["classification"], a["generation"]
@@ -200,18 +183,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     interleaved_n = max(rows // 4, 4)
     interleaved = [prompt(text, instruction=instruction, shots=shots) for text in texts[:interleaved_n // 2]
                    for instruction in (INSTRUCTION, OTHER_INSTRUCTION)]
-    load_before = os.getloadavg()
     with asyncio.Runner() as runner:  # cancels litellm's background task on close, unlike a bare loop
-        results = {**environment(), "quick": args.quick,
+        results = {**header(script="bench_local_model.py", versions=("llama-cpp-python", "litellm")),
+                   "model": LOCAL_DEFAULT_MODEL, "n_threads": os.cpu_count(), "quick": args.quick,
                    "overhead": overhead(runner, [r["input"]["text"] for r in dev[-calls:]]),
                    "prefix_reuse": prefix_reuse(runner, [prompt(t, shots=shots) for t in texts], expected),
                    "interleaved": prefix_reuse(runner, interleaved, [e for e in expected[:interleaved_n // 2]
                                                                      for _ in range(2)])}
         runner.run(LiteLLMBackend().aclose())
-    # Other work on the machine slows both sides of each comparison alike; the ratios are what to read.
-    results["load_average_1min"] = {"before": load_before[0], "after": os.getloadavg()[0]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_result(results, args.out)  # stamps the load after: others' work slows both sides alike
     print(table(results))
     return results
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -31,8 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +37,9 @@ from promptopt.registry import Lineage, Registry
 from promptopt.sdk import HttpSource, PromptClient, PromptRef
 from promptopt.spec import Decoding, Message
 from promptopt.store import get_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_results import header, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "registry.json"
@@ -198,21 +197,6 @@ def http_load(base: str, seconds: int, connections: int) -> dict[str, Any]:
             **results}
 
 
-def environment() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    names = (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
-    return {"machine": {"platform": platform.platform(), "cpu": next(names, platform.processor()),
-                        "cpu_count": os.cpu_count(), "python": platform.python_version()},
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_changes": bool(git("status", "--porcelain", "--", "optimizer/registry", "optimizer/sdk",
-                                            "optimizer/server", "experiments/bench_registry.py")),
-            "versions": {name: metadata.version(name) for name in ("fastapi", "uvicorn", "sqlalchemy", "httpx")}}
-
-
 def table(results: dict[str, Any]) -> str:
     sdk, http = results["sdk"], results["http"]
     rows = ["| measure | median | p99 | throughput |", "|---|---|---|---|"]
@@ -253,14 +237,14 @@ def main() -> None:
         store.dispose()
         server, base = start_server(store_url)
         try:
-            results = {**environment(), "lookups": args.lookups, "http_seconds": args.seconds,
+            results = {**header(script="bench_registry.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx")),
+                       "lookups": args.lookups, "http_seconds": args.seconds,
                        "sdk": sdk_lookups(store_url, base, args.lookups, Path(tmp) / "lkg"),
                        "http": http_load(base, args.seconds, args.connections)}
         finally:
             server.terminate()
             server.wait(timeout=30)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_result(results, RESULTS)
     print(table(results))
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
 

@@ -22,18 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +42,9 @@ from promptopt.search import RunOptions, SearchRun
 from promptopt.spec import load_spec
 from promptopt.store import Store, get_store
 from promptopt.validate import load_and_check
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_results import header, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "reports.json"
@@ -132,26 +130,6 @@ def measure(store: Store, run_id: str, repeats: int) -> dict[str, Any]:
             "markdown_bytes": len(md.encode()), "json_bytes": len(js.encode())}
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
-
-
-def commit() -> tuple[str, bool]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    return git("rev-parse", "--short", "HEAD") or "unknown", bool(git("status", "--porcelain"))
-
-
 def table(results: dict[str, Any]) -> str:
     lines = ["| trials | leaderboard rows | make run s | build s | html s | markdown s | json s | total s | html MB |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -186,13 +164,9 @@ def main() -> None:
                 first_html_s, _ = timed(lambda r=report: render_html(r), 1)
             runs.append({**measure(store, run_id, args.repeats), "make_run_s": made})
             store.dispose()
-    sha, dirty = commit()
-    results = {"machine": machine(), "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": sha,
-               "uncommitted_changes": dirty, "repeats": args.repeats,
-               "versions": {p: metadata.version(p) for p in ("optuna", "plotly", "jinja2", "sqlalchemy")},
-               "first_html_s": first_html_s, "runs": runs}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = {**header(script="bench_reports.py", versions=("optuna", "plotly", "jinja2", "sqlalchemy")),
+               "repeats": args.repeats, "first_html_s": first_html_s, "runs": runs}
+    write_result(results, RESULTS)
     print(table(results))
 
 
