@@ -388,16 +388,16 @@ def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
             missing.append(WHY_NOT.get(method, f"method {method}"))
     if args.seeds < 3:
         missing.append(f"seeds {args.seeds}..2")
-    done = {(r["dataset"], r["seed"], r["method"]) for r in runs}
+    plan, done = planned(args), {(r["dataset"], r["seed"], r["method"]) for r in runs}
     cut: dict[tuple[str, int], list[str]] = {}
-    for d, seed, m in planned(args):
+    for d, seed, m in plan:
         if (d, seed, m) not in done:
             cut.setdefault((d, seed), []).append(m)
     if cut:
-        whole = {key for key, ms in cut.items() if len(ms) == len([p for p in planned(args) if p[:2] == key])}
-        parts = [f"{d} seed {seed}" + ("" if (d, seed) in whole else f" ({', '.join(ms)})")
+        per_pair = {key: sum(p[:2] == key for p in plan) for key in cut}
+        parts = [f"{d} seed {seed}" + ("" if len(ms) == per_pair[d, seed] else f" ({', '.join(ms)})")
                  for (d, seed), ms in cut.items()]
-        missing.append(f"{sum(map(len, cut.values()))} of the {len(planned(args))} planned runs, stopped before: "
+        missing.append(f"{sum(map(len, cut.values()))} of the {len(plan)} planned runs, stopped before: "
                        + ", ".join(parts))
     if (args.validation_rows, args.test_rows) != (30, 100):
         missing.append(f"the default size (30 validation and 100 test rows; this run: {args.validation_rows}, "
