@@ -26,6 +26,8 @@ Usage:
     .venv/bin/python experiments/bench_search.py --datasets sst2 --seeds 1 --methods ours-tpe random \\
         --calls 300 --validation-rows 40 --test-rows 100
     .venv/bin/python experiments/bench_search.py --quick          # sst2, 1 seed, 3 trials, 10 rows, TPE + random
+    .venv/bin/python experiments/bench_search.py --first-seed 2   # seed 2 only (a later sitting of a long run)
+    .venv/bin/python experiments/bench_search.py --from-runs a.json b.json   # one table from runs of two sittings
 
 Writes ``<results-dir>/search.json`` (and ``search.partial.json`` after every run) and prints a Markdown table.
 """
@@ -346,12 +348,14 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
     # between or inside runs and keeps the finished ones.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     budgets: dict[tuple[str, int], int | None] = {}
+    commit = header(script="bench_search.py")["commit"]  # the code loaded now, whatever is committed later
     with asyncio.Runner() as runner:
         try:
             for dataset, seed, method in planned(args):
                 calls = budgets.get((dataset, seed), args.calls)
                 fresh_model()
                 run = one_run(args, dataset, seed, method, tmp / f"{dataset}-{seed}-{method}", runner, backend, calls)
+                run["commit"] = commit
                 if method == "mipro" and calls is None:
                     budgets[dataset, seed] = run["search_calls"]  # the others get what MIPROv2's search made
                 print(f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search calls "
@@ -373,9 +377,28 @@ WHY_NOT = {
 
 def planned(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     """(dataset, seed, method) of every run the arguments ask for, in the order they run."""
-    return [(dataset, seed, method) for seed in range(args.seeds) for dataset in args.datasets
+    return [(dataset, seed, method) for seed in range(args.first_seed, args.seeds) for dataset in args.datasets
             for method in sorted(args.methods, key=lambda m: m != "mipro")
             if method != "grid" or (dataset == args.grid_dataset and seed == 0)]
+
+
+def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]]:
+    """The runs of several sittings in plan order, each with the commit it was measured on. A file is a
+    ``search.partial.json`` (a list of runs) or a ``search.json`` (its ``runs``). The same (dataset, seed,
+    method) twice is an error: which one counts would be a choice made after seeing the scores."""
+    runs: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for path in paths:
+        data = json.loads(path.read_text())
+        for run in data["runs"] if isinstance(data, dict) else data:
+            key = (run["dataset"], run["seed"], run["method"])
+            if key in runs:
+                raise SystemExit(f"{path}: run {key} is also in an earlier file; keep one of them")
+            if "commit" not in run:
+                if commit is None:
+                    raise SystemExit(f"{path}: run {key} does not record its commit; pass --commit")
+                run = {**run, "commit": commit}
+            runs[key] = run
+    return sorted(runs.values(), key=lambda r: (r["seed"], DATASETS.index(r["dataset"]), r["method"] != "mipro"))
 
 
 def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
@@ -386,6 +409,8 @@ def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
     for method in METHODS:
         if method not in args.methods:
             missing.append(WHY_NOT.get(method, f"method {method}"))
+    if args.first_seed > 0:
+        missing.append(f"seeds 0..{args.first_seed - 1} (--first-seed {args.first_seed})")
     if args.seeds < 3:
         missing.append(f"seeds {args.seeds}..2")
     plan, done = planned(args), {(r["dataset"], r["seed"], r["method"]) for r in runs}
@@ -419,6 +444,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0..N-1 per dataset and method")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed (measure a long benchmark in sittings; merge with --from-runs)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--trials", type=int, default=40,
                         help="MIPROv2's num_trials (with --mipro-auto none), and the trial cap of the others "
@@ -440,10 +467,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="smoke run: sst2, 1 seed, 3 trials, 10 validation and 10 test rows, TPE and random, "
                              "no proposals or bootstrapped demos")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--from-runs", type=Path, default=None,
-                        help="summarise the runs in this file (a stopped benchmark's search.partial.json) instead "
-                             "of measuring; pass the same options it ran with")
-    parser.add_argument("--commit", default=None, help="with --from-runs: the commit the runs were measured on")
+    parser.add_argument("--from-runs", type=Path, nargs="+", default=None,
+                        help="summarise the runs in these files (search.partial.json or search.json of earlier "
+                             "sittings) instead of measuring; pass the options of the whole benchmark")
+    parser.add_argument("--commit", default=None,
+                        help="with --from-runs: the commit of runs that do not record their own (older files)")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.trials, args.methods = ["sst2"], 1, 3, ["ours-tpe", "random"]
@@ -462,10 +490,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    "strategies": args.strategies, "calls": args.calls,
                    "grid_dataset": args.grid_dataset, "mipro_auto": args.mipro_auto, "model": "local/smollm2-135m"}}
     if args.from_runs:
-        # The runs of a stopped benchmark (its search.partial.json): the commit is the one they ran on.
-        runs = json.loads(args.from_runs.read_text())
-        results.update({"commit": args.commit or results["commit"], "runs_from": str(args.from_runs),
-                        "uncommitted_changes": False if args.commit else results["uncommitted_changes"]})
+        # Runs of earlier sittings: the table's commit is the commits they ran on, not this checkout's.
+        runs = merge_runs(args.from_runs, args.commit)
+        commits = list(dict.fromkeys(r["commit"] for r in runs))
+        results.update({"commit": ", ".join(commits), "runs_from": ", ".join(map(str, args.from_runs)),
+                        "uncommitted_changes": False})
     else:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
             runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")

@@ -4,6 +4,8 @@ and its JSON has the promised keys and sane values; RESULTS.md is written from w
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,17 @@ EXPERIMENTS = REPO / "experiments"
 
 
 def run_quick(script: str, results: Path, timeout: float) -> dict:
-    proc = subprocess.run([sys.executable, str(EXPERIMENTS / script), "--quick", "--results-dir", str(results)],
-                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Its own process group: on a timeout the benchmark's servers and workers go with it, not only the script.
+    proc = subprocess.Popen([sys.executable, str(EXPERIMENTS / script), "--quick", "--results-dir", str(results)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+        pytest.fail(f"{script} --quick took more than {timeout} s: {stderr[-3000:]}")
+    assert proc.returncode == 0, stderr[-3000:]
     name = {"bench_engine.py": "engine", "bench_parallel.py": "parallel", "bench_search.py": "search"}[script]
     data = json.loads((results / f"{name}.json").read_text())
     assert data["quick"] is True
@@ -137,3 +147,38 @@ def test_mipro_label_adapter_reads_a_label_without_dspy_markers(monkeypatch):
         adapter.parse(answer, "I cannot tell.")
     with pytest.raises(AdapterParseError):
         adapter.parse(dspy.Signature("text -> proposed_instruction"), "positive")
+
+
+def test_search_runs_of_two_sittings_make_one_table_with_both_commits(tmp_path, monkeypatch):
+    """A long benchmark measured in sittings (seeds 0-1, then --first-seed 2): --from-runs merges them in plan
+    order, keeps each run's commit (older files without one take --commit), summarises over all seeds, and
+    refuses the same run twice."""
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    import bench_search
+
+    def run(seed, method, test, **extra):
+        return {"dataset": "sst2", "seed": seed, "method": method, "test": test, "validation": test,
+                "baseline_test": 0.2, "model_calls": 100, "search_calls": 80, "wall_s": 10.0, **extra}
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"runs": [run(0, "random", 0.6), run(0, "mipro", 0.5), run(1, "mipro", 0.4)]}))
+    new = tmp_path / "new.partial.json"
+    new.write_text(json.dumps([run(2, "mipro", 0.3, commit="abc1234"), run(1, "random", 0.8, commit="abc1234")]))
+
+    with pytest.raises(SystemExit, match="pass --commit"):
+        bench_search.merge_runs([old, new], None)
+    runs = bench_search.merge_runs([old, new], "613784e")
+    assert [(r["seed"], r["method"], r["commit"]) for r in runs] == [
+        (0, "mipro", "613784e"), (0, "random", "613784e"), (1, "mipro", "613784e"), (1, "random", "abc1234"),
+        (2, "mipro", "abc1234")]
+    with pytest.raises(SystemExit, match="also in an earlier file"):
+        bench_search.merge_runs([old, old], "613784e")
+
+    results = bench_search.main(["--datasets", "sst2", "--methods", "mipro", "random", "--from-runs", str(old),
+                                 str(new), "--commit", "613784e", "--results-dir", str(tmp_path / "out")])
+    assert results["commit"] == "613784e, abc1234" and results["uncommitted_changes"] is False
+    summary = {s["method"]: s for s in results["summary"]}
+    assert summary["mipro"]["seeds"] == 3 and summary["mipro"]["test"] == pytest.approx(0.4)
+    assert summary["random"]["seeds"] == 2 and summary["random"]["test"] == pytest.approx(0.7)
+    assert "random" in results["not_measured"] and "sst2 seed 2" in results["not_measured"]
+    assert json.loads((tmp_path / "out" / "search.json").read_text())["commit"] == "613784e, abc1234"
