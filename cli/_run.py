@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
     def run(spec: Path = typer.Argument(..., help="Spec YAML file with search and budget sections."),
             sampler: str = typer.Option("tpe", help="tpe (default), random, or grid (exhaustive)."),
             seed: int = typer.Option(0, help="Seed of the sampler and of few-shot draws."),
+            start: str = typer.Option("baseline", help="baseline: the spec first, then the sampler; designed: "
+                                      "also the spec's instruction with the most examples (constrained where "
+                                      "searched) before the sampler's start-up trials."),
             parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
             executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
             ray_address: str | None = typer.Option(None, help="Join an existing Ray cluster."),
@@ -117,13 +120,15 @@ def register(app: typer.Typer) -> None:
             raise InputError("--objective", "objective", "expected score, score,cost or score,latency")
         if sampler not in SAMPLERS:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
+        if start not in ("baseline", "designed"):
+            raise InputError("--start", "start", f"expected baseline or designed, got {start!r}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
         loaded = load_spec(spec)
         dataset = load_and_check(loaded)
-        options = RunOptions(sampler=sampler, seed=seed, parallel=parallel, objectives=objectives, top_k=top_k,
-                             max_trials=max_trials, max_calls=max_calls, max_usd=max_usd, max_wall_s=max_wall_s,
-                             promote=promote, who=os.environ.get("USER") or "optimize run")
+        options = RunOptions(sampler=sampler, seed=seed, start=start, parallel=parallel, objectives=objectives,
+                             top_k=top_k, max_trials=max_trials, max_calls=max_calls, max_usd=max_usd,
+                             max_wall_s=max_wall_s, promote=promote, who=os.environ.get("USER") or "optimize run")
         backend = default_backend()
         if dry_run:
             print_json(estimate_run(loaded, dataset, trials=max_trials or loaded.spec.budget.trials, top_k=top_k,

@@ -28,6 +28,7 @@ Usage:
     .venv/bin/python experiments/bench_search.py --quick          # sst2, 1 seed, 3 trials, 10 rows, TPE + random
     .venv/bin/python experiments/bench_search.py --first-seed 2   # seed 2 only (a later sitting of a long run)
     .venv/bin/python experiments/bench_search.py --from-runs a.json b.json   # one table from runs of two sittings
+    .venv/bin/python experiments/bench_search.py --methods ours-designed --budgets-from results/search.json
 
 Writes ``<results-dir>/search.json`` (and ``search.partial.json`` after every run) and prints a Markdown table.
 """
@@ -59,6 +60,7 @@ from promptopt.models import ModelBackend, ModelRequest, ModelResponse  # noqa: 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "subj")
 METHODS = ("ours-tpe", "random", "grid", "mipro")
+EXTRA_METHODS = ("ours-designed",)  # ablations, measured when asked for by --methods
 SMALL_SPACE = {"instructions": {"propose": 2},
                "few_shot": {"max_k": 1, "strategies": ["balanced"], "pool_seeds": 1},
                "constrained": [False, True]}
@@ -130,7 +132,7 @@ def derived_spec(dataset: str, folder: Path, *, validation_rows: int, test_rows:
 
 
 async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials: int, calls: int | None,
-                   backend: ModelBackend) -> dict[str, Any]:
+                   backend: ModelBackend, start: Literal["baseline", "designed"] = "baseline") -> dict[str, Any]:
     """``optimize run`` in process (local executor, one trial at a time: the embedded model is the limit).
 
     ``calls`` is the search's budget of model calls; the held-out verdict (baseline and winner on the test
@@ -146,7 +148,7 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
     store = get_store(f"sqlite:///{folder}/store.db")
     counting = CountingBackend(backend)
     verdict_calls = 2 * len(dataset.test) * loaded.spec.eval.repeats
-    options = RunOptions(sampler=sampler, seed=seed, parallel=1, max_trials=trials, top_k=1, promote=False,
+    options = RunOptions(sampler=sampler, seed=seed, start=start, parallel=1, max_trials=trials, top_k=1, promote=False,
                          max_calls=None if calls is None else calls + verdict_calls)
     search_calls: list[int] = []
 
@@ -299,12 +301,13 @@ def one_run(args: argparse.Namespace, dataset: str, seed: int, method: str, fold
         out = run_mipro(spec, seed=seed, trials=args.trials, candidates=args.propose or 4,
                         auto=None if args.mipro_auto == "none" else args.mipro_auto, train_rows=args.mipro_train_rows)
     else:
-        sampler = {"ours-tpe": "tpe", "random": "random", "grid": "grid"}[method]
+        sampler = {"ours-tpe": "tpe", "ours-designed": "tpe", "random": "random", "grid": "grid"}[method]
         # The grid stops when its space is used up (no call budget: it is the best reachable score); the
         # others stop at the call budget (or at --trials, set high when a call budget is given).
         trials = 10**4 if method == "grid" or calls is not None else args.trials
         out = runner.run(run_ours(spec, folder, sampler=sampler, seed=seed, trials=trials,
-                                  calls=None if method == "grid" else calls, backend=backend))
+                                  calls=None if method == "grid" else calls, backend=backend,
+                                  start="designed" if method == "ours-designed" else "baseline"))
     return {"dataset": dataset, "seed": seed, "method": method, **out}
 
 
@@ -348,6 +351,9 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
     # between or inside runs and keeps the finished ones.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     budgets: dict[tuple[str, int], int | None] = {}
+    for path in args.budgets_from or ():  # MIPROv2's budgets of an earlier sitting, without paying for it again
+        budgets.update({(r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs([path], "unknown")
+                        if r["method"] == "mipro"})
     commit = header(script="bench_search.py")["commit"]  # the code loaded now, whatever is committed later
     with asyncio.Runner() as runner:
         try:
@@ -446,13 +452,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0..N-1 per dataset and method")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="start at this seed (measure a long benchmark in sittings; merge with --from-runs)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS + EXTRA_METHODS, default=list(METHODS))
     parser.add_argument("--trials", type=int, default=40,
                         help="MIPROv2's num_trials (with --mipro-auto none), and the trial cap of the others "
                              "when no call budget is set")
     parser.add_argument("--calls", type=int, default=None,
                         help="search calls each method may make (default: as many as MIPROv2's search made in "
                              "the same dataset and seed; without MIPROv2, no call budget: --trials binds)")
+    parser.add_argument("--budgets-from", type=Path, nargs="+", default=None,
+                        help="take each dataset and seed's call budget from the MIPROv2 runs in these files "
+                             "(search.json or search.partial.json): re-measure ours without re-running MIPROv2")
     parser.add_argument("--validation-rows", type=int, default=30)
     parser.add_argument("--test-rows", type=int, default=100)
     parser.add_argument("--propose", type=int, default=None, help="cap on proposed instructions (spec: 4)")
@@ -488,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "config": {"datasets": args.datasets, "seeds": args.seeds, "methods": args.methods, "trials": args.trials,
                    "validation_rows": args.validation_rows, "test_rows": args.test_rows, "propose": args.propose,
                    "strategies": args.strategies, "calls": args.calls,
+                   "budgets_from": [str(p) for p in args.budgets_from or ()],
                    "grid_dataset": args.grid_dataset, "mipro_auto": args.mipro_auto, "model": "local/smollm2-135m"}}
     if args.from_runs:
         # Runs of earlier sittings: the table's commit is the commits they ran on, not this checkout's.

@@ -34,6 +34,11 @@ class Dimension(abc.ABC):
     @abc.abstractmethod
     def to_json(self) -> dict[str, Any]: ...
 
+    def design(self) -> dict[str, Any]:
+        """Params for a designed start: the value of this dimension most likely to help on its own (more
+        examples, a constrained output), tried right after the baseline. ``{}`` (the default): the baseline's."""
+        return {}
+
     def grid(self) -> dict[str, list[Any]]:
         """Every value of every parameter, for exhaustive search."""
         out: dict[str, list[Any]] = {}

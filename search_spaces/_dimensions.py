@@ -104,6 +104,9 @@ class ConstrainedDimension(_ChoiceDimension):
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
         return config.model_copy(update={"constrained": bool(params[self.param])})
 
+    def design(self) -> dict[str, Any]:
+        return {self.param: True} if True in self.choices else {}
+
 
 class FineTuneDimension(_ChoiceDimension):
     """Fine-tuned variants of the task model, as litellm model names (e.g. ``ft:gpt-4o-mini:org::id``).

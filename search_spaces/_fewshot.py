@@ -64,6 +64,12 @@ class FewShotDimension(Dimension):
         return {"fewshot_k": 0, "fewshot_strategy": sorted(self.pools)[0], "fewshot_seed": 0,
                 "fewshot_order": ORDERS[0]}
 
+    def design(self) -> dict[str, Any]:
+        # As many examples as allowed, label-balanced where possible (every label shown beats a random draw
+        # that may miss one), else from the cases the model already answers, else a seeded draw.
+        strategy = next(s for s in ("balanced", "bootstrapped", "random", *sorted(self.pools)) if s in self.pools)
+        return {"fewshot_k": self.max_k, "fewshot_strategy": strategy}
+
     def examples(self, params: dict[str, Any]) -> tuple[Example, ...]:
         strategy = params["fewshot_strategy"]
         chosen = select_examples(self.pools[strategy], strategy, int(params["fewshot_seed"]),

@@ -46,6 +46,12 @@ class SearchSpace:
     def baseline(self) -> dict[str, Any]:
         return {n: v for d in self.dimensions for n, v in d.baseline().items()}
 
+    def design(self) -> list[dict[str, Any]]:
+        """The designed start after the baseline: the spec's instruction with every dimension at its
+        :meth:`Dimension.design` value, as one point (none when no dimension offers one)."""
+        point = self.baseline() | {n: v for d in self.dimensions for n, v in d.design().items()}
+        return [point] if point != self.baseline() else []
+
     def config(self, params: dict[str, Any]) -> PromptConfig:
         """The configuration a trial's params stand for (missing params take the baseline value)."""
         full = self.baseline() | params

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -42,6 +42,9 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
     sampler: str = "tpe"
     seed: int = 0
+    # "designed": after the baseline, the spec's instruction with the most examples (and a constrained output
+    # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design).
+    start: Literal["baseline", "designed"] = "baseline"
     parallel: int = 1
     objectives: tuple[str, ...] = ("score",)
     top_k: int = 2
@@ -328,6 +331,9 @@ class SearchRun:
             self.on_event("recovered", {"trials": len(requeued)})
         if not study.get_trials(deepcopy=False):
             study.enqueue_trial(space.baseline(), user_attrs={"baseline": True})
+            if self.options.start == "designed" and self.options.sampler != "grid":
+                for point in space.design():
+                    study.enqueue_trial(point, user_attrs={"designed": True})
         ctx = TrialContext(loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id,
                            objectives=self.options.objectives)
         executor = (self.executor_factory or self._local_executor)(budget=self.budget)

@@ -108,3 +108,14 @@ def test_schema_is_json_schema_with_task_and_scorers():
     schema = json.loads(result.output)
     assert set(schema["required"]) >= {"task", "dataset", "scorers"}
     assert "exact_match" in json.dumps(schema)
+
+
+@pytest.mark.parametrize("option, value", [("--start", "warm"), ("--sampler", "cma"), ("--executor", "dask")])
+def test_a_bad_run_option_exits_2_naming_it_before_anything_is_written(tmp_path, option, value):
+    store = tmp_path / "store.db"
+    result = CliRunner().invoke(app, ["run", str(write_case(tmp_path)), option, value, "--store",
+                                      f"sqlite:///{store}", "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert option in message and repr(value) in message, message
+    assert not store.exists() and not (tmp_path / "c").exists()

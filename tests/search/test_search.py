@@ -93,3 +93,19 @@ def test_duplicate_configurations_cost_nothing(tmp_path):
     sent = [c.model_dump_json() for c in backend.calls]
     assert len(sent) == len(set(sent)), "a request was sent twice"
     assert len(sent) <= 2 * 12 + 2 * 12  # two configs on validation, at most two on test
+
+
+def test_a_designed_start_tries_the_spec_with_the_most_examples_right_after_the_baseline(tmp_path):
+    def first_trials(sub, start):
+        (tmp_path / sub).mkdir()
+        result, _, _ = search(tmp_path / sub, RunOptions(seed=0, start=start, parallel=1, max_trials=4))
+        return result, {c.trial: c.config for c in result.leaderboard}
+
+    designed, configs = first_trials("designed", "designed")
+    assert configs[1]["messages"][0]["content"] == "Label it."  # the spec's own instruction...
+    assert sorted(e["output"] for e in configs[1]["examples"]) == ["negative", "positive"]  # ...every label shown
+    assert designed.trials == 4
+    plain, configs = first_trials("plain", "baseline")
+    assert plain.trials == 4
+    assert not (configs.get(1, {}).get("messages", [{}])[0].get("content") == "Label it."
+                and len(configs[1]["examples"]) == 2), "without a designed start trial 1 is the sampler's"
