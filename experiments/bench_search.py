@@ -12,6 +12,7 @@ validation and test rows:
   :func:`label_adapter`), so a row costs one call as it does for us.
 * ``ours-tpe``   ``optimize run`` as shipped (grounded proposals, few-shot, constrained on/off, TPE) with a
   ``budget.model_calls`` of MIPROv2's search calls plus its own held-out verdict (baseline and winner on test).
+* ``ours-designed``  (ablation, only when asked for) ``ours-tpe`` with ``--start designed``.
 * ``random``     the same space and budget with ``--sampler random``.
 * ``grid``       an exhaustive grid over a small space (the spec's instruction plus 2 proposals x 0 or 1
   balanced example x constrained on/off: 24 grid points, up to 12 distinct configurations), on one dataset and
@@ -65,6 +66,8 @@ SMALL_SPACE = {"instructions": {"propose": 2},
                "few_shot": {"max_k": 1, "strategies": ["balanced"], "pool_seeds": 1},
                "constrained": [False, True]}
 NOTES = {
+    "ours-designed": "ours with `--start designed` (ablation): the spec's instruction with max_k balanced examples "
+                     "and constrained output as trial 1",
     "grid": "exhaustive over a small space (spec + 2 proposed instructions x 0/1 balanced example x constrained "
             "on/off: 24 points, up to 12 distinct configurations), not the full space; no call budget",
     "mipro": "DSPy's ChatAdapter, with our label parser when the reply lacks its field markers; "
@@ -481,6 +484,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "sittings) instead of measuring; pass the options of the whole benchmark")
     parser.add_argument("--commit", default=None,
                         help="with --from-runs: the commit of runs that do not record their own (older files)")
+    parser.add_argument("--note", default=None,
+                        help="with --from-runs: how the sittings ran (when, load, checks), kept beside the files")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.trials, args.methods = ["sst2"], 1, 3, ["ours-tpe", "random"]
@@ -503,8 +508,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # Runs of earlier sittings: the table's commit is the commits they ran on, not this checkout's.
         runs = merge_runs(args.from_runs, args.commit)
         commits = list(dict.fromkeys(r["commit"] for r in runs))
-        results.update({"commit": ", ".join(commits), "runs_from": ", ".join(map(str, args.from_runs)),
-                        "uncommitted_changes": False})
+        sources = ", ".join(map(str, args.from_runs))
+        results.update({"commit": ", ".join(commits), "uncommitted_changes": False,
+                        "runs_from": f"{sources}. {args.note}" if args.note else sources})
     else:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
             runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
