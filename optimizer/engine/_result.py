@@ -13,6 +13,7 @@ class RowResult(BaseModel):
     has no objective and is excluded from means, never counted as 0.
 
     ``task_cost_usd`` and ``latency_s`` are what this eval paid and waited for the task call: 0 for a cache hit.
+    ``scorer_calls`` counts the judge calls this row paid for (cache hits are free), apart from the task call.
     ``call_cost_usd`` and ``call_latency_s`` are what the call costs and takes when it really runs (for a hit,
     the call that filled the cache entry), so they do not depend on what happened to be cached; ``None`` when
     unknown (no response, or an entry written without the figure). Scorer (judge) figures are apart and paid.
@@ -34,6 +35,7 @@ class RowResult(BaseModel):
     task_completion_tokens: int = 0
     scorer_prompt_tokens: int = 0
     scorer_completion_tokens: int = 0
+    scorer_calls: int = 0
     task_cost_usd: float = 0.0
     scorer_cost_usd: float = 0.0
     cache_hit: bool = False
@@ -60,11 +62,12 @@ def _mean(values: list[float]) -> float | None:
 class EvalSummary(BaseModel):
     """Aggregates of an eval over its rows.
 
-    ``model_calls``, the ``*_cost_usd`` and ``mean_latency_s`` are what the eval paid (cache hits are free and
-    leave ``mean_latency_s`` out). ``cost_per_row_usd`` and ``latency_per_row_s`` are the configuration's own:
-    the mean ``call_cost_usd`` and ``call_latency_s`` of the task call over the rows where they are known, cached
-    or not (``None`` when no row's is known, and in summaries recorded before they existed). The search's cost
-    and latency objectives use them.
+    ``model_calls`` (task calls), ``scorer_calls`` (judge calls), the ``*_cost_usd`` and ``mean_latency_s`` are
+    what the eval paid (cache hits are free and leave ``mean_latency_s`` out). ``task_tokens`` and
+    ``scorer_tokens`` count every row, cached or not. ``cost_per_row_usd`` and ``latency_per_row_s`` are the
+    configuration's own: the mean ``call_cost_usd`` and ``call_latency_s`` of the task call over the rows where
+    they are known, cached or not (``None`` when no row's is known, and in summaries recorded before they
+    existed). The search's cost and latency objectives use them.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -83,6 +86,7 @@ class EvalSummary(BaseModel):
     wall_s: float
     cost_per_row_usd: float | None = None
     latency_per_row_s: float | None = None
+    scorer_calls: int = 0
 
     @classmethod
     def from_rows(cls, rows: list[RowResult], scorer_names: list[str], *, model_calls: int,
@@ -97,6 +101,7 @@ class EvalSummary(BaseModel):
                    cache_hits=sum(r.cache_hit for r in rows), errors=len(rows) - len(ok),
                    task_tokens=sum(r.task_prompt_tokens + r.task_completion_tokens for r in rows),
                    scorer_tokens=sum(r.scorer_prompt_tokens + r.scorer_completion_tokens for r in rows),
+                   scorer_calls=sum(r.scorer_calls for r in rows),
                    cost_usd=task_cost + scorer_cost, task_cost_usd=task_cost, scorer_cost_usd=scorer_cost,
                    mean_latency_s=_mean(latencies), wall_s=wall_s,
                    cost_per_row_usd=_mean([r.call_cost_usd for r in rows if r.call_cost_usd is not None]),

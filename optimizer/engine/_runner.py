@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from promptopt.models._base import Constraint, ModelBackend, ModelRequest, Model
 from promptopt.scorers._base import ScoreInput, Scorer
 from promptopt.spec import EvalSettings
 from promptopt.util import scrub_secrets
+
+# The paid judge calls of the row being scored: set around a row's scorers, counted by the judge's backend.
+_ROW_JUDGE_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("row_judge_calls", default=None)
 
 
 class RecordSink(Protocol):
@@ -203,7 +207,13 @@ class Evaluator:
     async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
         inp = ScoreInput(input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected,
                          metadata=case.metadata)
-        outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)
+        judge_calls = [0]
+        token = _ROW_JUDGE_CALLS.set(judge_calls)  # the scorers' tasks copy the context: the list is shared
+        try:
+            outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)
+        finally:
+            _ROW_JUDGE_CALLS.reset(token)
+        row["scorer_calls"] = judge_calls[0]
         scores, errors = {}, []
         for scorer, out in zip(scorers, outcomes, strict=True):
             if isinstance(out, BaseException):
@@ -283,7 +293,12 @@ class _GuardedBackend(ModelBackend):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         response, hit = await self.evaluator.complete(request)
-        return response.model_copy(update={"cost_usd": 0.0}) if hit else response
+        if hit:
+            return response.model_copy(update={"cost_usd": 0.0})
+        judged = _ROW_JUDGE_CALLS.get()
+        if judged is not None:
+            judged[0] += 1
+        return response
 
     def estimate_cost(self, request: ModelRequest, completion_tokens: int) -> float:
         return self.evaluator.backend.estimate_cost(request, completion_tokens)

@@ -188,19 +188,19 @@ class SearchRun:
         scorers = build_scorers(self.loaded.spec.scorers, base_dir=self.loaded.base_dir,
                                 backend=evaluator.as_backend(), source=str(self.loaded.path))
         try:
-            from promptopt.search._build import PrePass
+            from promptopt.search._build import PrePass, Spent
 
-            pre = PrePass((), ())
+            pre, spent = PrePass((), ()), Spent()
             if needs_prepass(self.loaded):
                 self.on_event("prepass", {})
                 pre = await prepass(self.loaded, self.dataset, evaluator, scorers, run_id=run_id,
                                     seed=self.options.seed)
             proposals = await propose_instructions(self.loaded, self.dataset, evaluator, pre,
-                                                   seed=self.options.seed)
+                                                   seed=self.options.seed, spent=spent)
         finally:
             await asyncio.gather(*(s.aclose() for s in scorers))
         space = assemble_space(self.loaded, self.dataset, pre, proposals, seed=self.options.seed)
-        self.store.save_run_space(run_id, space.to_json())
+        self.store.save_run_space(run_id, space.to_json(), calls=spent.calls, usd=spent.usd)
         self.on_event("space", {"dimensions": [d.kind for d in space.dimensions], "proposals": proposals})
         return space
 

@@ -24,6 +24,9 @@ class RunTable(SQLModel, table=True):
     settings: dict[str, Any] = Field(sa_type=JSON)
     dataset_hash: str
     space: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # Calls (and dollars) paid to build the space outside any eval: instruction proposals.
+    space_calls: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    space_usd: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(sa_type=TIMESTAMP)
     finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)

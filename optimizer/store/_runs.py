@@ -79,26 +79,35 @@ class RunsMixin:
             session.flush()
             return _record(run)
 
-    def save_run_space(self, run_id: str, space: dict[str, Any]) -> None:
-        """Keep the search space built for the run, so that a resumed run searches the same space."""
+    def save_run_space(self, run_id: str, space: dict[str, Any], *, calls: int | None = None,
+                       usd: float | None = None) -> None:
+        """Keep the search space built for the run, so that a resumed run searches the same space, and the
+        calls and dollars paid to build it outside any eval (proposals; ``None`` keeps what is recorded), so
+        that a resumed run's budget and its result count them."""
         with Session(self._writer) as session, session.begin():
             run = _find_run(session, run_id)
             run.space = space
+            if calls is not None:
+                run.space_calls = calls
+            if usd is not None:
+                run.space_usd = usd
 
     def run_usage(self, run_id: str) -> tuple[int, float]:
-        """Model calls and dollars spent by the run so far, killed evals included (their recorded rows)."""
-        calls, usd = 0, 0.0
+        """Model calls and dollars spent by the run so far: task and judge calls of its evals (killed evals
+        included, from their recorded rows) and the calls that built its space (proposals)."""
         with Session(self._engine) as session:
-            experiments = session.exec(select(ExperimentTable).where(ExperimentTable.run_id == run_id)).all()
+            run = _find_run(session, run_id)
+            calls, usd = run.space_calls, run.space_usd
+            experiments = session.exec(select(ExperimentTable).where(ExperimentTable.run_id == run.id)).all()
             for exp in experiments:
                 if exp.summary is not None:
-                    calls += int(exp.summary.get("model_calls", 0))
+                    calls += int(exp.summary.get("model_calls", 0)) + int(exp.summary.get("scorer_calls", 0))
                     usd += float(exp.summary.get("cost_usd", 0.0))
                     continue
-                rows = session.exec(select(RowTable).where(RowTable.experiment_id == exp.id,
-                                                           col(RowTable.cache_hit).is_(False))).all()
-                calls += sum(1 for r in rows if r.output is not None)
-                usd += sum(r.task_cost_usd + r.scorer_cost_usd for r in rows)
+                # A row whose task call was a cache hit may still have paid its judge.
+                for r in session.exec(select(RowTable).where(RowTable.experiment_id == exp.id)).all():
+                    calls += (not r.cache_hit and r.output is not None) + r.scorer_calls
+                    usd += r.task_cost_usd + r.scorer_cost_usd
         return calls, usd
 
     def finish_run(self, run_id: str, *, status: str, result: dict[str, Any] | None = None,

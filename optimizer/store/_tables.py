@@ -74,3 +74,4 @@ class RowTable(SQLModel, table=True):
     cache_hit: bool
     call_cost_usd: float | None = None
     call_latency_s: float | None = None
+    scorer_calls: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

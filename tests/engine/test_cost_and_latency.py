@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import diskcache
 import pytest
+import sqlalchemy as sa
 
 from promptopt.cache import DiskResponseCache
 from promptopt.engine import Evaluator, LocalBudget
@@ -104,6 +105,10 @@ def test_judge_figures_stay_apart_from_the_task_call(tmp_path):
     assert cold.summary.scorer_cost_usd == pytest.approx(4 * judge_price) and warm.summary.cost_usd == 0.0
     assert cold.summary.cost_per_row_usd == warm.summary.cost_per_row_usd == pytest.approx(PRICE)
     assert cold.summary.task_tokens == warm.summary.task_tokens != cold.summary.scorer_tokens
+    # Judge calls are counted apart from task calls, and only when paid.
+    assert [r.scorer_calls for r in cold.rows] == [1] * 4 and [r.scorer_calls for r in warm.rows] == [0] * 4
+    assert (cold.summary.model_calls, cold.summary.scorer_calls) == (4, 4)
+    assert (warm.summary.model_calls, warm.summary.scorer_calls) == (0, 0)
 
 
 def _strip(directory, *keys: str, where=lambda text: True) -> None:
@@ -158,7 +163,10 @@ def test_rows_recorded_before_the_figures_read_sensibly(sqlite_url):
         connection.execute(ExperimentTable.__table__.insert(), [{  # type: ignore[attr-defined]
             "id": exp_id, "key": "k", "name": "t", "status": "running", "config": {}, "config_hash": "h",
             "model": "fake/model", "split": "validation", "dataset_hash": "d", "created_at": datetime.now(UTC)}])
-        connection.execute(RowTable.__table__.insert(), [  # type: ignore[attr-defined]
+        # The columns a writer at 0004 knew, not today's table (whose newer columns have defaults).
+        known = [*base, "case_id", "task_cost_usd", "latency_s", "cache_hit"]
+        old_row = sa.table("row", *(sa.column(n, RowTable.__table__.c[n].type) for n in known))  # type: ignore[attr-defined]
+        connection.execute(old_row.insert(), [
             {**base, "case_id": "paid", "task_cost_usd": 0.002, "latency_s": 0.3, "cache_hit": False},
             {**base, "case_id": "hit", "task_cost_usd": 0.0, "latency_s": 0.3, "cache_hit": True},
             {**base, "case_id": "failed", "output": None, "error": "model call failed", "task_cost_usd": 0.0,

@@ -109,3 +109,21 @@ def test_a_designed_start_tries_the_spec_with_the_most_examples_right_after_the_
     assert plain.trials == 4
     assert not (configs.get(1, {}).get("messages", [{}])[0].get("content") == "Label it."
                 and len(configs[1]["examples"]) == 2), "without a designed start trial 1 is the sampler's"
+
+
+def test_the_result_and_a_resumed_budget_count_every_call_proposals_included(tmp_path):
+    """Proposals are paid outside any eval: the run records them with its space, so the result's model_calls
+    is every call that reached the model, and a resumed run's budget starts from them."""
+    def reply(request):
+        if request.messages[-1]["content"].count("\n") > 3:  # the proposer's prompt, not a review
+            return "EXPERT: decide the sentiment of the review."
+        return known_best(request)
+
+    spec_search = {"instructions": {"propose": 2}, "few_shot": {"max_k": 1, "strategies": ["random"],
+                                                                "pool_seeds": 1}}
+    result, backend, run = search(tmp_path, RunOptions(seed=0, max_trials=3, top_k=1, promote=False),
+                                  backend=ScriptedBackend(reply), search=spec_search)
+    proposal_calls = [c for c in backend.calls if c.messages[-1]["content"].count("\n") > 3]
+    assert proposal_calls and result.model_calls == len(backend.calls)
+    assert run.store.run_usage(result.run_id)[0] == len(backend.calls)
+    assert run.store.get_run(result.run_id).space is not None

@@ -247,3 +247,26 @@ def test_a_record_checks_that_only_closed_experiments_have_a_summary() -> None:
     with pytest.raises(ValidationError, match="status"):
         ExperimentRecord(status="done", **fields)
     assert ExperimentRecord(status="running", **fields).summary is None
+
+
+def test_run_usage_counts_task_judge_and_space_calls_of_finished_and_killed_evals(store: Store) -> None:
+    """What a resumed run's budget starts from: every call the run paid, not only task calls. A killed eval's
+    rows count one call per task call that reached the model (not a cache hit, not a failed call) plus the
+    judge calls each row paid, a cached task call's judge included."""
+    run = store.begin_run(key="run-key", name="qa", spec={}, settings={}, dataset_hash="da7a")
+    finished, _ = begin(store, "done", run_id=run.id, trial_number=0)
+    paid = [row("a", task_cost_usd=0.01, scorer_calls=2, scorer_cost_usd=0.002),
+            row("b", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001)]
+    store.add_rows(finished, paid)
+    store.finish_experiment(finished, EvalSummary.from_rows(paid, ["em"], model_calls=1, wall_s=1.0))
+    killed, _ = begin(store, "killed", run_id=run.id, trial_number=1)
+    store.add_rows(killed, [row("a", output="yes", task_cost_usd=0.01, scorer_calls=1, scorer_cost_usd=0.001),
+                            row("b", output="yes", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001),
+                            row("c", output=None, error="model call failed: 500")])
+    # finished: 1 task + 3 judge calls; killed: a's task and judge, b's judge only, c nothing
+    assert store.run_usage(run.id) == ((1 + 3) + (2 + 1 + 0), pytest.approx(0.013 + 0.012))
+
+    store.save_run_space(run.id, {"dimensions": []}, calls=4, usd=0.5)
+    store.save_run_space(run.id, {"dimensions": ["rebased"]})  # a later save of the space keeps the count
+    assert store.run_usage(run.id) == (7 + 4, pytest.approx(0.525))
+    assert store.get_run(run.id).space == {"dimensions": ["rebased"]}
