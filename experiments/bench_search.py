@@ -353,10 +353,7 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
     # Seed-major order (see planned): a run cut short still covers every dataset. Ctrl-C or SIGTERM stops it
     # between or inside runs and keeps the finished ones.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    budgets: dict[tuple[str, int], int | None] = {}
-    for path in args.budgets_from or ():  # MIPROv2's budgets of an earlier sitting, without paying for it again
-        budgets.update({(r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs([path], "unknown")
-                        if r["method"] == "mipro"})
+    budgets = recorded_budgets(args.budgets_from or ())
     commit = header(script="bench_search.py")["commit"]  # the code loaded now, whatever is committed later
     with asyncio.Runner() as runner:
         try:
@@ -408,6 +405,13 @@ def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]
                 run = {**run, "commit": commit}
             runs[key] = run
     return sorted(runs.values(), key=lambda r: (r["seed"], DATASETS.index(r["dataset"]), r["method"] != "mipro"))
+
+
+def recorded_budgets(paths: Sequence[Path]) -> dict[tuple[str, int], int | None]:
+    """The call budget of each (dataset, seed): the search calls of MIPROv2's run in earlier sittings, so that
+    ours can be measured again without paying for MIPROv2 again."""
+    return {(r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs(paths, "unknown")
+            if r["method"] == "mipro"}
 
 
 def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
