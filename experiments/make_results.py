@@ -57,7 +57,8 @@ def header(*, script: str, versions: Sequence[str] = ()) -> dict[str, Any]:
 def write_result(results: dict[str, Any], path: Path) -> None:
     """Stamp the load average after the run (others' work on the machine slows every side alike: read the
     ratios) and write the JSON."""
-    results.setdefault("load_average_1min", {})["after"] = os.getloadavg()[0]
+    if results.get("load_average_1min") is not None:  # None: summarised from earlier runs, not measured now
+        results["load_average_1min"]["after"] = os.getloadavg()[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
 
@@ -70,14 +71,17 @@ def _f(value: Any, digits: int = 2, suffix: str = "") -> str:
 
 
 def _provenance(data: dict[str, Any]) -> str:
-    m, load = data.get("machine", {}), data.get("load_average_1min", {})
+    m, load = data.get("machine", {}), data.get("load_average_1min") or {}
     dirty = " + uncommitted changes" if data.get("uncommitted_changes") else ""
     quick = " **(quick smoke run, not a measurement)**" if data.get("quick") else ""
     loads = "/".join(_f(load.get(k), 1) for k in ("before", "after") if k in load)
+    if data.get("runs_from"):  # summarised later from runs of earlier sittings: their dates and loads are there
+        return (f"_Summarised {data.get('date', '?')} from runs measured on {m.get('cpu', '?')} "
+                f"({m.get('cpu_count', '?')} cores, {m.get('platform', '?')}) at commit(s) "
+                f"`{data.get('commit', '?')}`._{quick} _Runs: {data['runs_from']}_")
     return (f"_Measured {data.get('date', '?')} on {m.get('cpu', '?')} ({m.get('cpu_count', '?')} cores, "
             f"{m.get('platform', '?')}), commit `{data.get('commit', '?')}`{dirty}; 1-min load average "
-            f"before/after {loads or 'n/a'}._{quick}"
-            + (f" _Runs: {data['runs_from']}_" if data.get("runs_from") else ""))
+            f"before/after {loads or 'n/a'}._{quick}")
 
 
 def _missing(command: str) -> str:
@@ -240,7 +244,10 @@ def full_runs_table(results_dir: Path) -> str:
             r = json.loads(path.read_text())
         except (json.JSONDecodeError, OSError):
             continue
-        when = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="minutes")
+        # When it was committed (a checkout's file times say when it was checked out, not measured).
+        committed = _git("log", "-1", "--format=%cI", "--", str(path))
+        when = (f"committed {committed[:10]}" if committed else
+                "file time " + datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="minutes"))
         rows.append(f"| {path.name.removesuffix('_run.json')} | {r['trials']} | {_f(r['baseline']['test_score'], 3)} "
                     f"| {_f(r['best']['test_score'], 3)} | {_f(r.get('lift'), 3)} "
                     f"| {', '.join(_f(x, 3) for x in r.get('lift_ci95') or [])} | {r['model_calls']} "
