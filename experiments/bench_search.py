@@ -80,6 +80,9 @@ EXPLANATIONS = {
               "configurations are a row or two apart; after the start-up it chose no better than chance here. "
               "On sst2 the two picked the same winners in all three seeds; random's winners scored higher on test in "
               "all three seeds on trec (by 0.03 to 0.18) and in one on subj.",
+    "ours-designed": "`--start designed` evaluates, right after the baseline, the configuration a practitioner "
+                     "tries first: the spec's instruction with max_k (4) label-balanced examples and constrained "
+                     "output; the rest of the budget is the same TPE search (one random start-up trial fewer).",
     "grid": "The grid covers a smaller space completely; a best configuration inside it beats a partial search "
             "of the full space when the budget is this small.",
     "mipro": "On trec seeds 0 and 1 MIPROv2's winner kept the seed instruction (its proposals on this model "

@@ -161,9 +161,11 @@ def test_search_runs_of_two_sittings_make_one_table_with_both_commits(tmp_path, 
                 "baseline_test": 0.2, "model_calls": 100, "search_calls": 80, "wall_s": 10.0, **extra}
 
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({"runs": [run(0, "random", 0.6), run(0, "mipro", 0.5, search_calls=431), run(1, "mipro", 0.4, search_calls=494)]}))
+    old.write_text(json.dumps({"runs": [run(0, "random", 0.6), run(0, "mipro", 0.5, search_calls=431),
+                                        run(1, "mipro", 0.4, search_calls=494)]}))
     new = tmp_path / "new.partial.json"
-    new.write_text(json.dumps([run(2, "mipro", 0.3, commit="abc1234", search_calls=432), run(1, "random", 0.8, commit="abc1234")]))
+    new.write_text(json.dumps([run(2, "mipro", 0.3, commit="abc1234", search_calls=432),
+                               run(1, "random", 0.8, commit="abc1234")]))
 
     with pytest.raises(SystemExit, match="pass --commit"):
         bench_search.merge_runs([old, new], None)
