@@ -225,6 +225,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="Seconds of each HTTP load run.")
     parser.add_argument("--connections", type=int, default=32, help="Concurrent HTTP connections.")
     parser.add_argument("--quick", action="store_true", help="2k lookups, 3 s per HTTP run.")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS.parent,
+                        help="where registry.json goes (a smoke run writes to a scratch folder)")
     args = parser.parse_args()
     if args.quick:
         args.lookups, args.seconds = 2_000, 3
@@ -238,15 +240,16 @@ def main() -> None:
         server, base = start_server(store_url)
         try:
             results = {**header(script="bench_registry.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx")),
-                       "lookups": args.lookups, "http_seconds": args.seconds,
+                       "quick": args.quick, "lookups": args.lookups, "http_seconds": args.seconds,
                        "sdk": sdk_lookups(store_url, base, args.lookups, Path(tmp) / "lkg"),
                        "http": http_load(base, args.seconds, args.connections)}
         finally:
             server.terminate()
             server.wait(timeout=30)
-    write_result(results, RESULTS)
+    out = args.results_dir / RESULTS.name
+    write_result(results, out)
     print(table(results))
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

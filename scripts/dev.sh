@@ -39,9 +39,9 @@ setup() {
 }
 
 browser() {
-  # Headless Chromium for the report's browser test (Debian's package).
-  if ! command -v chromium >/dev/null 2>&1; then
-    log "installing Chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  # Headless Chromium for the report's browser test, wrk for the registry benchmark's load (Debian's packages).
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
+    log "installing Chromium and wrk"; apt-get update -qq && apt-get install -y -qq chromium wrk >/dev/null
   fi
 }
 

@@ -28,7 +28,8 @@ def run_quick(script: str, results: Path, timeout: float) -> dict:
         _, stderr = proc.communicate()
         pytest.fail(f"{script} --quick took more than {timeout} s: {stderr[-3000:]}")
     assert proc.returncode == 0, stderr[-3000:]
-    name = {"bench_engine.py": "engine", "bench_parallel.py": "parallel", "bench_search.py": "search"}[script]
+    name = {"bench_engine.py": "engine", "bench_parallel.py": "parallel", "bench_search.py": "search",
+            "bench_registry.py": "registry"}[script]
     data = json.loads((results / f"{name}.json").read_text())
     assert data["quick"] is True
     assert {"machine", "date", "commit", "load_average_1min"} <= set(data)
@@ -53,6 +54,24 @@ def test_engine_quick(tmp_path):
     cached = data["cached_rerun"]
     assert cached["model_calls"] == 0 and cached["server_requests"] == 0 and cached["cache_hits"] == data["rows"]
     assert 0 < data["server_check"]["efficiency"] <= 1.2
+
+
+def test_registry_quick(tmp_path):
+    """SDK lookups in process and HTTP lookups under a real load generator (wrk; bash scripts/dev.sh test
+    installs it) against a real server on loopback."""
+    committed = EXPERIMENTS / "results" / "registry.json"
+    before = committed.read_bytes() if committed.exists() else None
+    data = run_quick("bench_registry.py", tmp_path, timeout=300)
+    assert (committed.read_bytes() if committed.exists() else None) == before  # a smoke never overwrites results
+    sdk, http = data["sdk"], data["http"]
+    assert sdk["cached_get"]["n"] == data["lookups"] == 2000
+    for figures in sdk.values():
+        assert 0 < figures["median_us"] <= figures["p99_us"]
+    assert sdk["cached_get"]["median_us"] < sdk["http_fetch_uncached"]["median_us"]  # no round trip when cached
+    assert http["load_generator"].startswith("wrk")
+    for run in ("200_from_store", "304_if_none_match", "200_one_connection"):
+        assert http[run]["requests_per_s"] > 0 and http[run]["non_2xx_3xx"] == 0, http[run]
+        assert 0 < http[run]["median_us"] <= http[run]["p99_us"]
 
 
 @pytest.mark.bench
