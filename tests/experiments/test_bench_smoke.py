@@ -74,7 +74,6 @@ def test_registry_quick(tmp_path):
         assert 0 < http[run]["median_us"] <= http[run]["p99_us"]
 
 
-@pytest.mark.bench
 def test_parallel_quick(tmp_path):
     data = run_quick("bench_parallel.py", tmp_path, timeout=240)
     levels = {(lv["executor"], lv["parallel"]): lv for lv in data["levels"]}
@@ -89,7 +88,6 @@ def test_parallel_quick(tmp_path):
     assert levels["local", 4]["max_evals_at_once"] > 1
 
 
-@pytest.mark.bench
 def test_search_quick(tmp_path):
     data = run_quick("bench_search.py", tmp_path, timeout=300)
     assert {r["method"] for r in data["runs"]} == {"ours-tpe", "random"}
