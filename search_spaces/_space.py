@@ -49,8 +49,9 @@ class SearchSpace:
     def design(self) -> list[dict[str, Any]]:
         """The designed start after the baseline: the spec's instruction with every dimension at its
         :meth:`Dimension.design` value, as one point (none when no dimension offers one)."""
-        point = self.baseline() | {n: v for d in self.dimensions for n, v in d.design().items()}
-        return [point] if point != self.baseline() else []
+        baseline = self.baseline()
+        point = baseline | {n: v for d in self.dimensions for n, v in d.design().items()}
+        return [point] if point != baseline else []
 
     def config(self, params: dict[str, Any]) -> PromptConfig:
         """The configuration a trial's params stand for (missing params take the baseline value)."""

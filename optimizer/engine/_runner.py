@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,8 +23,28 @@ from promptopt.scorers._base import ScoreInput, Scorer
 from promptopt.spec import EvalSettings
 from promptopt.util import scrub_secrets
 
-# The paid judge calls of the row being scored: set around a row's scorers, counted by the judge's backend.
-_ROW_JUDGE_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("row_judge_calls", default=None)
+
+@dataclass
+class PaidCalls:
+    """Model calls sent (cache misses, each attempt, as the budget counts them) and the dollars they cost."""
+
+    calls: int = 0
+    usd: float = 0.0
+
+
+_PAYING: contextvars.ContextVar[PaidCalls | None] = contextvars.ContextVar("paying", default=None)
+
+
+@contextlib.contextmanager
+def paying() -> Iterator[PaidCalls]:
+    """Count what evaluators send to a model inside this block, in this task and the tasks it starts (the
+    innermost block counts): a row's judge calls, a run's proposal calls."""
+    tally = PaidCalls()
+    token = _PAYING.set(tally)
+    try:
+        yield tally
+    finally:
+        _PAYING.reset(token)
 
 
 class RecordSink(Protocol):
@@ -207,13 +228,9 @@ class Evaluator:
     async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
         inp = ScoreInput(input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected,
                          metadata=case.metadata)
-        judge_calls = [0]
-        token = _ROW_JUDGE_CALLS.set(judge_calls)  # the scorers' tasks copy the context: the list is shared
-        try:
+        with paying() as judged:
             outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)
-        finally:
-            _ROW_JUDGE_CALLS.reset(token)
-        row["scorer_calls"] = judge_calls[0]
+        row["scorer_calls"] = judged.calls
         scores, errors = {}, []
         for scorer, out in zip(scorers, outcomes, strict=True):
             if isinstance(out, BaseException):
@@ -270,6 +287,8 @@ class Evaluator:
                     if self.budget is not None:
                         self.budget.reserve(1, estimate)
                     counters.model_calls += 1
+                    if (tally := _PAYING.get()) is not None:
+                        tally.calls += 1
                     response = await asyncio.wait_for(self.backend.complete(request), request.timeout_s)
             except (ModelCallError, TimeoutError) as exc:
                 if self.budget is not None:
@@ -284,6 +303,8 @@ class Evaluator:
                 continue
             if self.budget is not None:
                 self.budget.settle(estimate, response.cost_usd)
+            if (tally := _PAYING.get()) is not None:
+                tally.usd += response.cost_usd
             return response
 
 
@@ -293,12 +314,7 @@ class _GuardedBackend(ModelBackend):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         response, hit = await self.evaluator.complete(request)
-        if hit:
-            return response.model_copy(update={"cost_usd": 0.0})
-        judged = _ROW_JUDGE_CALLS.get()
-        if judged is not None:
-            judged[0] += 1
-        return response
+        return response.model_copy(update={"cost_usd": 0.0}) if hit else response
 
     def estimate_cost(self, request: ModelRequest, completion_tokens: int) -> float:
         return self.evaluator.backend.estimate_cost(request, completion_tokens)

@@ -76,19 +76,8 @@ def _pool(split: Split, seed: int) -> tuple[Example, ...]:
     return tuple(Example(input=c.input, output=example_output(c.expected)) for c in cases)
 
 
-@dataclass
-class Spent:
-    """Calls and dollars paid outside any eval (cache hits are free)."""
-
-    calls: int = 0
-    usd: float = 0.0
-
-
 async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, pre: PrePass, *,
-                               seed: int, proposer: InstructionProposer | None = None,
-                               spent: Spent | None = None) -> list[str]:
-    """The proposer's instructions; the calls it paid are added to ``spent``."""
-    spent = spent if spent is not None else Spent()
+                               seed: int, proposer: InstructionProposer | None = None) -> list[str]:
     spec = loaded.spec
     n = spec.search.instructions.propose
     if n == 0:
@@ -100,10 +89,7 @@ async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: 
     shown = rng.sample(train, min(4, len(train)))
 
     async def call(request: ModelRequest, repeat: int) -> ModelResponse:
-        response, hit = await evaluator.complete(request, repeat)
-        if not hit:
-            spent.calls, spent.usd = spent.calls + 1, spent.usd + response.cost_usd
-        return response
+        return (await evaluator.complete(request, repeat))[0]
 
     return await proposer.propose(
         instruction=PromptConfig.from_task(spec.task).instruction or "Complete the task.",

@@ -17,7 +17,7 @@ from promptopt.api import evaluate_config
 from promptopt.cache import ResponseCache
 from promptopt.config import PromptConfig
 from promptopt.data import Dataset, content_hash
-from promptopt.engine import BudgetUse, EvalResult, Evaluator, LocalBudget
+from promptopt.engine import BudgetUse, EvalResult, Evaluator, LocalBudget, paying
 from promptopt.errors import BudgetExceeded, EvalFailed, InputError
 from promptopt.models._base import ModelBackend
 from promptopt.search._build import assemble_space, needs_prepass, prepass, propose_instructions
@@ -188,15 +188,16 @@ class SearchRun:
         scorers = build_scorers(self.loaded.spec.scorers, base_dir=self.loaded.base_dir,
                                 backend=evaluator.as_backend(), source=str(self.loaded.path))
         try:
-            from promptopt.search._build import PrePass, Spent
+            from promptopt.search._build import PrePass
 
-            pre, spent = PrePass((), ()), Spent()
+            pre = PrePass((), ())
             if needs_prepass(self.loaded):
                 self.on_event("prepass", {})
                 pre = await prepass(self.loaded, self.dataset, evaluator, scorers, run_id=run_id,
                                     seed=self.options.seed)
-            proposals = await propose_instructions(self.loaded, self.dataset, evaluator, pre,
-                                                   seed=self.options.seed, spent=spent)
+            with paying() as spent:  # outside any eval: the run keeps the count with its space
+                proposals = await propose_instructions(self.loaded, self.dataset, evaluator, pre,
+                                                       seed=self.options.seed)
         finally:
             await asyncio.gather(*(s.aclose() for s in scorers))
         space = assemble_space(self.loaded, self.dataset, pre, proposals, seed=self.options.seed)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, NotFound
@@ -105,7 +105,8 @@ class RunsMixin:
                     usd += float(exp.summary.get("cost_usd", 0.0))
                     continue
                 # A row whose task call was a cache hit may still have paid its judge.
-                for r in session.exec(select(RowTable).where(RowTable.experiment_id == exp.id)).all():
+                paid = or_(col(RowTable.cache_hit).is_(False), col(RowTable.scorer_calls) > 0)
+                for r in session.exec(select(RowTable).where(RowTable.experiment_id == exp.id, paid)).all():
                     calls += (not r.cache_hit and r.output is not None) + r.scorer_calls
                     usd += r.task_cost_usd + r.scorer_cost_usd
         return calls, usd
