@@ -10,7 +10,7 @@ from promptopt.cache import ResponseCache
 from promptopt.config import PromptConfig
 from promptopt.data import Dataset
 from promptopt.engine import Budget, CallLimiter, EvalResult, Evaluator, RowResult
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.spec import LoadedSpec
 
 

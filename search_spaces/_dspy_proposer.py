@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Any
 
-from promptopt.models._base import ModelRequest, ModelResponse
+from promptopt.models import ModelRequest, ModelResponse
 from promptopt.search_spaces._proposers import Call, InstructionProposer, _show, clean_instruction
 
 log = logging.getLogger("promptopt.search_spaces")

@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from promptopt.models._base import ModelRequest, ModelResponse
+from promptopt.models import ModelRequest, ModelResponse
 
 Call = Callable[[ModelRequest, int], Awaitable[ModelResponse]]
 """One budgeted, cached model call: (request, repeat index) -> response."""

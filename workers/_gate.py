@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from promptopt.engine import Budget, BudgetUse, CallLimiter
-from promptopt.models._base import ModelBackend, ModelRequest, ModelResponse
+from promptopt.models import ModelBackend, ModelRequest, ModelResponse
 from promptopt.workers._lease import LeasePool
 
 _ESTIMATE: ContextVar[float] = ContextVar("promptopt_call_estimate", default=0.0)

@@ -18,7 +18,7 @@ from ray.exceptions import RayActorError, RayError  # noqa: TID251
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: TID251
 
 from promptopt.errors import ModelCallError
-from promptopt.models._base import ModelBackend, ModelRequest, ModelResponse
+from promptopt.models import ModelBackend, ModelRequest, ModelResponse
 from promptopt.workers._cluster import alive_node_ids, current_node_id
 
 BackendFactory = Callable[[], ModelBackend]

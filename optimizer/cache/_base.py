@@ -6,7 +6,7 @@ import abc
 from typing import Any
 
 from promptopt.data import content_hash
-from promptopt.models._base import ModelRequest
+from promptopt.models import ModelRequest
 
 CACHE_VERSION = 1
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptopt.models._base import ModelResponse
+from promptopt.models import ModelResponse
 
 
 class CacheEntry(BaseModel):

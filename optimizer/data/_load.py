@@ -10,7 +10,7 @@ from typing import Any
 
 from promptopt.data._case import Case, Dataset, Split, make_cases
 from promptopt.errors import InputError
-from promptopt.spec._models import DatasetSpec, SplitRatio
+from promptopt.spec import DatasetSpec, SplitRatio
 
 _FORM = ('each row needs "input" (an object of template fields), optional "expected" and "metadata"; '
          'CSV uses columns input.<field>, expected, metadata')

@@ -18,8 +18,8 @@ from promptopt.engine._limits import Budget, CallLimiter, LocalLimiter
 from promptopt.engine._parse import parse_output
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
-from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
-from promptopt.scorers._base import ScoreInput, Scorer
+from promptopt.models import Constraint, ModelBackend, ModelRequest, ModelResponse
+from promptopt.scorers import ScoreInput, Scorer
 from promptopt.spec import EvalSettings
 from promptopt.util import scrub_secrets
 

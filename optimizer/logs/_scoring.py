@@ -101,7 +101,7 @@ class _Parsers:
         self._specs: dict[int, Any] = {}
 
     def parse(self, entry: LogEntry) -> Any:
-        from promptopt.engine._parse import parse_output
+        from promptopt.engine import parse_output
 
         output = entry.output or ""
         if entry.version is None:

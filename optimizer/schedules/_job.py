@@ -12,7 +12,7 @@ from typing import Any
 from promptopt.cache import ResponseCache
 from promptopt.errors import InputError, NotFound
 from promptopt.logs import LogQuery, dataset_from_logs, dataset_hash, write_jsonl
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.registry import PromptVersion, Registry
 from promptopt.schedules._drift import check_drift
 from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun

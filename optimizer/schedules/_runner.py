@@ -15,7 +15,7 @@ from typing import Any
 from promptopt.cache import ResponseCache
 from promptopt.errors import OptimizeError
 from promptopt.logs import LogStore
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.schedules._job import Job, JobOutcome, OnEvent
 from promptopt.schedules._lease import LeaseKeeper
 from promptopt.schedules._models import JobReport, Schedule, ScheduleRun

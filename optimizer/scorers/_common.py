@@ -7,13 +7,13 @@ from typing import Any
 
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, Scorer
-from promptopt.spec._scorers import _ScorerSpec
+from promptopt.spec import ScorerSpecBase
 
 
 class SpecScorer(Scorer):
     """A scorer configured by one spec entry: ``name`` is the entry's key, ``weight`` its weight."""
 
-    def __init__(self, spec: _ScorerSpec) -> None:
+    def __init__(self, spec: ScorerSpecBase) -> None:
         self.name = spec.key
         self.weight = spec.weight
 

@@ -10,7 +10,7 @@ from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer
 from promptopt.scorers._worker_pool import WorkerPool
-from promptopt.spec._scorers import CustomSpec
+from promptopt.spec import CustomSpec
 
 
 class CustomScorer(SpecScorer):

@@ -18,7 +18,7 @@ import numpy as np
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, answer, as_text, require_expected
-from promptopt.spec._scorers import EmbeddingSpec
+from promptopt.spec import EmbeddingSpec
 
 _CONFIG = "l2_supercat"
 _TOKENIZER = f"{_CONFIG}_tokenizer_config.json"

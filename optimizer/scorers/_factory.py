@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from promptopt.errors import InputError
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.scorers._base import Scorer
 from promptopt.scorers._custom import CustomScorer
 from promptopt.scorers._embedding import EmbeddingScorer
@@ -17,7 +17,7 @@ from promptopt.scorers._judge import LLMJudgeScorer
 from promptopt.scorers._numeric import NumericScorer
 from promptopt.scorers._regex import RegexScorer
 from promptopt.scorers._text import ContainsScorer, ExactMatchScorer, LevenshteinScorer
-from promptopt.spec._scorers import CustomSpec, EmbeddingSpec, LLMJudgeSpec, ScorerSpec
+from promptopt.spec import CustomSpec, EmbeddingSpec, LLMJudgeSpec, ScorerSpec
 
 _SIMPLE = {"exact_match": ExactMatchScorer, "contains": ContainsScorer, "levenshtein": LevenshteinScorer,
            "regex": RegexScorer, "json_valid": JsonValidScorer, "json_field": JsonFieldScorer,

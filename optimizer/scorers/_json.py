@@ -11,7 +11,7 @@ import jsonschema
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, require_expected
-from promptopt.spec._scorers import JsonFieldSpec, JsonValidSpec
+from promptopt.spec import JsonFieldSpec, JsonValidSpec
 
 # The whole output wrapped in one Markdown code fence still counts as JSON: models add fences unasked, and
 # the fence is formatting, not content. JSON embedded in prose does not count.

@@ -7,11 +7,11 @@ import re
 from typing import Any
 
 from promptopt.errors import ModelCallError, ScorerError
-from promptopt.models._base import Constraint, ModelBackend, ModelRequest
+from promptopt.models import Constraint, ModelBackend, ModelRequest
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, as_text
 from promptopt.spec import render_template, template_variables
-from promptopt.spec._scorers import LLMJudgeSpec
+from promptopt.spec import LLMJudgeSpec
 
 # A judge answers with one short label; greedy decoding keeps the verdict reproducible.
 DEFAULT_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0, "max_tokens": 8}

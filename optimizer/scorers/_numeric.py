@@ -9,7 +9,7 @@ from typing import Any
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, answer, require_expected
-from promptopt.spec._scorers import NumericSpec
+from promptopt.spec import NumericSpec
 
 # Thousands separators only in groups of three ("1,234.5"), so that "3,4" reads as 3 and then 4.
 _NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")

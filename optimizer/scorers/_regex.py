@@ -6,7 +6,7 @@ import re
 
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer
-from promptopt.spec._scorers import RegexSpec
+from promptopt.spec import RegexSpec
 
 
 class RegexScorer(SpecScorer):

@@ -10,7 +10,7 @@ from rapidfuzz.distance import Levenshtein
 
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, answer, as_text, require_expected
-from promptopt.spec._scorers import ContainsSpec, ExactMatchSpec, LevenshteinSpec, Normalize
+from promptopt.spec import ContainsSpec, ExactMatchSpec, LevenshteinSpec, Normalize
 
 _SPACE = re.compile(r"\s+")
 

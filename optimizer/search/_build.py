@@ -10,7 +10,7 @@ from typing import Any
 from promptopt.config import Example, PromptConfig, example_output
 from promptopt.data import Dataset, Split
 from promptopt.engine import Evaluator
-from promptopt.models._base import ModelRequest, ModelResponse
+from promptopt.models import ModelRequest, ModelResponse
 from promptopt.search_spaces import (
     ConstrainedDimension,
     Dimension,

@@ -7,7 +7,7 @@ from typing import Any
 from promptopt.config import Example, PromptConfig, example_output
 from promptopt.data import Dataset
 from promptopt.engine import request_for
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.search._build import BOOTSTRAP_SAMPLE, needs_prepass
 from promptopt.spec import LoadedSpec
 

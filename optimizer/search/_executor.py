@@ -9,7 +9,7 @@ from typing import Any
 
 from promptopt.cache import ResponseCache
 from promptopt.engine import Budget, LocalLimiter
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, run_trial
 
 

@@ -19,7 +19,7 @@ from promptopt.config import PromptConfig
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import BudgetUse, EvalResult, Evaluator, LocalBudget, paying
 from promptopt.errors import BudgetExceeded, EvalFailed, InputError
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.search._build import assemble_space, needs_prepass, prepass, propose_instructions
 from promptopt.search._executor import LocalExecutor, TrialExecutor
 from promptopt.search._study import (

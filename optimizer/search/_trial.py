@@ -14,7 +14,7 @@ from promptopt.cache import ResponseCache
 from promptopt.data import Dataset
 from promptopt.engine import Budget, CallLimiter, EvalSummary
 from promptopt.errors import BudgetExceeded, EvalFailed
-from promptopt.models._base import ModelBackend
+from promptopt.models import ModelBackend
 from promptopt.search_spaces import SearchSpace
 from promptopt.spec import LoadedSpec
 

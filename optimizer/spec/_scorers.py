@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class _ScorerSpec(BaseModel):
+class ScorerSpecBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str | None = Field(None, description="Column name in records; defaults to the type.")
     weight: float = Field(1.0, ge=0, description="Weight in the objective (weighted mean of scorers).")
@@ -25,17 +25,17 @@ class Normalize(BaseModel):
     whitespace: bool = Field(True, description="Collapse runs of white space.")
 
 
-class ExactMatchSpec(_ScorerSpec):
+class ExactMatchSpec(ScorerSpecBase):
     type: Literal["exact_match"]
     normalize: Normalize = Normalize()
 
 
-class ContainsSpec(_ScorerSpec):
+class ContainsSpec(ScorerSpecBase):
     type: Literal["contains"]
     normalize: Normalize = Normalize()
 
 
-class RegexSpec(_ScorerSpec):
+class RegexSpec(ScorerSpecBase):
     type: Literal["regex"]
     pattern: str = Field(description="Python regular expression searched in the output.")
 
@@ -51,33 +51,33 @@ class RegexSpec(_ScorerSpec):
         return value
 
 
-class JsonValidSpec(_ScorerSpec):
+class JsonValidSpec(ScorerSpecBase):
     type: Literal["json_valid"]
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Optional JSON Schema to match.")
 
 
-class JsonFieldSpec(_ScorerSpec):
+class JsonFieldSpec(ScorerSpecBase):
     type: Literal["json_field"]
     fields: tuple[str, ...] = Field(description="Dotted paths compared between output JSON and expected JSON.")
 
 
-class NumericSpec(_ScorerSpec):
+class NumericSpec(ScorerSpecBase):
     type: Literal["numeric"]
     tolerance: float = Field(0.0, ge=0, description="Absolute difference that still scores 1.")
     scale: float = Field(1.0, gt=0, description="Score falls linearly to 0 at tolerance + scale.")
 
 
-class LevenshteinSpec(_ScorerSpec):
+class LevenshteinSpec(ScorerSpecBase):
     type: Literal["levenshtein"]
     normalize: Normalize = Normalize()
 
 
-class EmbeddingSpec(_ScorerSpec):
+class EmbeddingSpec(ScorerSpecBase):
     type: Literal["embedding"]
     model: Literal["wordllama-l2-supercat"] = "wordllama-l2-supercat"
 
 
-class LLMJudgeSpec(_ScorerSpec):
+class LLMJudgeSpec(ScorerSpecBase):
     type: Literal["llm_judge"]
     model: str = Field(description="litellm model name of the judge, e.g. local/smollm2-135m or gpt-4o-mini.")
     prompt: str = Field(description="Judge prompt; may use {{input}}, {{output}}, {{expected}} and input fields.")
@@ -95,7 +95,7 @@ class LLMJudgeSpec(_ScorerSpec):
         return value
 
 
-class CustomSpec(_ScorerSpec):
+class CustomSpec(ScorerSpecBase):
     type: Literal["custom"]
     function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                           description="module:function returning a float in [0, 1] (or a bool).")

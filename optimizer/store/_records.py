@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from promptopt.engine._result import EvalSummary, RowResult
+from promptopt.engine import EvalSummary, RowResult
 from promptopt.store._tables import ExperimentTable, RowTable
 
 ExperimentStatus = Literal["running", "finished", "failed"]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import URL, Engine
 from sqlmodel import Session, col, select
 
-from promptopt.engine._result import EvalResult, EvalSummary, RowResult
+from promptopt.engine import EvalResult, EvalSummary, RowResult
 from promptopt.errors import NotFound
 from promptopt.store._engine import create_store_engine, insert_ignoring_duplicates, lock, writer
 from promptopt.store._migrate import upgrade
