@@ -9,7 +9,7 @@ from pathlib import Path
 from promptopt.errors import ScorerError
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer
-from promptopt.scorers._worker_pool import WorkerPool
+from promptopt.scorers._custom_pool import WorkerPool
 from promptopt.spec import CustomSpec
 
 

@@ -10,8 +10,7 @@ from promptopt.errors import ModelCallError, ScorerError
 from promptopt.models import Constraint, ModelBackend, ModelRequest
 from promptopt.scorers._base import ScoreInput, ScoreResult
 from promptopt.scorers._common import SpecScorer, as_text
-from promptopt.spec import render_template, template_variables
-from promptopt.spec import LLMJudgeSpec
+from promptopt.spec import LLMJudgeSpec, render_template, template_variables
 
 # A judge answers with one short label; greedy decoding keeps the verdict reproducible.
 DEFAULT_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0, "max_tokens": 8}
