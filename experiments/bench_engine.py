@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_results import RESULTS_DIR, header, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "datasets"  # in the repo; origin and licence in its README.md
 INSTRUCTION = "Is the following movie review positive or negative?"
 LABELS = ("positive", "negative")
 POSITIVE = ("good", "great", "love", "best", "wonderful", "fun", "funny", "beautiful", "moving")

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_results import header, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "datasets"  # in the repo; origin and licence in its README.md
 RESULTS = REPO / "experiments" / "results" / "local_model.json"
 INSTRUCTION = "Classify the sentiment of the movie review as positive or negative. Answer with one word."
 OTHER_INSTRUCTION = "Is the following movie review positive or negative? Reply with a single word."

@@ -7,7 +7,7 @@ validation and test rows:
   ``local/`` provider: instruction and few-shot candidates, its own minibatched trials. It runs first in each
   dataset and seed, and the model calls its search made (bootstrapping, proposals, trials; not the two
   test-split evaluations the harness makes) become the call budget of the others. Its grounded proposer raises
-  ``AdapterParseError`` on this model (shared/KNOWN-TRAPS.md): the error is caught and the current instruction
+  ``AdapterParseError`` on this model (measured on this machine class): the error is caught and the current instruction
   kept. Its task predictions are read by DSPy's ChatAdapter with our label parser as the fallback (see
   :func:`label_adapter`), so a row costs one call as it does for us.
 * ``ours-tpe``   ``optimize run`` as shipped (grounded proposals, few-shot, constrained on/off, TPE) with a
@@ -185,7 +185,7 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
 def label_adapter(labels: tuple[str, ...]) -> Any:
     """DSPy's ChatAdapter, except that a reply without its ``[[ ## answer ## ]]`` markers is read with the
     label parser our engine uses (the first label named). The 135M model almost never writes the markers
-    (shared/KNOWN-TRAPS.md); without this every row costs ChatAdapter's JSON fallback call and most fail, so
+    (measured on this machine class); without this every row costs ChatAdapter's JSON fallback call and most fail, so
     MIPROv2 would be judged on DSPy's output format rather than on its search. Other signatures (the
     instruction proposer's) parse as DSPy ships them."""
     import dspy
@@ -258,7 +258,7 @@ def run_mipro(spec: Path, *, seed: int, trials: int | None, candidates: int, aut
         return str(getattr(prediction, "answer", "")).strip().lower() == str(example.answer).lower()
 
     max_tokens = max(task.params.max_tokens or 8, 32)  # the ChatAdapter's field markers need room
-    # engine="litellm" so that max_tokens is sent as such (shared/KNOWN-TRAPS.md); extra carries an api_base.
+    # engine="litellm" so that max_tokens is sent as such (measured on this machine class); extra carries an api_base.
     task_lm = dspy.LM(task.model, engine="litellm", cache=False, temperature=0, max_tokens=max_tokens,
                       **task.params.extra)
     prompt_lm = dspy.LM(task.model, engine="litellm", cache=False, temperature=0, max_tokens=256, **task.params.extra)
