@@ -15,10 +15,11 @@ Example:
 from typing import Any
 
 from promptopt.reports._build import build_run_report, case_diffs
-from promptopt.reports._gate import GateResult, gate
+from promptopt.reports._ci_gate import GateResult, gate
 from promptopt.reports._html import render_html, render_leaderboard_html
 from promptopt.reports._markdown import render_markdown
-from promptopt.reports._models import (
+from promptopt.reports._prompts import build_prompt_leaderboard
+from promptopt.reports._values import (
     CaseDiff,
     CaseDiffs,
     Estimate,
@@ -31,7 +32,6 @@ from promptopt.reports._models import (
     RunReport,
     TrialPoint,
 )
-from promptopt.reports._prompts import build_prompt_leaderboard
 
 __all__ = ["CaseDiff", "CaseDiffs", "Estimate", "GateResult", "Importance", "LeaderboardRow", "ModelSpread",
            "ProgressPoint", "PromptEntry", "PromptLeaderboard", "RunReport", "TrialPoint", "build_prompt_leaderboard",

@@ -8,7 +8,9 @@ from typing import Any
 
 from promptopt.compare import compare
 from promptopt.engine import EvalResult, RowResult
-from promptopt.reports._models import (
+from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
+from promptopt.reports._stats import estimate, pareto_front, spread
+from promptopt.reports._values import (
     CaseDiff,
     CaseDiffs,
     FrontObjective,
@@ -20,8 +22,6 @@ from promptopt.reports._models import (
     TrialPoint,
     front_objective,
 )
-from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
-from promptopt.reports._stats import estimate, pareto_front, spread
 from promptopt.store import ExperimentRecord, RunRecord, Store
 
 ALL = 2**31 - 1  # "no limit" for list_experiments

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 from optuna.visualization import plot_optimization_history, plot_param_importances, plot_pareto_front
 
-from promptopt.reports._models import ModelSpread, ProgressPoint, PromptLeaderboard, RunReport
 from promptopt.reports._optuna import Precomputed, front_study, quiet_optuna, replay
+from promptopt.reports._values import ModelSpread, ProgressPoint, PromptLeaderboard, RunReport
 
 SCORE = "validation score"
 _PER_ROW = {"cost": "cost per row (USD)", "latency": "latency per row (s)"}

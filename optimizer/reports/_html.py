@@ -12,7 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from promptopt.reports._markdown import plain
-from promptopt.reports._models import Estimate, PromptLeaderboard, RunReport
+from promptopt.reports._values import Estimate, PromptLeaderboard, RunReport
 from promptopt.stats import format_p
 
 _TEMPLATES = Path(__file__).with_name("templates")

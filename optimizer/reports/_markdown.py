@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from promptopt.reports._models import CaseDiff, Estimate, LeaderboardRow, RunReport
+from promptopt.reports._values import CaseDiff, Estimate, LeaderboardRow, RunReport
 from promptopt.stats import format_p
 
 TOP = 5

@@ -18,7 +18,7 @@ from optuna.importance import BaseImportanceEvaluator, PedAnovaImportanceEvaluat
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from promptopt.reports._models import FrontObjective, Importance, LeaderboardRow, RunReport, TrialPoint
+from promptopt.reports._values import FrontObjective, Importance, LeaderboardRow, RunReport, TrialPoint
 
 _STATES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.PRUNED: "pruned",
            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -39,7 +39,7 @@ def quiet_optuna() -> Iterator[None]:
 
 def load_trials(store_url: str, run_id: str) -> tuple[list[FrozenTrial], tuple[str, ...]]:
     """Every trial of the run's study and its directions; ``([], ())`` when the run made no study yet."""
-    from promptopt.search._study import optuna_storage_url
+    from promptopt.search import optuna_storage_url
 
     storage = optuna.storages.RDBStorage(optuna_storage_url(store_url))
     try:

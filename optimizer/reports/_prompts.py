@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promptopt.errors import NotFound
-from promptopt.reports._models import PromptEntry, PromptLeaderboard
+from promptopt.reports._values import PromptEntry, PromptLeaderboard
 from promptopt.store import ExperimentRecord, RunRecord, Store
 
 ALL = 2**31 - 1

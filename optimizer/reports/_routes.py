@@ -19,8 +19,8 @@ from promptopt.errors import NotFound
 from promptopt.reports._build import build_run_report
 from promptopt.reports._html import render_html, render_leaderboard_html
 from promptopt.reports._markdown import render_markdown
-from promptopt.reports._models import RunReport
 from promptopt.reports._prompts import build_prompt_leaderboard
+from promptopt.reports._values import RunReport
 from promptopt.server import ErrorBody, ErrorDetail, read_access, responses
 from promptopt.store import Store
 

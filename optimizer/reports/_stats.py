@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from itertools import groupby
 
-from promptopt.reports._models import Estimate
+from promptopt.reports._values import Estimate
 from promptopt.stats import paired_bootstrap_ci
 
 CI_RESAMPLES = 2000  # per leaderboard row; percentile bounds move by well under 0.01 beyond this

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from promptopt.compare import CaseChange, Comparison, compare
 from promptopt.engine import EvalResult
 from promptopt.reports._markdown import case_table, cell
-from promptopt.reports._models import CaseDiff
+from promptopt.reports._values import CaseDiff
 from promptopt.stats import format_p
 
 MAX_LISTED = 20
