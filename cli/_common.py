@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from promptopt.errors import BudgetExceeded, EvalFailed, InputError, NotFound, OptimizeError
-from promptopt.util import scrub_secrets
+from promptopt.secrets import scrub_secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False)

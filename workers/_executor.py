@@ -16,7 +16,7 @@ from promptopt.engine import LocalBudget
 from promptopt.search._executor import TrialExecutor
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome
 from promptopt.search_spaces import SearchSpace
-from promptopt.util import scrub_secrets
+from promptopt.secrets import scrub_secrets
 from promptopt.workers._budget import BudgetLink
 from promptopt.workers._cluster import ensure_ray
 from promptopt.workers._models import BackendFactory, ModelActors, uses_local_models

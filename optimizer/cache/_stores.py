@@ -60,7 +60,7 @@ class RedisResponseCache(ResponseCache):
         self._client.close()
 
     def describe(self) -> str:
-        from promptopt.util import mask_url
+        from promptopt.secrets import mask_url
 
         return f"redis:{mask_url(self.url)}"
 

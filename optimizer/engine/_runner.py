@@ -20,8 +20,8 @@ from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.models import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.scorers import ScoreInput, Scorer
+from promptopt.secrets import scrub_secrets
 from promptopt.spec import EvalSettings
-from promptopt.util import scrub_secrets
 
 
 @dataclass

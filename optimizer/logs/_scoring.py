@@ -12,8 +12,8 @@ from promptopt.errors import InputError, NotFound
 from promptopt.logs._models import LogEntry, LogQuery, ScoreReport
 from promptopt.logs._store import LogStore
 from promptopt.scorers import ScoreInput, Scorer
+from promptopt.secrets import scrub_secrets
 from promptopt.store import Store
-from promptopt.util import scrub_secrets
 
 
 def in_sample(log_id: str, *, rate: float, seed: int) -> bool:

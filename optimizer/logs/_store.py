@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, NotFound
 from promptopt.logs._models import Feedback, FeedbackIn, IngestResult, LogEntry, LogIn, LogQuery, VersionStats
-from promptopt.sdk._logger import default_scrub
+from promptopt.secrets import scrub_record
 from promptopt.store import Store
 from promptopt.store._engine import insert_ignoring_duplicates, writer
 from promptopt.store._log_tables import LogFeedbackTable, LogScoreTable, PromptLogTable
@@ -42,7 +42,7 @@ class LogStore:
     * Feedback entries are all kept; the one made last (``created_at``, then id) is the log's feedback.
     """
 
-    def __init__(self, store: Store, *, scrub: Any = default_scrub) -> None:
+    def __init__(self, store: Store, *, scrub: Any = scrub_record) -> None:
         self._store = store
         self._engine = store.engine
         self._writer = writer(store.engine)

@@ -14,7 +14,6 @@ import asyncio
 import email.utils
 import logging
 import os
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from litellm.llms.custom_llm import CustomLLMError  # noqa: E402, TID251
 
 from promptopt.errors import ModelCallError  # noqa: E402
 from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse  # noqa: E402
+from promptopt.secrets import mask_credentials  # noqa: E402
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -168,7 +168,7 @@ def _call_error(exc: Exception, request: ModelRequest) -> ModelCallError:
     status = status if isinstance(status, int) else None  # litellm reports a refused connection as 500
     retryable = isinstance(exc, _RETRYABLE) or status in (408, 429) or (status or 0) >= 500
     hint = next((text for kind, text in _HINTS.items() if isinstance(exc, kind)), "")
-    message = scrub(f"{request.model}: {exc}", extra=[str(request.params.get("api_key") or "")])
+    message = mask_credentials(f"{request.model}: {exc}", extra=[str(request.params.get("api_key") or "")])
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "..."
     return ModelCallError(f"{message} ({hint})" if hint else message, retryable=retryable,
@@ -200,26 +200,6 @@ def _parse_retry_after(milliseconds: str | None, value: str | None) -> float | N
     except (TypeError, ValueError):
         return None
     return max((when - datetime.now(UTC)).total_seconds(), 0.0) if when and when.tzinfo else None
-
-
-_SECRET_PATTERNS = (
-    (re.compile(r"sk-[A-Za-z0-9_\-]{4,}"), "sk-***"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]+"), "Bearer ***"),
-    (re.compile(r"(?i)\b((?:api[_-]?)?key|token|secret|password|sig(?:nature)?)=[^&\s\"',]+"), r"\1=***"),
-    (re.compile(r"(?i)\b(x-api-key|api-key|authorization)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"), r"\1\2***"),
-    (re.compile(r"AIza[0-9A-Za-z_\-]{20,}"), "AIza***"),
-)
-_SECRET_ENV = re.compile(r"(?i)(KEY|TOKEN|SECRET|PASSWORD)$")
-
-
-def scrub(text: str, *, extra: list[str] | tuple[str, ...] = ()) -> str:
-    """``text`` with anything that looks like a credential, or equals a key in the environment, masked."""
-    secrets = [value for name, value in os.environ.items() if _SECRET_ENV.search(name) and len(value) >= 8]
-    for secret in sorted({*secrets, *(s for s in extra if len(s) >= 8)}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 # --- the embedded models as a litellm provider --------------------------------------------------------

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from promptopt.schedules._store import Schedules
-from promptopt.util import scrub_secrets
+from promptopt.secrets import scrub_secrets
 
 log = logging.getLogger("promptopt.schedules")
 

@@ -20,8 +20,8 @@ from promptopt.schedules._job import Job, JobOutcome, OnEvent
 from promptopt.schedules._lease import LeaseKeeper
 from promptopt.schedules._models import JobReport, Schedule, ScheduleRun
 from promptopt.schedules._store import Schedules
+from promptopt.secrets import scrub_secrets
 from promptopt.store import Store
-from promptopt.util import scrub_secrets
 
 log = logging.getLogger("promptopt.schedules")
 DEFAULT_LEASE_S = 300.0

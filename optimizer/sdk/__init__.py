@@ -11,10 +11,11 @@ Example:
 """
 
 from promptopt.sdk._client import PromptClient, PromptUnavailable
-from promptopt.sdk._logger import LoggerStats, PromptLogger, default_scrub
+from promptopt.sdk._logger import LoggerStats, PromptLogger
 from promptopt.sdk._prompt import DEFAULT_LABEL, Prompt, PromptRef
 from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
 from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
+from promptopt.secrets import scrub_record as default_scrub  # the logger's default ``scrub``
 
 __all__ = ["DEFAULT_LABEL", "Fetched", "HttpSource", "LoggerStats", "Prompt", "PromptClient", "PromptLogger",
            "PromptRef", "PromptSource", "PromptSourceError", "PromptUnavailable", "StoreSource", "call_params",

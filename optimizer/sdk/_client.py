@@ -182,6 +182,6 @@ def _prompt(fetched: Fetched, ref: PromptRef, *, fetched_at: datetime | None = N
 
 
 def _reason(location: str, exc: BaseException) -> str:
-    from promptopt.util import scrub_secrets
+    from promptopt.secrets import scrub_secrets
 
     return scrub_secrets(f"{location} did not answer ({type(exc).__name__}: {exc})"[:500])

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from promptopt.util import scrub_secrets
+from promptopt.secrets import mask_url, scrub_record, scrub_secrets
 
 if TYPE_CHECKING:
     from promptopt.store import Store
@@ -42,44 +42,8 @@ _LABEL = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_TEXT = 1_000_000
 _MAX_BATCH = 10_000
-_CREDENTIAL_KEY = re.compile(r"(?i)^(?:x-)?(?:api[_-]?key|apikey|secret|client[_-]?secret|password|passwd|"
-                             r"(?:access|auth|refresh|bearer)[_-]?token|token|authorization)$")
-_REDACTED = "[REDACTED]"
-# Every pattern of promptopt.util.scrub_secrets needs one of these in the (case-folded) text, so a string with
-# none of them cannot hold a secret it would find and skips its seven regular expressions (about 8x faster on
-# ordinary text). tests/logs/test_logger.py fails when util's patterns change, to keep this list in step.
-_TRIGGERS = ("sk-", "akia", "asia", "aiza", "ghp_", "gho_", "ghs_", "github_pat_", "xox", "bearer", "api", "token",
-             "secret", "password", "authorization")
 _FORMAT = 1
 _MAX_BACKOFF_S = 30.0
-
-
-def default_scrub(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with every string (keys included, at any depth) passed through
-    :func:`promptopt.util.scrub_secrets`, and the values under credential-like keys (``api_key``,
-    ``password``, ``token``...) replaced by ``[REDACTED]``.
-
-    Example:
-        >>> default_scrub({"input": {"q": "key sk-abcdefghijklmnop"}, "metadata": {"password": "hunter22"}})
-        {'input': {'q': 'key [REDACTED]'}, 'metadata': {'password': '[REDACTED]'}}
-    """
-    return _scrub_value(record)  # type: ignore[no-any-return]
-
-
-def _scrub_text(text: str) -> str:
-    folded = text.casefold()
-    return scrub_secrets(text) if any(t in folded for t in _TRIGGERS) else text
-
-
-def _scrub_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return _scrub_text(value)
-    if isinstance(value, dict):
-        return {_scrub_text(str(k)): _REDACTED if isinstance(v, str) and v and _CREDENTIAL_KEY.match(str(k))
-                else _scrub_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub_value(v) for v in value]
-    return value
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -170,8 +134,6 @@ class _StoreSink(_Sink):
         self._url = url_or_store if isinstance(url_or_store, str) else None
         self._store: Any = None if isinstance(url_or_store, str) else url_or_store
         self._logs: Any = None
-        from promptopt.util import mask_url
-
         self.location = mask_url(url_or_store) if isinstance(url_or_store, str) else str(url_or_store.url)
 
     def send(self, kind: str, bodies: list[dict[str, Any]]) -> None:
@@ -288,7 +250,7 @@ class PromptLogger:
 
     def __init__(self, url_or_store: str | Store, *, token: str | None = None, batch_size: int = 100,
                  flush_interval_s: float = 1.0, max_queue: int = 10_000, spool_dir: str | Path | bool | None = None,
-                 scrub: Scrub = default_scrub, timeout_s: float = 5.0) -> None:
+                 scrub: Scrub = scrub_record, timeout_s: float = 5.0) -> None:
         if not 1 <= batch_size <= _MAX_BATCH or max_queue < batch_size or flush_interval_s <= 0:
             raise ValueError(f"need 1 <= batch_size <= {_MAX_BATCH}, max_queue >= batch_size and "
                              f"flush_interval_s > 0")

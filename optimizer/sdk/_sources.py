@@ -130,6 +130,6 @@ class StoreSource(PromptSource):
 def _masked(url_or_store: Any) -> str:
     if not isinstance(url_or_store, str):
         return str(url_or_store.url)
-    from promptopt.util import mask_url
+    from promptopt.secrets import mask_url
 
     return mask_url(url_or_store)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from promptopt.errors import InputError, ModelCallError, NotFound, OptimizeError
 from promptopt.registry import LabelConflict
-from promptopt.util import scrub_secrets
+from promptopt.secrets import scrub_secrets
 
 log = logging.getLogger("promptopt.server")
 

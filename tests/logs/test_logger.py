@@ -15,6 +15,7 @@ from promptopt.logs import _models as wire
 from promptopt.registry import LABEL_PATTERN, NAME_PATTERN
 from promptopt.sdk import _logger
 from promptopt.sdk._logger import PromptLogger
+from promptopt.secrets import scrub_record
 from promptopt.store import Store, get_store
 from tests.schedules.helpers import TOKEN, served
 
@@ -91,8 +92,8 @@ def test_a_custom_scrub_runs_first_and_a_failing_one_drops_the_record(store: Sto
     def no_emails(record: dict) -> dict:
         if "boom" in str(record.get("input")):
             raise RuntimeError("scrubber bug")
-        return {**_logger.default_scrub(record), "metadata": {k: v for k, v in record["metadata"].items()
-                                                             if k != "email"}}
+        return {**scrub_record(record), "metadata": {k: v for k, v in record["metadata"].items()
+                                                     if k != "email"}}
 
     with PromptLogger(store, spool_dir=False, flush_interval_s=0.05, scrub=no_emails) as logger:
         kept = logger.log("reviews", 1, {"text": "hi"}, "ok", metadata={"email": "a@b.c", "plan": "pro"})
@@ -171,8 +172,9 @@ def test_logging_over_http_imports_none_of_the_heavy_libraries(store: Store) -> 
     assert LogStore(store).query(LogQuery(with_feedback=True))[0].feedback.score == 1.0
 
 
-# promptopt.util's patterns as of this change; the SDK's quick pre-check (_logger._TRIGGERS) is derived from them.
-UTIL_PATTERNS = [
+# promptopt.secrets' patterns as of this change; the quick pre-check of scrub_record (secrets._TRIGGERS) is derived
+# from them.
+SECRET_PATTERNS = [
     r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", r"\bAIza[0-9A-Za-z_\-]{20,}",
     r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{16,}", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
     r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}",
@@ -180,16 +182,16 @@ UTIL_PATTERNS = [
 ]
 
 
-def test_the_quick_pre_check_scrubs_exactly_what_util_scrubs() -> None:
-    from promptopt.util import _SECRET_PATTERNS, scrub_secrets
+def test_the_quick_pre_check_scrubs_exactly_what_scrub_secrets_scrubs() -> None:
+    from promptopt import secrets
 
-    assert [p.pattern for p in _SECRET_PATTERNS] == UTIL_PATTERNS, \
-        "promptopt.util's secret patterns changed: update promptopt.sdk._logger._TRIGGERS, then this list"
+    assert [p.pattern for p in secrets._SECRET_PATTERNS] == SECRET_PATTERNS, \
+        "promptopt.secrets' patterns changed: update promptopt.secrets._TRIGGERS, then this list"
     samples = [f"key {KEY} here", "AKIAABCDEFGHIJKLMNOP", "AIza" + "x" * 24, "ghp_" + "a" * 20, "xoxb-1234567890ab",
                "Authorization: BEARER abcdefgh123", "ſecret=hunter2hunter2", "API-KEY: 'abcdef123456'",
                "toKen=abcdef123", "a plain sentence with no secret at all", "sk-short", ""]
     for text in samples:
-        assert _logger._scrub_text(text) == scrub_secrets(text), text
+        assert secrets._scrub_text(text) == secrets.scrub_secrets(text), text
 
 
 def test_closing_on_a_hanging_server_keeps_even_the_batch_in_flight(store: Store, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from promptopt.errors import ModelCallError
 from promptopt.models import LOCAL_DEFAULT_MODEL, Constraint, LiteLLMBackend, ModelRequest, get_backend
-from promptopt.models._litellm import scrub
+from promptopt.secrets import mask_credentials
 from tests.models.conftest import SECRET_KEY
 
 MESSAGES = ({"role": "user", "content": "Say hi"},)
@@ -105,7 +105,7 @@ def test_timeout_and_refused_connection_are_retryable(run, fake_server):
 def test_scrub_masks_key_shapes_not_in_the_environment():
     text = ("key sk-live-abcdef123456 header Bearer eyJ.abc-def url ?api_key=s3cr3t&x=1 "
             "x-api-key: AbCdEf0123456789 google AIzaSyA1234567890abcdefghijklmn")
-    scrubbed = scrub(text)
+    scrubbed = mask_credentials(text)
     for secret in ("abcdef123456", "eyJ.abc-def", "s3cr3t", "AbCdEf0123456789", "1234567890abcdefghij"):
         assert secret not in scrubbed
     assert "x=1" in scrubbed
