@@ -56,7 +56,8 @@ def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, 
     import asyncio
     import re
 
-    from promptopt.api import default_backend, evaluate_config
+    from promptopt.engine import Services, evaluate_config
+    from promptopt.models import get_backend
 
     if re.fullmatch(r"[0-9a-f]{6,32}", against):
         return store.get_result(against)
@@ -64,8 +65,8 @@ def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, 
 
     version = Registry(store).get(loaded.spec.task.name, label=against)
     err_console.print(f"incumbent: {loaded.spec.task.name} v{version.version} ({against}) on {split}")
-    return asyncio.run(evaluate_config(loaded, dataset, version.config, split=split, backend=default_backend(),
-                                       cache=cache, store=store))
+    services = Services(backend=get_backend(), cache=cache, records=store)
+    return asyncio.run(evaluate_config(loaded, dataset, version.config, split=split, services=services))
 
 
 def _gate(candidate: EvalResult, incumbent: EvalResult, threshold: float, as_json: bool) -> None:
@@ -114,9 +115,10 @@ def register(app: typer.Typer) -> None:
               threshold: float = typer.Option(0.0, min=0, help="Allowed drop of the mean objective."),
               as_json: bool = JsonOpt) -> None:
         """Run the spec's prompt as written over one split as a full eval and record it."""
-        from promptopt.api import evaluate_spec
         from promptopt.cache import get_cache
+        from promptopt.engine import Services, evaluate_spec
         from promptopt.errors import InputError
+        from promptopt.models import get_backend
         from promptopt.spec import load_spec
         from promptopt.validate import load_and_check
 
@@ -131,7 +133,8 @@ def register(app: typer.Typer) -> None:
                       TimeRemainingColumn(), console=err_console, transient=True,
                       disable=not err_console.is_terminal) as progress:
             bar = progress.add_task(loaded.spec.task.name, total=total)
-            result = evaluate_spec(loaded, dataset, split=split, cache=the_cache, store=the_store,
+            services = Services(backend=get_backend(), cache=the_cache, records=the_store)
+            result = evaluate_spec(loaded, dataset, split=split, services=services,
                                    on_row=lambda _row: progress.advance(bar))
         if against is not None:
             incumbent = _incumbent(against, loaded, dataset, split, the_store, the_cache)

@@ -186,9 +186,9 @@ def register(app: typer.Typer) -> None:
                              "score production logs with")
         backend = None
         if any(s.type == "llm_judge" for s in free):
-            from promptopt.api import default_backend
+            from promptopt.models import get_backend
 
-            backend = default_backend()
+            backend = get_backend()
         scorers = build_scorers(free, base_dir=loaded.base_dir, backend=backend, source=str(spec))
         try:
             with opened(store) as the_store:

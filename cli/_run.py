@@ -40,7 +40,8 @@ def run_json(result: Any) -> dict[str, Any]:
             "cost_usd": result.cost_usd, "wall_s": round(result.wall_s, 2), "baseline": cand(result.baseline),
             "best": cand(result.best), "lift": result.lift, "lift_ci95": result.lift_ci95,
             "p_value": result.p_value, "leaderboard": [cand(c) for c in result.leaderboard],
-            "pareto": [cand(c) for c in result.pareto], "promotion": result.promotion}
+            "pareto": [cand(c) for c in result.pareto],
+            "promotion": None if result.promotion is None else result.promotion.model_dump(mode="json")}
 
 
 def leaderboard_table(result: Any, limit: int = 15) -> Table:
@@ -62,24 +63,28 @@ def _num(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
-def _progress(kind: str, data: dict[str, Any]) -> None:
-    if kind == "trial":
-        what = f"score {data['score']:.3f}" if data["state"] == "complete" else f"{data['state']}: {data['error']}"
-        err_console.print(f"  trial {data['number']:>3} {what}" + (f" on {data['node']}" if data.get("node") else ""))
-    elif kind == "run":
-        err_console.print(f"run {data['run_id']}" + (" (resumed)" if data["resumed"] else ""))
-    elif kind == "space":
-        err_console.print(f"search space: {', '.join(data['dimensions']) or 'no dimension (baseline only)'}"
-                          + (f"; {len(data['proposals'])} proposed instruction(s)" if data["proposals"] else ""))
-    elif kind == "prepass":
-        err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
-    elif kind == "test":
-        err_console.print(f"held-out test split: trial {data['trial']}")
-    elif kind == "promotion":
-        moved = "moved" if data["promoted"] else "stays where it was"
-        err_console.print(f"registry: v{data['version']} registered; label {data['label']!r} {moved}: {data['reason']}")
-    elif kind == "recovered":
-        err_console.print(f"retrying {data['trials']} trial(s) interrupted by a crash")
+def _progress(event: Any) -> None:
+    """One line on stderr per run event (``promptopt.search.RunEvent``)."""
+    from promptopt import search as s
+
+    match event:
+        case s.TrialFinished(number=n, status=status, score=score, error=error, node=node):
+            what = f"score {score:.3f}" if status is s.TrialStatus.COMPLETE else f"{status}: {error}"
+            err_console.print(f"  trial {n:>3} {what}" + (f" on {node}" if node else ""))
+        case s.RunStarted(run_id=run_id, resumed=resumed):
+            err_console.print(f"run {run_id}" + (" (resumed)" if resumed else ""))
+        case s.SpaceBuilt(dimensions=dims, proposals=proposals):
+            err_console.print(f"search space: {', '.join(dims) or 'no dimension (baseline only)'}"
+                              + (f"; {len(proposals)} proposed instruction(s)" if proposals else ""))
+        case s.PrepassStarted():
+            err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
+        case s.TestEvalStarted(trial=trial):
+            err_console.print(f"held-out test split: trial {trial}")
+        case s.PromotionDecided(decision=d):
+            moved = "moved" if d.promoted else "stays where it was"
+            err_console.print(f"registry: v{d.version} registered; label {d.label!r} {moved}: {d.reason}")
+        case s.TrialsRecovered(trials=n):
+            err_console.print(f"retrying {n} trial(s) interrupted by a crash")
 
 
 def register(app: typer.Typer) -> None:
@@ -107,11 +112,11 @@ def register(app: typer.Typer) -> None:
             store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
             as_json: bool = JsonOpt) -> None:
         """Search prompt configurations, evaluate every candidate as a full eval, give a held-out verdict."""
-        from promptopt.api import default_backend
         from promptopt.cache import get_cache
+        from promptopt.engine import Services
         from promptopt.errors import InputError
-        from promptopt.search import SAMPLERS, RunOptions, SearchRun
-        from promptopt.search._estimate import estimate_run
+        from promptopt.models import get_backend
+        from promptopt.search import SAMPLERS, LocalExecutor, RunOptions, SearchRun, estimate_run
         from promptopt.spec import load_spec
         from promptopt.validate import load_and_check
 
@@ -129,21 +134,22 @@ def register(app: typer.Typer) -> None:
         options = RunOptions(sampler=sampler, seed=seed, start=start, parallel=parallel, objectives=objectives,
                              top_k=top_k, max_trials=max_trials, max_calls=max_calls, max_usd=max_usd,
                              max_wall_s=max_wall_s, promote=promote, who=os.environ.get("USER") or "optimize run")
-        backend = default_backend()
+        backend = get_backend()
         if dry_run:
             print_json(estimate_run(loaded, dataset, trials=max_trials or loaded.spec.budget.trials, top_k=top_k,
                                     backend=backend))
             return
         the_store = open_store(store)
         the_cache = get_cache(cache, enabled=not no_cache)
-        factory = None
+        factory: Any = LocalExecutor
         if executor == "ray":
             from promptopt.workers import ray_executor_factory
 
             factory = ray_executor_factory(loaded=loaded, cache=the_cache, store_url=the_store.url,
                                            address=ray_address, concurrency=loaded.spec.eval.concurrency)
-        search = SearchRun(loaded=loaded, dataset=dataset, options=options, backend=backend, cache=the_cache,
-                           store=the_store, executor_factory=factory,
+        services = Services(backend=backend, cache=the_cache, records=the_store)
+        search = SearchRun(loaded=loaded, dataset=dataset, options=options, services=services,
+                           executor_factory=factory,
                            on_event=_progress)  # progress goes to stderr, so --json stdout stays clean
         result = asyncio.run(search.run(resume_id=resume))
         if as_json:
@@ -160,5 +166,5 @@ def register(app: typer.Typer) -> None:
                           f"{format_p(result.p_value)}")
         if result.promotion:
             p = result.promotion
-            state = "promoted to" if p["promoted"] else "registered; not promoted to"
-            console.print(f"registry: {loaded.spec.task.name} v{p['version']} {state} {p['label']!r}: {p['reason']}")
+            state = "promoted to" if p.promoted else "registered; not promoted to"
+            console.print(f"registry: {loaded.spec.task.name} v{p.version} {state} {p.label!r}: {p.reason}")

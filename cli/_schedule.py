@@ -75,22 +75,24 @@ def _history_table(name: str, runs: list[Any]) -> Table:
     return table
 
 
-def _progress(kind: str, data: dict[str, Any]) -> None:
+def _progress(event: Any) -> None:
+    """One line on stderr per scheduler event (``promptopt.schedules.ScheduleEvent``)."""
+    from promptopt import schedules as s
     from promptopt.cli._run import _progress as search_progress
 
-    name = data.get("schedule", "")
-    if kind == "start":
-        how = " (taking over a run whose scheduler died)" if data["taken_over"] else ""
-        err_console.print(f"schedule {name}: started{how}, {data['new_feedback']} new feedback", markup=False)
-    elif kind == "resume":
-        err_console.print(f"schedule {name}: continuing with {data['dataset_file']}", markup=False)
-    elif kind == "warm_start":
-        err_console.print(f"schedule {name}: run {data['run_id'][:8]}: trial 0 is the production version, "
-                          f"{data['enqueued_previous']} winner(s) of the previous run next", markup=False)
-    elif kind == "drift":
-        err_console.print(f"[bold yellow]{data['message']}[/]")
-    elif kind != "done":
-        search_progress(kind, data)
+    match event:
+        case s.JobStarted(schedule=name, taken_over=taken_over, new_feedback=new_feedback):
+            how = " (taking over a run whose scheduler died)" if taken_over else ""
+            err_console.print(f"schedule {name}: started{how}, {new_feedback} new feedback", markup=False)
+        case s.JobResumed(schedule=name, dataset_file=path):
+            err_console.print(f"schedule {name}: continuing with {path}", markup=False)
+        case s.WarmStarted(schedule=name, warm=warm):
+            err_console.print(f"schedule {name}: run {warm.run_id[:8]}: trial 0 is the production version, "
+                              f"{warm.enqueued_previous} winner(s) of the previous run next", markup=False)
+        case s.DriftDetected(alert=alert):
+            err_console.print(f"[bold yellow]{alert.message}[/]")
+        case s.SearchProgress(event=inner):
+            search_progress(inner)
 
 
 def _print_report(report: Any) -> None:
@@ -248,8 +250,7 @@ def register(app: typer.Typer) -> None:
         """Run due schedules until stopped (SIGINT/SIGTERM); any number may run against one store."""
         with opened(store) as the_store:
             runner = _scheduler(the_store, cache, no_cache, work_dir, lease_s)
-            runner.on_event = lambda kind, data: (_print_report(_report(data)) if kind == "done"
-                                                  else _progress(kind, data))
+            runner.on_event = _progress_and_reports
             signal.signal(signal.SIGTERM, _interrupt)
             err_console.print(f"scheduler {runner.owner}: polling every {poll_s:g} s", markup=False)
             try:
@@ -259,10 +260,14 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(130) from None
 
 
-def _report(data: dict[str, Any]) -> Any:
-    from promptopt.schedules import JobReport
+def _progress_and_reports(event: Any) -> None:
+    """The daemon's output: progress on stderr, and a line per finished job."""
+    from promptopt.schedules import JobDone
 
-    return JobReport.model_validate(data)
+    if isinstance(event, JobDone):
+        _print_report(event.report)
+    else:
+        _progress(event)
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

@@ -244,15 +244,14 @@ class Ours:
 
     def run(self, url: str, concurrency: int, *, cache_dir: Path | None = None) -> dict[str, Any]:
         from promptopt.cache import DiskResponseCache, NullCache
-        from promptopt.engine import Evaluator
+        from promptopt.engine import Evaluator, Services
         from promptopt.models import LiteLLMBackend
         from promptopt.scorers import build_scorers
         from promptopt.spec import EvalSettings
 
         config = self.config(url)
         cache = DiskResponseCache(cache_dir) if cache_dir else NullCache()
-        evaluator = Evaluator(backend=LiteLLMBackend(), cache=cache,
-                              settings=EvalSettings(concurrency=concurrency, max_error_rate=1.0))
+        evaluator = Evaluator(Services(backend=LiteLLMBackend(), cache=cache, settings=EvalSettings(concurrency=concurrency, max_error_rate=1.0)))
         scorers = build_scorers(self.loaded.spec.scorers, base_dir=self.loaded.base_dir, backend=None)
         start = time.perf_counter()
         result = self.runner.run(evaluator.run(config, self.dataset.validation, scorers, name="bench-engine",

@@ -75,9 +75,10 @@ async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, wor
                     executor: str = "ray") -> dict[str, Any]:
     """One search with ``parallel`` trials at once on the Ray or the in-process executor."""
     from promptopt.cache import DiskResponseCache
+    from promptopt.engine import Services
     from promptopt.errors import EvalFailed
     from promptopt.models import LiteLLMBackend
-    from promptopt.search import RunOptions, SearchRun
+    from promptopt.search import LocalExecutor, RunEvent, RunOptions, SearchRun, TestEvalStarted, TrialFinished
     from promptopt.spec import load_spec
     from promptopt.store import get_store
     from promptopt.validate import load_and_check
@@ -92,23 +93,23 @@ async def one_level(spec: Path, folder: Path, *, parallel: int, trials: int, wor
     marks: dict[str, float] = {}
     evaluated: list[dict[str, Any]] = []
 
-    def timed_factory(**kwargs: Any) -> Any:
+    def timed_factory(services: Services) -> Any:
         marks["made"] = time.perf_counter()
-        made = factory(**kwargs) if executor == "ray" else search._local_executor(**kwargs)
+        made = factory(services) if executor == "ray" else LocalExecutor(services)
         if executor == "ray":
             made.wait_for_workers()  # their start is a per-run cost, timed apart from the trials
         marks["ready"] = time.perf_counter()
         return made
 
-    def on_event(kind: str, data: dict[str, Any]) -> None:
-        if kind == "trial":
-            evaluated.append(data)
-        elif kind == "test":
+    def on_event(event: RunEvent) -> None:
+        if isinstance(event, TrialFinished):
+            evaluated.append({"number": event.number, "state": event.status.value, "error": event.error})
+        elif isinstance(event, TestEvalStarted):
             marks.setdefault("end", time.perf_counter())
 
     options = RunOptions(sampler="random", seed=0, parallel=parallel, max_trials=trials)
-    search = SearchRun(loaded=loaded, dataset=dataset, options=options, backend=LiteLLMBackend(), cache=cache,
-                       store=store, executor_factory=timed_factory, on_event=on_event)
+    search = SearchRun(loaded=loaded, dataset=dataset, options=options, executor_factory=timed_factory,
+                       on_event=on_event, services=Services(backend=LiteLLMBackend(), cache=cache, records=store))
     start = time.perf_counter()
     try:
         result = await search.run()

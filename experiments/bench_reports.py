@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from promptopt.cache import DiskResponseCache
+from promptopt.engine import Services
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
 from promptopt.reports import build_run_report, render_html, render_markdown
@@ -101,9 +102,7 @@ def make_run(folder: Path, trials: int, n_rows: int = 80) -> tuple[Store, str, f
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec()))
     loaded = load_spec(folder / "spec.yaml")
     store = get_store(f"sqlite:///{folder / 'runs.db'}")
-    search = SearchRun(loaded=loaded, dataset=load_and_check(loaded), backend=PricedBackend(respond),
-                       options=RunOptions(sampler="random", seed=0, parallel=8, max_trials=trials, top_k=2),
-                       cache=DiskResponseCache(folder / "cache"), store=store)
+    search = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(sampler="random", seed=0, parallel=8, max_trials=trials, top_k=2), services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(folder / "cache"), records=store))
     t0 = time.perf_counter()
     result = asyncio.run(search.run())
     return store, result.run_id, time.perf_counter() - t0

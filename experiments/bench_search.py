@@ -56,6 +56,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_results import RESULTS_DIR, header, write_result  # noqa: E402
 
+from promptopt.engine import Services
 from promptopt.models import ModelBackend, ModelRequest, ModelResponse  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +147,7 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
     ``calls`` is the search's budget of model calls; the held-out verdict (baseline and winner on the test
     split, ``top_k=1``, no promotion) is paid on top of it, as MIPROv2's two test evaluations are."""
     from promptopt.cache import DiskResponseCache
-    from promptopt.search import RunOptions, SearchRun
+    from promptopt.search import RunEvent, RunOptions, SearchRun, TestEvalStarted
     from promptopt.spec import load_spec
     from promptopt.store import get_store
     from promptopt.validate import load_and_check
@@ -160,12 +161,12 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
                          max_calls=None if calls is None else calls + verdict_calls)
     search_calls: list[int] = []
 
-    def on_event(kind: str, data: dict[str, Any]) -> None:
-        if kind == "test" and not search_calls:
+    def on_event(event: RunEvent) -> None:
+        if isinstance(event, TestEvalStarted) and not search_calls:
             search_calls.append(counting.calls)  # the verdict starts: what came before was the search
 
-    search = SearchRun(loaded=loaded, dataset=dataset, options=options, backend=counting,
-                       cache=DiskResponseCache(folder / "cache"), store=store, on_event=on_event)
+    services = Services(backend=counting, cache=DiskResponseCache(folder / "cache"), records=store)
+    search = SearchRun(loaded=loaded, dataset=dataset, options=options, on_event=on_event, services=services)
     start = time.perf_counter()
     try:
         result = await search.run()

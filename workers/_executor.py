@@ -12,9 +12,8 @@ import ray  # noqa: TID251 (workers/ is the Ray adapter)
 from ray.exceptions import RayTaskError  # noqa: TID251
 
 from promptopt.cache import ResponseCache
-from promptopt.engine import LocalBudget
-from promptopt.search._executor import TrialExecutor
-from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome
+from promptopt.engine import LocalBudget, Services
+from promptopt.search import TrialContext, TrialExecutor, TrialJob, TrialOutcome, TrialStatus
 from promptopt.search_spaces import SearchSpace
 from promptopt.secrets import scrub_secrets
 from promptopt.workers._budget import BudgetLink
@@ -135,7 +134,7 @@ def _crashed(ctx: TrialContext, job: TrialJob, exc: BaseException) -> TrialOutco
     config_hash = SearchSpace.from_json(ctx.space).config(job.params).hash
     return TrialOutcome(
         number=job.number,
-        state="failed",
+        state=TrialStatus.FAILED,
         config_hash=config_hash,
         error=scrub_secrets(f"the trial's worker failed: {type(cause).__name__}: {cause}"[:2000]),
     )
@@ -151,7 +150,9 @@ def ray_executor_factory(
     backend_factory: BackendFactory | None = None,
     workers_per_node: int | None = None,
 ) -> Callable[..., TrialExecutor]:
-    """The ``executor_factory`` of a :class:`promptopt.search.SearchRun` that runs trials on Ray.
+    """The ``executor_factory`` of a :class:`promptopt.search.SearchRun` that runs trials on Ray, with the run's
+    budget (``services.budget``). The workers reopen ``cache`` and the store at ``store_url`` themselves: they
+    get picklable descriptions, not the driver's live services.
 
     Ray is joined when the factory is called: an already initialised Ray as is, else the cluster at
     ``address``, else a new local cluster, which the executor shuts down on ``close`` (a cluster it joined
@@ -170,12 +171,14 @@ def ray_executor_factory(
     """
     from promptopt.models import get_backend
 
-    def factory(*, budget: LocalBudget | None) -> TrialExecutor:
+    def factory(services: Services) -> TrialExecutor:
+        if services.budget is not None and not isinstance(services.budget, LocalBudget):
+            raise TypeError("the Ray executor mirrors a LocalBudget into its budget actor")
         owns = ensure_ray(address)
         executor = RayExecutor(
             cache=cache,
             store_url=store_url,
-            budget=budget,
+            budget=services.budget,
             concurrency=concurrency,
             backend_factory=backend_factory or get_backend,
             workers_per_node=workers_per_node,

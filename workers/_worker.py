@@ -17,8 +17,8 @@ from ray.exceptions import RayActorError  # noqa: TID251
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: TID251
 
 from promptopt.cache import ResponseCache
-from promptopt.engine import Budget, CallLimiter, LocalLimiter
-from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, run_trial
+from promptopt.engine import Budget, CallLimiter, LocalLimiter, Services
+from promptopt.search import TrialContext, TrialJob, TrialOutcome, run_trial
 from promptopt.workers._cluster import alive_node_cpus, current_node_id
 from promptopt.workers._gate import MeteredBackend, TrialGate
 from promptopt.workers._lease import LeasePool
@@ -57,16 +57,15 @@ class TrialWorker:
             pool = LeasePool(budget_actor.lease.remote, expected=expected)
             limiter = budget = TrialGate(limiter, pool)
         try:
-            return await run_trial(
-                ctx,
-                job,
+            services = Services(
                 backend=self._backend,
                 cache=self._cache,
-                store=self._store,
+                records=self._store,
+                settings=ctx.loaded.spec.eval,
                 budget=budget,
                 limiter=limiter,
-                node=self._node,
             )
+            return await run_trial(ctx, job, services=services, node=self._node)
         finally:
             if pool is not None and budget_actor is not None:
                 calls, usd = pool.drain()

@@ -8,20 +8,20 @@ import contextvars
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from promptopt.cache import CacheEntry, NullCache, ResponseCache, cache_key
+from promptopt.cache import CacheEntry, cache_key
 from promptopt.config import PromptConfig
 from promptopt.data import Case, Split, content_hash
-from promptopt.engine._limits import Budget, CallLimiter, LocalLimiter
+from promptopt.engine._limits import LocalLimiter
 from promptopt.engine._parse import parse_output
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
+from promptopt.engine._services import Origin, Services
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.models import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.scorers import ScoreInput, Scorer
 from promptopt.secrets import scrub_secrets
-from promptopt.spec import EvalSettings
 
 
 @dataclass
@@ -45,15 +45,6 @@ def paying() -> Iterator[PaidCalls]:
         yield tally
     finally:
         _PAYING.reset(token)
-
-
-class RecordSink(Protocol):
-    """What the engine needs of the store (``promptopt.store.Store`` satisfies it)."""
-
-    def begin_experiment(self, **kwargs: Any) -> tuple[str, list[RowResult]]: ...
-    def add_rows(self, experiment_id: str, rows: list[RowResult]) -> None: ...
-    def finish_experiment(self, experiment_id: str, summary: EvalSummary, *, status: str = ...,
-                          error_message: str | None = ...) -> None: ...
 
 
 def request_for(config: PromptConfig, case_input: dict[str, Any], timeout_s: float) -> ModelRequest:
@@ -94,31 +85,25 @@ class _Completion:
     latency_s: float | None
 
 
-@dataclass(kw_only=True)
 class Evaluator:
-    """Runs evals. Dependencies are passed in; nothing global.
+    """Runs evals on the services it is given; nothing global.
 
     Example::
 
-        ev = Evaluator(backend=LiteLLMBackend(), cache=get_cache(), store=get_store(None))
-        result = asyncio.run(ev.run(config, dataset.validation, scorers, name="sentiment",
-                                    dataset_hash=dataset.hash))
+        services = Services(backend=get_backend(), cache=get_cache(), records=get_store(None))
+        result = asyncio.run(Evaluator(services).run(config, dataset.validation, scorers, name="sentiment",
+                                                     dataset_hash=dataset.hash))
     """
 
-    backend: ModelBackend
-    cache: ResponseCache = field(default_factory=NullCache)
-    store: RecordSink | None = None
-    settings: EvalSettings = field(default_factory=EvalSettings)
-    budget: Budget | None = None
-    limiter: CallLimiter | None = None
-    flush_every: int = 8
-
-    def __post_init__(self) -> None:
-        if self.limiter is None:
-            self.limiter = LocalLimiter(self.settings.concurrency)
+    def __init__(self, services: Services, *, flush_every: int = 8) -> None:
+        if services.limiter is None:
+            services = services.but(limiter=LocalLimiter(services.settings.concurrency))
+        self.services, self.flush_every = services, flush_every
+        self.backend, self.cache, self.records = services.backend, services.cache, services.records
+        self.settings, self.budget, self.limiter = services.settings, services.budget, services.limiter
 
     async def run(self, config: PromptConfig, split: Split, scorers: list[Scorer], *, name: str,
-                  dataset_hash: str, run_id: str | None = None, trial_number: int | None = None,
+                  dataset_hash: str, origin: Origin = Origin(),
                   on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
         """Evaluate ``config`` on every case of ``split`` (times ``settings.repeats``).
 
@@ -129,8 +114,8 @@ class Evaluator:
         t0 = time.monotonic()
         key = content_hash({"config": config.hash, "split": split.hash, "repeats": self.settings.repeats,
                             "scorers": [[s.name, s.weight, type(s).__name__] for s in scorers],
-                            "run": run_id, "trial": trial_number})
-        exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, run_id, trial_number)
+                            "run": origin.run_id, "trial": origin.trial, "role": origin.role.value})
+        exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, origin)
         done = {(r.case_id, r.repeat): r for r in done_rows}
         todo = [(c, k) for c in split.cases for k in range(self.settings.repeats) if (c.id, k) not in done]
         counters = _Counters(errors=sum(r.error is not None for r in done.values()))
@@ -180,8 +165,8 @@ class Evaluator:
         summary = EvalSummary.from_rows(ordered, [s.name for s in scorers], model_calls=counters.model_calls,
                                         wall_s=time.monotonic() - t0)
         status = "finished" if failure is None else "failed"
-        if self.store is not None:
-            self.store.finish_experiment(exp_id, summary, status=status,
+        if self.records is not None:
+            self.records.finish_experiment(exp_id, summary, status=status,
                                          error_message=None if failure is None else str(failure))
         if failure is not None:
             failure.experiment_id = exp_id  # type: ignore[union-attr]
@@ -190,19 +175,19 @@ class Evaluator:
                           dataset_hash=dataset_hash, rows=tuple(ordered), summary=summary, status=status)
 
     def _begin(self, key: str, config: PromptConfig, split: Split, name: str, dataset_hash: str,
-               run_id: str | None, trial_number: int | None) -> tuple[str, list[RowResult]]:
-        if self.store is None:
+               origin: Origin) -> tuple[str, list[RowResult]]:
+        if self.records is None:
             return "mem-" + key[:16], []
-        return self.store.begin_experiment(
+        return self.records.begin_experiment(
             key=key, name=name, config=config.model_dump(mode="json", by_alias=True), config_hash=config.hash,
-            model=config.model, split=split.name, dataset_hash=dataset_hash, run_id=run_id,
-            trial_number=trial_number)
+            model=config.model, split=split.name, dataset_hash=dataset_hash, run_id=origin.run_id,
+            trial_number=origin.trial, role=origin.role)
 
     def _flush(self, exp_id: str, pending: list[RowResult]) -> None:
-        if pending and self.store is not None:
+        if pending and self.records is not None:
             batch = list(pending)
             pending.clear()
-            self.store.add_rows(exp_id, batch)
+            self.records.add_rows(exp_id, batch)
         else:
             pending.clear()
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promptopt.compare import compare
-from promptopt.engine import EvalResult, RowResult
+from promptopt.engine import EvalResult, ExperimentRole, RowResult
 from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
 from promptopt.reports._stats import estimate, pareto_front, spread
 from promptopt.reports._values import (
@@ -47,14 +47,14 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     trials, directions = load_trials(str(store.url), record.id)
     experiments = store.list_experiments(run_id=record.id, limit=ALL)
     result = None if record.result is None else RunResult.model_validate(record.result)
-    by_trial = _by_trial(experiments)
+    by_trial, tested = _by_trial(experiments, ExperimentRole.TRIAL), _by_trial(experiments, ExperimentRole.VERDICT)
     paid = _paid(by_trial)
     points = tuple(trial_point(t, paid, _model(by_trial, t)) for t in trials)
     candidates = list(result.leaderboard) if result else _candidates(record, trials)
     baseline = result.baseline.trial if result else next((t.number for t in trials if t.user_attrs.get("baseline")),
                                                           None)
     objectives = tuple(record.settings.get("objectives", ("score",)))
-    rows = _leaderboard(store, candidates, by_trial, baseline, front_objective(objectives), seed=seed)
+    rows = _leaderboard(store, candidates, by_trial, tested, baseline, front_objective(objectives), seed=seed)
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
     return RunReport(
@@ -75,10 +75,11 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
         models=_spreads(rows), case_diff=_case_diff(store, result, seed=seed), generated_at=datetime.now(UTC))
 
 
-def _by_trial(experiments: Sequence[ExperimentRecord]) -> dict[int, list[ExperimentRecord]]:
+def _by_trial(experiments: Sequence[ExperimentRecord], role: ExperimentRole) -> dict[int, list[ExperimentRecord]]:
+    """The experiments of ``role`` (trial: validation evals; verdict: test evals) by trial number."""
     out: dict[int, list[ExperimentRecord]] = {}
     for e in experiments:
-        if e.trial_number is not None:
+        if e.role is role and e.trial_number is not None:
             out.setdefault(e.trial_number, []).append(e)
     return out
 
@@ -96,7 +97,7 @@ def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[flo
 
 def _unattributed(experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
     """What the run paid outside trials (the pre-pass): where the cumulative cost curves start."""
-    pre = [e.summary for e in experiments if e.trial_number is None and e.summary is not None]
+    pre = [e.summary for e in experiments if e.role is ExperimentRole.PREPASS and e.summary is not None]
     return sum(s.cost_usd for s in pre), sum(s.model_calls for s in pre)
 
 
@@ -116,15 +117,14 @@ def _progress(points: tuple[TrialPoint, ...], start: tuple[float, int]) -> tuple
 
 
 def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, list[ExperimentRecord]],
-                 baseline: int | None, objective: FrontObjective, *, seed: int) -> tuple[LeaderboardRow, ...]:
+                 tested: Mapping[int, list[ExperimentRecord]], baseline: int | None, objective: FrontObjective, *,
+                 seed: int) -> tuple[LeaderboardRow, ...]:
     """Rows in the candidates' order (the run's ranking); the first is the winner. ``pareto`` marks the front of
     validation score against ``objective`` per row: on a two-objective run, the run's own front."""
-    from promptopt.search._run import VERDICT_TRIAL_OFFSET
-
     rows = []
     for rank, c in enumerate(candidates, start=1):
         validation = by_trial.get(c.trial, [])
-        summaries = [e.summary for e in validation + by_trial.get(VERDICT_TRIAL_OFFSET + c.trial, []) if e.summary]
+        summaries = [e.summary for e in validation + tested.get(c.trial, []) if e.summary]
         recorded = _rows(store, c.experiment_id)
         rows.append(LeaderboardRow(
             rank=rank, trial=c.trial, description=c.description, model=c.config.get("model", "?"),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from promptopt.engine import ExperimentRole
 from promptopt.errors import NotFound
 from promptopt.reports._values import PromptEntry, PromptLeaderboard
 from promptopt.store import ExperimentRecord, RunRecord, Store
@@ -61,11 +62,10 @@ def _totals(experiments: Sequence[ExperimentRecord]) -> tuple[int | None, int | 
 
 def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEntry:
     from promptopt.search import RunResult
-    from promptopt.search._run import VERDICT_TRIAL_OFFSET
 
     calls, tokens, usd = _totals(experiments)
     result = None if run.result is None else RunResult.model_validate(run.result)
-    trials = {e.trial_number for e in experiments if (e.trial_number or VERDICT_TRIAL_OFFSET) < VERDICT_TRIAL_OFFSET}
+    trials = {e.trial_number for e in experiments if e.role is ExperimentRole.TRIAL}
     best = result.best if result else None
     return PromptEntry(
         kind="run", ref=run.id, created_at=run.created_at, run_id=run.id, status=run.status,
@@ -78,11 +78,9 @@ def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEnt
 
 
 def _version_entry(version: Any, labels: dict[str, int], experiments: list[ExperimentRecord]) -> PromptEntry:
-    from promptopt.search._run import VERDICT_TRIAL_OFFSET
-
     lineage = version.lineage
-    trial_evals = [e for e in experiments if lineage.trial is not None
-                   and e.trial_number in (lineage.trial, VERDICT_TRIAL_OFFSET + lineage.trial)]
+    trial_evals = [e for e in experiments if lineage.trial is not None and e.trial_number == lineage.trial
+                   and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)]
     calls, tokens, usd = _totals(trial_evals)
     return PromptEntry(
         kind="version", ref=f"v{version.version}", created_at=version.created_at, model=version.config.model,

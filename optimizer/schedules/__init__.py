@@ -10,6 +10,16 @@ Example:
 """
 
 from promptopt.schedules._drift import check_drift, drift_alert, mean_ci
+from promptopt.schedules._events import (
+    DriftDetected,
+    JobDone,
+    JobResumed,
+    JobStarted,
+    OnScheduleEvent,
+    ScheduleEvent,
+    SearchProgress,
+    WarmStarted,
+)
 from promptopt.schedules._job import Job, JobOutcome
 from promptopt.schedules._lease import LeaseKeeper
 from promptopt.schedules._models import DriftAlert, JobReport, RunStatus, Schedule, ScheduleRun, ScheduleSettings
@@ -17,6 +27,8 @@ from promptopt.schedules._runner import DEFAULT_LEASE_S, LeaseLost, Scheduler
 from promptopt.schedules._store import Schedules
 from promptopt.schedules._warm import WarmStart, derive_spec, params_for, prepare_warm_start, previous_best, rebase
 
-__all__ = ["DEFAULT_LEASE_S", "DriftAlert", "Job", "JobOutcome", "JobReport", "LeaseKeeper", "LeaseLost", "RunStatus",
+__all__ = ["DEFAULT_LEASE_S", "DriftAlert", "DriftDetected", "Job", "JobDone", "JobResumed", "JobStarted",
+           "JobOutcome", "JobReport", "LeaseKeeper", "LeaseLost", "OnScheduleEvent", "RunStatus", "ScheduleEvent",
+           "SearchProgress", "WarmStarted",
            "Schedule", "ScheduleRun", "ScheduleSettings", "Scheduler", "Schedules", "WarmStart", "check_drift",
            "derive_spec", "drift_alert", "mean_ci", "params_for", "prepare_warm_start", "previous_best", "rebase"]

@@ -10,19 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.cache import ResponseCache
+from promptopt.engine import Services
 from promptopt.errors import InputError, NotFound
 from promptopt.logs import LogQuery, dataset_from_logs, dataset_hash, write_jsonl
 from promptopt.models import ModelBackend
 from promptopt.registry import PromptVersion, Registry
 from promptopt.schedules._drift import check_drift
+from promptopt.schedules._events import DriftDetected, JobResumed, OnScheduleEvent, SearchProgress, WarmStarted, ignore
 from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun
 from promptopt.schedules._warm import derive_spec, prepare_warm_start, previous_best
 from promptopt.search import RunOptions, RunResult, SearchRun
 from promptopt.spec import LoadedSpec, load_spec
 from promptopt.store import Store
 from promptopt.validate import load_and_check
-
-OnEvent = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Job:
     work_dir: Path
     now: datetime
     resume: ScheduleRun | None = None
-    on_event: OnEvent = lambda kind, data: None
+    on_event: OnScheduleEvent = ignore
     on_dataset: Callable[[str, str, int], None] = lambda path, digest, cases: None
 
     async def run(self) -> JobOutcome:
@@ -65,26 +65,29 @@ class Job:
         derived = derive_spec(loaded, path, None if production is None else production.config,
                               work_dir=self.work_dir)
         dataset = load_and_check(derived)
-        search = SearchRun(loaded=derived, dataset=dataset, options=self._options(), backend=self.backend,
-                           cache=self.cache, store=self.store, on_event=self.on_event)
+        name = self.schedule.name
+        search = SearchRun(loaded=derived, dataset=dataset, options=self._options(),
+                           on_event=lambda event: self.on_event(SearchProgress(name, event)),
+                           services=Services(backend=self.backend, cache=self.cache, records=self.store))
         previous = previous_best(self.store, self.schedule.last_run_id, self.schedule.settings.warm_start)
         warm = await prepare_warm_start(search, production=None if production is None else production.config,
                                         previous=previous)
-        self.on_event("warm_start", warm.model_dump())
+        self.on_event(WarmStarted(name, warm))
         result: RunResult = await search.run()
         drift = check_drift(self.store, production, loaded.spec.registry.label, result,
                             seed=self.schedule.settings.seed)
         if drift is not None:
-            self.on_event("drift", {"message": drift.message, **drift.model_dump(mode="json")})
+            self.on_event(DriftDetected(name, drift))
         return JobOutcome(status="finished", run_id=result.run_id, dataset_file=str(path), dataset_hash=digest,
-                          cases=cases, promotion=result.promotion, drift=drift,
-                          message=None if result.promotion is None else result.promotion.get("reason"))
+                          cases=cases, drift=drift,
+                          promotion=None if result.promotion is None else result.promotion.model_dump(mode="json"),
+                          message=None if result.promotion is None else result.promotion.reason)
 
     def _dataset(self, loaded: LoadedSpec) -> tuple[Path, str, int] | JobOutcome:
         """The logs file of this run: the one a taken-over run was using (so its search run resumes), else
         the fresh logs with a reference, written once under their content hash."""
         if self.resume is not None and self.resume.dataset_file and Path(self.resume.dataset_file).is_file():
-            self.on_event("resume", {"dataset_file": self.resume.dataset_file})
+            self.on_event(JobResumed(self.schedule.name, self.resume.dataset_file))
             return Path(self.resume.dataset_file), self.resume.dataset_hash or "", self.resume.cases or 0
         settings = self.schedule.settings
         since = None if settings.window_s is None else self.now - timedelta(seconds=settings.window_s)

@@ -16,7 +16,8 @@ from promptopt.cache import ResponseCache
 from promptopt.errors import OptimizeError
 from promptopt.logs import LogStore
 from promptopt.models import ModelBackend
-from promptopt.schedules._job import Job, JobOutcome, OnEvent
+from promptopt.schedules._events import JobDone, JobStarted, OnScheduleEvent, ScheduleEvent, WarmStarted, ignore
+from promptopt.schedules._job import Job, JobOutcome
 from promptopt.schedules._lease import LeaseKeeper
 from promptopt.schedules._models import JobReport, Schedule, ScheduleRun
 from promptopt.schedules._store import Schedules
@@ -31,17 +32,13 @@ class LeaseLost(OptimizeError):
     """Another scheduler took the job over (this one could not renew its lease in time)."""
 
 
-def _ignore(kind: str, data: dict[str, Any]) -> None:
-    return None
-
-
 class Scheduler:
     """Runs the due schedules of a store. Any number of schedulers (threads, processes, machines) may share
     one store: each job is claimed with a lease, so it runs once; the lease is renewed while the job runs,
     and a job whose scheduler died is taken over once its lease has run out (continuing its search run).
 
     Example:
-        >>> Scheduler(get_store(), backend=default_backend()).tick()  # doctest: +SKIP
+        >>> Scheduler(get_store(), backend=get_backend()).tick()  # doctest: +SKIP
         >>> Scheduler(get_store()).run_forever(poll_s=60)  # doctest: +SKIP
 
     Args:
@@ -51,12 +48,13 @@ class Scheduler:
         work_dir: Where datasets exported from logs and derived specs are written, per schedule.
         lease_s: Length of a lease; it is renewed every third of it while a job runs.
         owner: This scheduler's name in leases and history (default: host, pid and a random suffix).
-        on_event: ``(kind, data)`` callback for progress: ``start``, ``done``, ``drift``, and the search's own.
+        on_event: Callback for progress (``promptopt.schedules.ScheduleEvent``): a job started, resumed, warm
+            started, drifted or done, and the search run's own events wrapped in ``SearchProgress``.
     """
 
     def __init__(self, store: Store, *, backend: ModelBackend | None = None, cache: ResponseCache | None = None,
                  work_dir: str | Path | None = None, lease_s: float = DEFAULT_LEASE_S, owner: str | None = None,
-                 on_event: OnEvent = _ignore) -> None:
+                 on_event: OnScheduleEvent = ignore) -> None:
         if lease_s <= 0:
             raise ValueError(f"lease_s must be positive, not {lease_s}")
         self.store, self.lease_s, self.on_event = store, lease_s, on_event
@@ -111,8 +109,8 @@ class Scheduler:
         new_feedback = self.logs.new_feedback(schedule.prompt, schedule.last_run_at)
         history_id = self.schedules.begin_run(schedule.id, owner=self.owner, started_at=started,
                                               new_feedback=new_feedback)
-        self.on_event("start", {"schedule": schedule.name, "history_id": history_id, "taken_over": previous is not None,
-                                "new_feedback": new_feedback})
+        self.on_event(JobStarted(schedule.name, history_id, taken_over=previous is not None,
+                                 new_feedback=new_feedback))
         state: dict[str, Any] = {"run_id": None}
         try:
             outcome = self._execute(schedule, history_id, previous, started, state)
@@ -132,11 +130,11 @@ class Scheduler:
 
     def _execute(self, schedule: Schedule, history_id: int, previous: ScheduleRun | None, started: datetime,
                  state: dict[str, Any]) -> JobOutcome:
-        def on_event(kind: str, data: dict[str, Any]) -> None:
-            if kind == "warm_start":
-                state["run_id"] = data["run_id"]
-                self.schedules.update_run(history_id, run_id=data["run_id"])
-            self.on_event(kind, {"schedule": schedule.name, **data})
+        def on_event(event: ScheduleEvent) -> None:
+            if isinstance(event, WarmStarted):
+                state["run_id"] = event.warm.run_id
+                self.schedules.update_run(history_id, run_id=event.warm.run_id)
+            self.on_event(event)
 
         def on_dataset(path: str, digest: str, cases: int) -> None:
             self.schedules.update_run(history_id, dataset_file=path, dataset_hash=digest, cases=cases)
@@ -181,7 +179,7 @@ class Scheduler:
             self.schedules.release(schedule.id, owner=self.owner, started_at=started, status=status, run_id=run_id)
         report = JobReport(schedule=schedule.name, history_id=history_id, status=status,  # type: ignore[arg-type]
                            run_id=run_id, promoted=promoted, promotion=promotion, drift=drift, message=message)
-        self.on_event("done", report.model_dump(mode="json"))
+        self.on_event(JobDone(report))
         return report
 
     def _fail_search_run(self, run_id: str, message: str) -> None:
@@ -194,9 +192,9 @@ class Scheduler:
     @property
     def backend(self) -> ModelBackend:
         if self._backend is None:
-            from promptopt.api import default_backend
+            from promptopt.models import get_backend
 
-            self._backend = default_backend()
+            self._backend = get_backend()
         return self._backend
 
     @property

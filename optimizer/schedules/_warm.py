@@ -1,11 +1,11 @@
 """Warm start of a scheduled run: the production version is trial 0 and the best configurations of the
 previous run are evaluated right after it, before the sampler proposes anything.
 
-How, without a hook in :class:`~promptopt.search.SearchRun`: the run is begun here with the key
-``SearchRun.run`` computes (so that ``run`` resumes it), its search space is built and then rebased on the
-production configuration (its examples included), the previous winners' instructions are added to the
-instruction dimension, the space is saved on the run, and the trials are enqueued in the run's study.
-``SearchRun.run`` then finds the space saved and the study not empty, and starts with the enqueued trials.
+It runs the search's own preparation steps (``promptopt.search``: :func:`begin_run`, :func:`build_space`,
+:func:`open_run_study`) and changes two things: the space is rebased on the production configuration (its
+examples included) with the previous winners' instructions added, and the queued start trials are the
+production version and those winners. ``SearchRun.run`` then finds the run begun, its space kept and its
+study not empty, and starts with the queued trials.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from promptopt.config import PromptConfig
 from promptopt.data import content_hash
-from promptopt.search import SearchRun, make_sampler, open_study, run_key
-from promptopt.search._run import OBJECTIVES
+from promptopt.engine import BudgetUse
+from promptopt.search import SearchRun, begin_run, build_space, open_run_study
 from promptopt.search_spaces import Dimension, FewShotDimension, InstructionDimension, SearchSpace
 from promptopt.spec import LoadedSpec, SplitRatio, spec_from_data
 from promptopt.store import Store
@@ -131,17 +131,15 @@ async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | No
     """Begin ``search``'s run and enqueue the production version, then the previous winners, as its first
     trials. A run prepared before (a job taken over after its scheduler died) is left as it is."""
     loaded, dataset, options, store = search.loaded, search.dataset, search.options, search.store
-    run = store.begin_run(key=run_key(loaded, dataset, options), name=loaded.spec.task.name,
-                          spec=loaded.spec.model_dump(mode="json", by_alias=True),
-                          settings=options.model_dump(mode="json"), dataset_hash=dataset.hash)
+    run = begin_run(store, loaded, dataset, options)
     if run.space:
         return WarmStart(run_id=run.id, prepared=False)
-    built = await search._space(run.id, None)  # noqa: SLF001 (the space SearchRun.run would build)
-    space, dropped = rebase(built, production, previous)
-    store.save_run_space(run.id, space.to_json())
-    study = open_study(run_id=run.id, store_url=store.url, directions=[OBJECTIVES[o] for o in options.objectives],
-                       sampler=make_sampler(options.sampler, space, options.seed,
-                                            multi_objective=len(options.objectives) > 1))
+    budget = search.plan.search_budget(BudgetUse())
+    built = await build_space(loaded, dataset, search.services.but(budget=budget), run_id=run.id,
+                              seed=options.seed, on_event=search.on_event)
+    space, dropped = rebase(built.space, production, previous)
+    store.save_run_space(run.id, space.to_json(), calls=built.calls, usd=built.usd)
+    study = open_run_study(store, run.id, space, options)
     try:
         if study.get_trials(deepcopy=False):
             return WarmStart(run_id=run.id, prepared=False)

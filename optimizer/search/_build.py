@@ -9,7 +9,7 @@ from typing import Any
 
 from promptopt.config import Example, PromptConfig, example_output
 from promptopt.data import Dataset, Split
-from promptopt.engine import Evaluator
+from promptopt.engine import Evaluator, Origin
 from promptopt.models import ModelRequest, ModelResponse
 from promptopt.search_spaces import (
     ConstrainedDimension,
@@ -50,14 +50,13 @@ def needs_prepass(loaded: LoadedSpec) -> bool:
 
 
 async def prepass(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, scorers: list[Any], *,
-                  run_id: str, seed: int) -> PrePass:
-    """Evaluate the spec's configuration on a train sample (recorded as trial -1 of the run)."""
+                  origin: Origin, seed: int) -> PrePass:
+    """Evaluate the spec's configuration on a train sample (recorded with ``origin``, the run's pre-pass)."""
     sample = _sample(dataset.train, BOOTSTRAP_SAMPLE, seed)
     if not sample.cases:
         return PrePass((), ())
     result = await evaluator.run(PromptConfig.from_task(loaded.spec.task), sample, scorers,
-                                 name=loaded.spec.task.name, dataset_hash=dataset.hash, run_id=run_id,
-                                 trial_number=-1)
+                                 name=loaded.spec.task.name, dataset_hash=dataset.hash, origin=origin)
     correct, failures = [], []
     for row in result.rows:
         if row.objective is None:

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import Any
 
-from promptopt.cache import ResponseCache
-from promptopt.engine import Budget, LocalLimiter
-from promptopt.models import ModelBackend
+from promptopt.engine import LocalLimiter, Services
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, run_trial
 
 
 class TrialExecutor(abc.ABC):
     """Contract: ``run_batch`` evaluates every job (concurrently where it can) and returns one outcome per
     job in the order given; a job's failure is an outcome with state failed or budget, never an exception.
-    ``budget`` is shared by every trial of the run; the per-model concurrency limit holds across trials."""
+    The budget is shared by every trial of the run; the per-model concurrency limit holds across trials.
+    ``close`` may be called more than once.
+
+    An executor is made by the run's ``executor_factory(services)``, with the run's search budget in
+    ``services.budget``."""
 
     @abc.abstractmethod
     async def run_batch(self, ctx: TrialContext, jobs: list[TrialJob]) -> list[TrialOutcome]: ...
@@ -26,14 +27,14 @@ class TrialExecutor(abc.ABC):
 
 
 class LocalExecutor(TrialExecutor):
-    """Trials as concurrent asyncio tasks in this process, sharing one backend, cache, budget and limiter."""
+    """Trials as concurrent asyncio tasks in this process, on one set of services: one backend, cache, record
+    store and budget, and one per-model limit of ``services.settings.concurrency`` calls for all of them
+    (unless ``services`` brings its own limiter)."""
 
-    def __init__(self, *, backend: ModelBackend, cache: ResponseCache, store: Any, budget: Budget | None,
-                 concurrency: int) -> None:
-        self.backend, self.cache, self.store, self.budget = backend, cache, store, budget
-        self.limiter = LocalLimiter(concurrency)
+    def __init__(self, services: Services) -> None:
+        self.services = services if services.limiter else services.but(
+            limiter=LocalLimiter(services.settings.concurrency))
 
     async def run_batch(self, ctx: TrialContext, jobs: list[TrialJob]) -> list[TrialOutcome]:
-        return list(await asyncio.gather(*(
-            run_trial(ctx, job, backend=self.backend, cache=self.cache, store=self.store, budget=self.budget,
-                      limiter=self.limiter, node="local") for job in jobs)))
+        return list(await asyncio.gather(*(run_trial(ctx, job, services=self.services, node="local")
+                                           for job in jobs)))

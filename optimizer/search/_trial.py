@@ -5,18 +5,25 @@ The same function runs in-process (local executor) and inside a Ray worker.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.api import evaluate_config
-from promptopt.cache import ResponseCache
 from promptopt.data import Dataset
-from promptopt.engine import Budget, CallLimiter, EvalSummary
+from promptopt.engine import EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import BudgetExceeded, EvalFailed
-from promptopt.models import ModelBackend
 from promptopt.search_spaces import SearchSpace
 from promptopt.spec import LoadedSpec
+
+
+class TrialStatus(StrEnum):
+    """How a trial's eval ended: ``complete`` (it has values), ``failed`` (the eval failed: never a score) or
+    ``budget`` (the budget ran out during it, which stops the search)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    BUDGET = "budget"
 
 
 class TrialJob(BaseModel):
@@ -26,11 +33,11 @@ class TrialJob(BaseModel):
 
 
 class TrialOutcome(BaseModel):
-    """``state`` is complete, failed (the eval failed: never a score) or budget (stopped by the budget)."""
+    """What one trial's eval gave: its status, and the summary of a complete one."""
 
     model_config = ConfigDict(frozen=True)
     number: int
-    state: str
+    state: TrialStatus
     config_hash: str
     experiment_id: str | None = None
     summary: EvalSummary | None = None
@@ -72,27 +79,24 @@ class TrialContext(BaseModel):
     objectives: tuple[str, ...] = ("score",)
 
 
-async def run_trial(ctx: TrialContext, job: TrialJob, *, backend: ModelBackend, cache: ResponseCache,
-                    store: Any, budget: Budget | None, limiter: CallLimiter | None = None,
-                    node: str | None = None) -> TrialOutcome:
-    space = SearchSpace.from_json(ctx.space)
-    config = space.config(job.params)
+async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, node: str | None = None) -> TrialOutcome:
+    """Evaluate ``job``'s configuration on the validation split on ``services`` (the run's budget and the
+    limit shared by the trials running beside it); a failed eval is an outcome, never an exception."""
+    config = SearchSpace.from_json(ctx.space).config(job.params)
     loaded: LoadedSpec = ctx.loaded
+    origin = Origin(run_id=ctx.run_id, role=ExperimentRole.TRIAL, trial=job.number)
     try:
-        result = await evaluate_config(loaded, ctx.dataset, config, split="validation", backend=backend,
-                                       cache=cache, store=store, budget=budget, run_id=ctx.run_id,
-                                       trial_number=job.number, limiter=limiter)
-    except BudgetExceeded as exc:
-        return TrialOutcome(number=job.number, state="budget", config_hash=config.hash, error=str(exc),
+        result = await evaluate_config(loaded, ctx.dataset, config, split="validation", services=services,
+                                       origin=origin)
+    except (BudgetExceeded, EvalFailed) as exc:
+        state = TrialStatus.BUDGET if isinstance(exc, BudgetExceeded) else TrialStatus.FAILED
+        return TrialOutcome(number=job.number, state=state, config_hash=config.hash, error=str(exc),
                             experiment_id=getattr(exc, "experiment_id", None), node=node)
-    except EvalFailed as exc:
-        return TrialOutcome(number=job.number, state="failed", config_hash=config.hash, error=str(exc),
-                            experiment_id=getattr(exc, "experiment_id", None), node=node)
-    outcome = TrialOutcome(number=job.number, state="complete", config_hash=config.hash,
+    outcome = TrialOutcome(number=job.number, state=TrialStatus.COMPLETE, config_hash=config.hash,
                            experiment_id=result.experiment_id, summary=result.summary, node=node)
     missing = outcome.missing(tuple(dict.fromkeys(("score", *ctx.objectives))))
     if missing:
-        return outcome.model_copy(update={"state": "failed", "error": _no_value(missing)})
+        return outcome.model_copy(update={"state": TrialStatus.FAILED, "error": _no_value(missing)})
     return outcome
 
 

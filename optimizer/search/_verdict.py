@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import optuna
+from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
+from promptopt.config import PromptConfig
 from promptopt.engine import EvalResult
+from promptopt.errors import EvalFailed
+from promptopt.search._events import OnEvent, TestEvalStarted
+from promptopt.search._results import Candidate
+from promptopt.search_spaces import SearchSpace
 from promptopt.stats import paired_bootstrap_ci, paired_permutation_p
 
 
@@ -19,6 +28,8 @@ class Lift(BaseModel):
 
 
 def paired_lift(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> Lift:
+    """The winner's mean gain over the baseline on the cases both scored, with a paired bootstrap 95% interval
+    and a paired permutation p-value (both seeded)."""
     a, b = baseline.objective_by_case(), winner.objective_by_case()
     common = [c for c in a if c in b]
     if not common:
@@ -26,3 +37,51 @@ def paired_lift(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> L
     xs, ys = [a[c] for c in common], [b[c] for c in common]
     return Lift(lift=(sum(ys) - sum(xs)) / len(common), ci95=paired_bootstrap_ci(xs, ys, seed=seed),
                 p_value=paired_permutation_p(xs, ys, seed=seed), paired_cases=len(common))
+
+
+class Verdict(BaseModel):
+    """The search's outcome on held-out data: the baseline, the winner (best by validation), their lift on
+    the test split (``None`` without test cases), the leaderboard and, with several objectives, the front."""
+
+    model_config = ConfigDict(frozen=True)
+    baseline: Candidate
+    best: Candidate
+    lift: Lift | None
+    leaderboard: tuple[Candidate, ...]
+    pareto: tuple[Candidate, ...] = ()
+
+
+TestEval = Callable[[PromptConfig, int], Awaitable[EvalResult]]  # (config, trial number) -> its test eval
+
+
+async def give_verdict(study: optuna.Study, space: SearchSpace, test_eval: TestEval, *, has_test: bool,
+                       top_k: int, multi_objective: bool, seed: int, on_event: OnEvent) -> Verdict:
+    """Evaluate the baseline and the ``top_k`` best distinct configurations (by validation score) with
+    ``test_eval``, and the winner's paired lift over the baseline there.
+
+    Raises:
+        EvalFailed: no trial completed, or the baseline (the spec as written) did not.
+    """
+    complete = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if "duplicate_of" not in t.user_attrs]
+    if not complete:
+        raise EvalFailed("no trial completed; see the trial errors with `optimize report`")
+    ranked = sorted(complete, key=lambda t: (-t.values[0], t.number))
+    base_hash = space.config(space.baseline()).hash
+    baseline = next((t for t in complete if t.user_attrs.get("config_hash") == base_hash), None)
+    if baseline is None:
+        raise EvalFailed("the baseline trial (the spec as written) did not complete, so there is no verdict")
+    cands = {t.number: Candidate.of_trial(t, space.config(t.params)) for t in ranked}
+    tested: dict[int, EvalResult] = {}
+    if has_test:
+        for t in [baseline] + [t for t in ranked if t.number != baseline.number][: max(1, top_k)]:
+            on_event(TestEvalStarted(t.number))
+            tested[t.number] = result = await test_eval(space.config(t.params), t.number)
+            cands[t.number] = cands[t.number].model_copy(update={"test_score": result.summary.objective,
+                                                                 "test_experiment_id": result.experiment_id})
+    best = cands[ranked[0].number]
+    lift = None
+    if best.trial in tested and baseline.number in tested:
+        lift = paired_lift(tested[baseline.number], tested[best.trial], seed=seed)
+    pareto = tuple(cands[t.number] for t in study.best_trials if t.number in cands) if multi_objective else ()
+    return Verdict(baseline=cands[baseline.number], best=best, lift=lift,
+                   leaderboard=tuple(cands[t.number] for t in ranked), pareto=pareto)

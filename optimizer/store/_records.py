@@ -8,14 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from promptopt.engine import EvalSummary, RowResult
+from promptopt.engine import EvalSummary, ExperimentRole, RowResult
 from promptopt.store._tables import ExperimentTable, RowTable
 
 ExperimentStatus = Literal["running", "finished", "failed"]
 
 
 class ExperimentRecord(BaseModel):
-    """One eval as stored. A running experiment has no ``finished_at`` and no ``summary``; a finished or
+    """One eval as stored: ``role`` says why it exists, ``trial_number`` which trial it evaluated (for the
+    roles trial and verdict). A running experiment has no ``finished_at`` and no ``summary``; a finished or
     failed one has both, and never changes again."""
 
     model_config = ConfigDict(frozen=True)
@@ -30,6 +31,7 @@ class ExperimentRecord(BaseModel):
     dataset_hash: str
     run_id: str | None = None
     trial_number: int | None = None
+    role: ExperimentRole = ExperimentRole.EVAL
     created_at: datetime
     finished_at: datetime | None = None
     summary: EvalSummary | None = None
@@ -55,6 +57,7 @@ def experiment_record(table: ExperimentTable) -> ExperimentRecord:
         id=table.id, key=table.key, name=table.name, status=table.status,  # type: ignore[arg-type]
         config=table.config, config_hash=table.config_hash, model=table.model, split=table.split,
         dataset_hash=table.dataset_hash, run_id=table.run_id, trial_number=table.trial_number,
+        role=ExperimentRole(table.role),
         created_at=utc(table.created_at), finished_at=finished_at,
         summary=None if table.summary is None else EvalSummary.model_validate(table.summary),
         error_message=table.error_message)

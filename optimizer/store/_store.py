@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import URL, Engine
 from sqlmodel import Session, col, select
 
-from promptopt.engine import EvalResult, EvalSummary, RowResult
+from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, RowResult
 from promptopt.errors import NotFound
 from promptopt.store._engine import create_store_engine, insert_ignoring_duplicates, lock, writer
 from promptopt.store._migrate import upgrade
@@ -76,7 +76,8 @@ class Store(RunsMixin):
 
     def begin_experiment(self, *, key: str, name: str, config: dict[str, Any], config_hash: str, model: str,
                          split: str, dataset_hash: str, run_id: str | None = None,
-                         trial_number: int | None = None) -> tuple[str, list[RowResult]]:
+                         trial_number: int | None = None,
+                         role: ExperimentRole = ExperimentRole.EVAL) -> tuple[str, list[RowResult]]:
         """Start an eval, or resume the one a killed process left running.
 
         If an experiment with ``key`` is still running, returns its id and the rows already recorded, so
@@ -97,6 +98,7 @@ class Store(RunsMixin):
             experiment = ExperimentTable(
                 id=_new_id(), key=key, name=name, status="running", config=config, config_hash=config_hash,
                 model=model, split=split, dataset_hash=dataset_hash, run_id=run_id, trial_number=trial_number,
+                role=role.value,
                 created_at=datetime.now(UTC))
             session.add(experiment)
             return experiment.id, []

@@ -36,6 +36,7 @@ class ExperimentTable(SQLModel, table=True):
     dataset_hash: str
     run_id: str | None = Field(default=None, index=True)
     trial_number: int | None = None
+    role: str = Field(default="eval", max_length=16, sa_column_kwargs={"server_default": "eval"})
     created_at: datetime = Field(sa_type=TIMESTAMP)
     finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     summary: dict[str, Any] | None = Field(default=None, sa_type=JSON)

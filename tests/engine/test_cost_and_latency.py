@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from promptopt.cache import DiskResponseCache
-from promptopt.engine import Evaluator, LocalBudget
+from promptopt.engine import Evaluator, LocalBudget, Services
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
 from promptopt.scorers._base import ScoreInput, Scorer, ScoreResult
@@ -62,8 +62,7 @@ class Judge(Scorer):
 
 
 def evaluate(backend, cache, *, budget=None, store=None, judge=False, split=None):
-    evaluator = Evaluator(backend=backend, cache=cache, budget=budget, store=store,
-                          settings=EvalSettings(concurrency=2))
+    evaluator = Evaluator(Services(backend=backend, cache=cache, budget=budget, records=store, settings=EvalSettings(concurrency=2)))
     scorers = [Exact()] + ([Judge(evaluator.as_backend())] if judge else [])
     return asyncio.run(evaluator.run(label_config(), split or split_of(REVIEWS[:4]), scorers, name="t",
                                      dataset_hash="d"))
@@ -159,11 +158,13 @@ def test_rows_recorded_before_the_figures_read_sensibly(sqlite_url):
     base = {"experiment_id": exp_id, "input": {}, "scores": {}, "repeat": 0, "output": "x", "error": None,
             "task_prompt_tokens": 7, "task_completion_tokens": 1, "scorer_prompt_tokens": 0,
             "scorer_completion_tokens": 0, "scorer_cost_usd": 0.0}
+    experiment = {"id": exp_id, "key": "k", "name": "t", "status": "running", "config": {}, "config_hash": "h",
+                  "model": "fake/model", "split": "validation", "dataset_hash": "d", "created_at": datetime.now(UTC)}
     with engine.begin() as connection:
-        connection.execute(ExperimentTable.__table__.insert(), [{  # type: ignore[attr-defined]
-            "id": exp_id, "key": "k", "name": "t", "status": "running", "config": {}, "config_hash": "h",
-            "model": "fake/model", "split": "validation", "dataset_hash": "d", "created_at": datetime.now(UTC)}])
-        # The columns a writer at 0004 knew, not today's table (whose newer columns have defaults).
+        # The columns a writer at 0004 knew, not today's tables (whose newer columns have defaults).
+        old_experiment = sa.table("experiment", *(sa.column(n, ExperimentTable.__table__.c[n].type)  # type: ignore[attr-defined]
+                                                  for n in experiment))
+        connection.execute(old_experiment.insert(), [experiment])
         known = [*base, "case_id", "task_cost_usd", "latency_s", "cache_hit"]
         old_row = sa.table("row", *(sa.column(n, RowTable.__table__.c[n].type) for n in known))  # type: ignore[attr-defined]
         connection.execute(old_row.insert(), [

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from promptopt.cache import DiskResponseCache
+from promptopt.engine import Services
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
 from promptopt.search import RunOptions, RunResult, SearchRun
@@ -81,9 +82,7 @@ def make_run(tmp: Path, *, trials: int = 14, seed: int = 0, store: Store | None 
     """A finished run in ``tmp/s.db`` (or ``store``), made by the real search on the priced scripted backend."""
     loaded = load_spec(write_spec(tmp))
     store = store or get_store(f"sqlite:///{tmp / 's.db'}")
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), backend=PricedBackend(respond),
-                    options=RunOptions(seed=seed, parallel=2, max_trials=trials, objectives=objectives),
-                    cache=DiskResponseCache(tmp / "cache"), store=store)
+    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(seed=seed, parallel=2, max_trials=trials, objectives=objectives), services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp / "cache"), records=store))
     return asyncio.run(run.run()), store
 
 

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from promptopt.cli import _report
 from promptopt.config import PromptConfig
+from promptopt.engine import ExperimentRole
 from promptopt.registry import Lineage, Registry
 from promptopt.reports import PromptLeaderboard, build_prompt_leaderboard, render_leaderboard_html
-from promptopt.search._run import VERDICT_TRIAL_OFFSET
 from tests.reports.helpers import make_run
 
 
@@ -56,7 +56,7 @@ def test_versions_carry_the_calls_tokens_and_cost_of_their_trial(prompt):
     entry = next(e for e in board.entries if e.ref == f"v{versions[0].version}")
     trial = first.best.trial
     evals = [e.summary for e in store.list_experiments(run_id=first.run_id, limit=1000)
-             if e.trial_number in (trial, VERDICT_TRIAL_OFFSET + trial)]
+             if e.trial_number == trial and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)]
     assert len(evals) == 2  # validation and test
     assert entry.model_calls == sum(s.model_calls for s in evals)
     assert entry.cost_usd == pytest.approx(sum(s.cost_usd for s in evals))

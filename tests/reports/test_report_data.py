@@ -6,9 +6,9 @@ import optuna
 import pytest
 
 from promptopt.compare import compare
+from promptopt.engine import ExperimentRole, Services
 from promptopt.errors import NotFound
 from promptopt.reports import RunReport, build_run_report, render_html, render_markdown
-from promptopt.search._run import VERDICT_TRIAL_OFFSET
 from promptopt.search._study import optuna_storage_url
 from tests.reports.helpers import LATENCY, PRICES, make_run, scored_rows
 
@@ -57,7 +57,7 @@ def test_every_trial_is_there_and_costs_add_up_to_the_run(finished):
     assert all(t.cost_usd == 0 and t.model_calls == 0 for t in report.trials if t.state == "duplicate")
     # the search's spend (progress) plus the held-out verdict's is the run's whole spend
     verdict = [e.summary for e in store.list_experiments(run_id=result.run_id, limit=1000)
-               if e.trial_number is not None and e.trial_number >= VERDICT_TRIAL_OFFSET]
+               if e.role in (ExperimentRole.VERDICT, ExperimentRole.INCUMBENT)]
     last = report.progress[-1]
     assert last.cumulative_calls + sum(s.model_calls for s in verdict) == result.model_calls
     assert last.cumulative_usd + sum(s.cost_usd for s in verdict) == pytest.approx(result.cost_usd)
@@ -127,12 +127,12 @@ def test_an_interrupted_run_reports_its_completed_trials(tmp_path):
     class Killed(Exception):
         pass
 
-    def die_after_three(kind, data):
-        if kind == "trial" and data["number"] >= 3:
+    def die_after_three(event):
+        if isinstance(event, TrialFinished) and event.number >= 3:
             raise Killed
 
     from promptopt.cache import DiskResponseCache
-    from promptopt.search import RunOptions, SearchRun
+    from promptopt.search import RunOptions, SearchRun, TrialFinished
     from promptopt.spec import load_spec
     from promptopt.store import get_store
     from promptopt.validate import load_and_check
@@ -140,9 +140,7 @@ def test_an_interrupted_run_reports_its_completed_trials(tmp_path):
 
     loaded = load_spec(write_spec(tmp_path))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), backend=PricedBackend(respond),
-                    options=RunOptions(seed=0, parallel=1, max_trials=10), cache=DiskResponseCache(tmp_path / "c"),
-                    store=store, on_event=die_after_three)
+    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(seed=0, parallel=1, max_trials=10), on_event=die_after_three, services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp_path / "c"), records=store))
     with pytest.raises(Killed):
         asyncio.run(run.run())
     record = store.list_runs()[0]

@@ -11,9 +11,10 @@ from promptopt.cache import DiskResponseCache
 from promptopt.config import PromptConfig
 from promptopt.logs import LogQuery, LogStore
 from promptopt.registry import Registry
-from promptopt.schedules import Scheduler, Schedules, ScheduleSettings
+from promptopt.schedules import DriftDetected, ScheduleEvent, Scheduler, Schedules, ScheduleSettings, SearchProgress
 from promptopt.sdk import Prompt, PromptClient
 from promptopt.sdk._logger import PromptLogger
+from promptopt.search import TrialFinished
 from promptopt.store import Store
 from tests.schedules.helpers import EXPERT, PROMPT, TOKEN, app_traffic, backend, register_production, served, write_spec
 
@@ -35,10 +36,10 @@ def test_logs_with_feedback_re_optimize_promote_and_serve(store: Store, tmp_path
     schedules.add("nightly", str(spec), prompt=PROMPT, every_s=3600, min_new_feedback=40,
                   settings=ScheduleSettings(sampler="grid", max_trials=3, min_cases=20))
     fake = backend()
-    events: list[tuple[str, dict]] = []
+    events: list[ScheduleEvent] = []
     scheduler = Scheduler(store, backend=fake, cache=DiskResponseCache(str(tmp_path / "cache")),
                           work_dir=tmp_path / "work", lease_s=30,
-                          on_event=lambda kind, data: events.append((kind, data)))
+                          on_event=events.append)
 
     with served(store) as url, PromptClient(url, cache_dir=False, ttl_s=0) as prompts:
         with PromptLogger(url, token=TOKEN, spool_dir=tmp_path / "spool", flush_interval_s=0.05) as logger:
@@ -63,7 +64,8 @@ def test_logs_with_feedback_re_optimize_promote_and_serve(store: Store, tmp_path
         assert {r.messages[-1]["content"] for r in fake.calls} <= {f"review number {i}" for i in range(60)}
         # v1 was registered with a test score of 0.95 but gets about a quarter right on fresh logs: drift.
         assert report.drift is not None and report.drift.version == 1 and report.drift.ci95[1] < 0.95
-        assert any(kind == "drift" for kind, _ in events)
+        assert any(isinstance(e, DriftDetected) and e.schedule == "nightly" for e in events)
+        assert any(isinstance(e, SearchProgress) and isinstance(e.event, TrialFinished) for e in events)
 
         served_now = _lookup_until(prompts, version=2)  # ttl 0: the next lookup revalidates in the background
         assert served_now.config.instruction == EXPERT

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from promptopt.cache import NullCache
 from promptopt.config import Example, PromptConfig
+from promptopt.engine import Services
 from promptopt.logs import LogQuery, dataset_from_logs, write_jsonl
 from promptopt.schedules import derive_spec, params_for, prepare_warm_start, previous_best, rebase
 from promptopt.search import RunOptions, SearchRun
@@ -38,8 +39,7 @@ def test_production_is_trial_0_and_the_previous_winners_come_next(sqlite_url: st
     previous = [production.with_instruction(PREVIOUS),  # not in the spec: added to the space, enqueued
                 production.model_copy(update={"model": "other/m"}),  # no model dimension: cannot be expressed
                 production]  # the baseline itself: not twice
-    search = SearchRun(loaded=derived, dataset=load_and_check(derived), backend=backend(), cache=NullCache(),
-                       store=store, options=RunOptions(sampler="random", seed=3, max_trials=2, promote=False))
+    search = SearchRun(loaded=derived, dataset=load_and_check(derived), options=RunOptions(sampler="random", seed=3, max_trials=2, promote=False), services=Services(backend=backend(), cache=NullCache(), records=store))
 
     warm = asyncio.run(prepare_warm_start(search, production=production, previous=previous))
     assert warm.prepared and warm.enqueued_previous == 1 and warm.skipped_previous == 2

@@ -14,14 +14,13 @@ from typer.testing import CliRunner
 from promptopt.cache import DiskResponseCache
 from promptopt.cli._run import leaderboard_table
 from promptopt.cli.app import app
-from promptopt.engine import EvalSummary, RowResult
+from promptopt.engine import EvalSummary, RowResult, Services
 from promptopt.errors import EvalFailed
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
 from promptopt.reports import build_run_report
 from promptopt.reports._figures import run_figures
-from promptopt.search import RunOptions, SearchRun
-from promptopt.search._trial import TrialOutcome
+from promptopt.search import RunOptions, SearchRun, TrialFinished, TrialOutcome, TrialStatus
 from promptopt.store import get_store
 from tests.search.helpers import SPEC, loaded_and_data, truth, write_spec
 
@@ -74,15 +73,7 @@ def run_search(tmp_path, objectives, cache="cache", on_event=None):
     options = RunOptions(
         sampler="grid", seed=0, parallel=2, objectives=objectives, max_trials=20, top_k=1, promote=False
     )
-    run = SearchRun(
-        loaded=loaded,
-        dataset=dataset,
-        options=options,
-        backend=PricedBackend(answer),
-        cache=DiskResponseCache(tmp_path / cache),
-        store=get_store(f"sqlite:///{tmp_path / 's.db'}"),
-        **({"on_event": on_event} if on_event else {}),
-    )
+    run = SearchRun(loaded=loaded, dataset=dataset, options=options, **({"on_event": on_event} if on_event else {}), services=Services(backend=PricedBackend(answer), cache=DiskResponseCache(tmp_path / cache), records=get_store(f"sqlite:///{tmp_path / 's.db'}")))
     return asyncio.run(run.run())
 
 
@@ -163,7 +154,7 @@ def cli_run(tmp_path, objective, store):
 def test_the_cli_json_carries_the_front_and_what_each_candidate_costs_and_takes(tmp_path, monkeypatch, objective):
     """The same front cold and warm; paid figures are what the run spent (nothing, warm), per-row figures what
     the configuration's call costs and takes (the objectives), cold or warm."""
-    monkeypatch.setattr("promptopt.api.default_backend", lambda: PricedBackend(answer))
+    monkeypatch.setattr("promptopt.models.get_backend", lambda: PricedBackend(answer))
     cold, warm = cli_run(tmp_path, objective, "a.db"), cli_run(tmp_path, objective, "b.db")
     assert warm["model_calls"] == 0 and warm["cost_usd"] == 0.0  # every call came from the cache
     for data, paid in ((cold, True), (warm, False)):
@@ -229,16 +220,16 @@ def test_entries_without_their_latency_fail_the_trials_of_a_latency_front(tmp_pa
     events = []
     with pytest.raises(EvalFailed, match="no trial completed"):
         cold_then_warm(tmp_path, ("score",), ("score", "latency"), strip="latency_s",
-                       on_event=lambda kind, data: events.append((kind, data)))
-    trials = [data for kind, data in events if kind == "trial"]
-    assert trials and all(t["state"] == "failed" for t in trials)
-    assert all("no row has a known latency" in t["error"] and "--no-cache" in t["error"] for t in trials)
+                       on_event=events.append)
+    trials = [e for e in events if isinstance(e, TrialFinished)]
+    assert trials and all(t.status is TrialStatus.FAILED for t in trials)
+    assert all("no row has a known latency" in t.error and "--no-cache" in t.error for t in trials)
 
 
 def test_a_trial_without_a_value_for_an_objective_is_never_told():
     summary = EvalSummary.from_rows([RowResult(case_id="c", input={}, output="x", objective=1.0, cache_hit=True,
                                                call_cost_usd=0.01)], [], model_calls=0, wall_s=0.0)
-    outcome = TrialOutcome(number=3, state="complete", config_hash="h", summary=summary)
+    outcome = TrialOutcome(number=3, state=TrialStatus.COMPLETE, config_hash="h", summary=summary)
     assert outcome.values(("score", "cost")) == [1.0, 0.01]
     assert outcome.missing(("score", "latency")) == ["latency"]
     with pytest.raises(ValueError, match="trial 3 has no value for latency"):

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from promptopt.cache import DiskResponseCache
+from promptopt.engine import Services
 from promptopt.models import ScriptedBackend
 from promptopt.search import RunOptions, SearchRun
 from promptopt.store import get_store
@@ -15,9 +16,7 @@ from tests.search.helpers import known_best, loaded_and_data, write_spec
 def search(tmp_path, options=None, backend=None, cache_dir="cache", store_name="s.db", **spec_overrides):
     loaded, dataset = loaded_and_data(write_spec(tmp_path, **spec_overrides))
     backend = backend or ScriptedBackend(known_best)
-    run = SearchRun(loaded=loaded, dataset=dataset, options=options or RunOptions(seed=0, parallel=2),
-                    backend=backend, cache=DiskResponseCache(tmp_path / cache_dir),
-                    store=get_store(f"sqlite:///{tmp_path / store_name}"))
+    run = SearchRun(loaded=loaded, dataset=dataset, options=options or RunOptions(seed=0, parallel=2), services=Services(backend=backend, cache=DiskResponseCache(tmp_path / cache_dir), records=get_store(f"sqlite:///{tmp_path / store_name}")))
     return asyncio.run(run.run()), backend, run
 
 

@@ -10,7 +10,7 @@ import typing
 import pytest
 
 from promptopt.cache import DiskResponseCache
-from promptopt.engine import Evaluator, LocalBudget
+from promptopt.engine import Evaluator, LocalBudget, Services
 from promptopt.errors import BudgetExceeded, InputError
 from promptopt.models import ScriptedBackend
 from promptopt.models._base import ModelRequest, ModelResponse
@@ -75,11 +75,11 @@ def test_calls_reach_call_with_the_proposer_model_and_distinct_repeats(name):
 def test_a_repeated_run_is_served_by_the_cache(tmp_path, name):
     backend = ScriptedBackend(proposal)
     first = propose(
-        make_proposer(name, "fake/proposer"), through(Evaluator(backend=backend, cache=DiskResponseCache(tmp_path)))
+        make_proposer(name, "fake/proposer"), through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path))))
     )
     assert len(backend.calls) == 3
     again = propose(
-        make_proposer(name, "fake/proposer"), through(Evaluator(backend=backend, cache=DiskResponseCache(tmp_path)))
+        make_proposer(name, "fake/proposer"), through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path))))
     )
     assert again == first and len(backend.calls) == 3
 
@@ -87,7 +87,7 @@ def test_a_repeated_run_is_served_by_the_cache(tmp_path, name):
 @pytest.mark.parametrize("name", ["dspy", "grounded"])
 def test_a_budget_refusal_propagates(name):
     backend = ScriptedBackend(proposal)
-    evaluator = Evaluator(backend=backend, budget=LocalBudget(model_calls=1))
+    evaluator = Evaluator(Services(backend=backend, budget=LocalBudget(model_calls=1)))
     with pytest.raises(BudgetExceeded, match="model-call budget"):
         propose(make_proposer(name, "fake/proposer"), through(evaluator))
     assert len(backend.calls) == 1
@@ -96,7 +96,7 @@ def test_a_budget_refusal_propagates(name):
 def test_dspy_never_sees_the_model_name():
     # DSPy refuses temperature 0.9 for a model it knows as an OpenAI reasoning model; ours decides the model
     backend = ScriptedBackend(proposal)
-    found = propose(DspyProposer("openai/gpt-5-mini"), through(Evaluator(backend=backend)), n=1)
+    found = propose(DspyProposer("openai/gpt-5-mini"), through(Evaluator(Services(backend=backend))), n=1)
     assert len(found) == 1 and [r.model for r in backend.calls] == ["openai/gpt-5-mini"]
 
 
@@ -109,7 +109,7 @@ def test_malformed_replies_are_counted_and_cleaned_or_skipped():
     }
     backend = ScriptedBackend(lambda request: replies[request.params["seed"]])
     proposer = DspyProposer("fake/proposer")
-    found = propose(proposer, through(Evaluator(backend=backend)), n=2)
+    found = propose(proposer, through(Evaluator(Services(backend=backend))), n=2)
     # 0 and 1 cannot be parsed nor used; 2 cannot be parsed, its raw text can (labels appended); 3 parses
     assert found == [
         "Judge the review's sentiment carefully. Answer with one word: positive or negative.",
@@ -170,14 +170,7 @@ def test_a_search_with_the_dspy_proposer_tries_its_instruction(tmp_path):
     backend = ScriptedBackend(lambda r: dspy_reply(expert) if is_dspy_request(r) else known_best(r))
     search = {"instructions": {"propose": 1, "proposer": "dspy", "proposer_model": "fake/proposer"}}
     loaded, dataset = loaded_and_data(write_spec(tmp_path, search=search))
-    run = SearchRun(
-        loaded=loaded,
-        dataset=dataset,
-        options=RunOptions(sampler="grid", seed=0, max_trials=10, top_k=1),
-        backend=backend,
-        cache=DiskResponseCache(tmp_path / "cache"),
-        store=get_store(f"sqlite:///{tmp_path / 's.db'}"),
-    )
+    run = SearchRun(loaded=loaded, dataset=dataset, options=RunOptions(sampler="grid", seed=0, max_trials=10, top_k=1), services=Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"), records=get_store(f"sqlite:///{tmp_path / 's.db'}")))
     result = asyncio.run(run.run())
     assert [c.model for c in backend.calls if c.model == "fake/proposer"] == ["fake/proposer"]
     (dimension,) = SearchSpace.from_json(run.store.get_run(result.run_id).space).dimensions

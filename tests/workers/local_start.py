@@ -12,7 +12,7 @@ from pathlib import Path
 import ray  # noqa: TID251 (tests of the Ray adapter)
 
 from promptopt.cache import DiskResponseCache
-from promptopt.engine import LocalBudget
+from promptopt.engine import LocalBudget, Services
 from promptopt.workers import ray_executor_factory
 from tests.workers.fakes import env_checking_backend
 from tests.workers.helpers import context, jobs
@@ -24,7 +24,7 @@ def main(tmp: Path) -> None:
                                    store_url=f"sqlite:///{tmp}/s.db", concurrency=4,
                                    backend_factory=env_checking_backend)
     t0 = time.monotonic()
-    executor = factory(budget=LocalBudget(model_calls=100))
+    executor = factory(Services(backend=env_checking_backend(), budget=LocalBudget(model_calls=100)))
     started = time.monotonic() - t0
     cpus = ray.cluster_resources().get("CPU")
     try:

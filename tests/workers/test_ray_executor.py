@@ -11,7 +11,7 @@ import ray  # noqa: TID251 (tests of the Ray adapter)
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: TID251
 
 from promptopt.cache import DiskResponseCache, NullCache
-from promptopt.engine import LocalBudget
+from promptopt.engine import LocalBudget, Services
 from promptopt.errors import ModelCallError
 from promptopt.models import ScriptedBackend
 from promptopt.search import RunOptions, SearchRun
@@ -51,7 +51,8 @@ def executor(tmp: Path, ctx: TrialContext, *, budget=None, backend_factory=fakes
     factory = ray_executor_factory(loaded=ctx.loaded, cache=cache or DiskResponseCache(tmp / "cache"),
                                    store_url=f"sqlite:///{tmp}/s.db", concurrency=ctx.loaded.spec.eval.concurrency,
                                    backend_factory=backend_factory)
-    return factory(budget=budget)
+    # The driver's services carry only the budget to the workers, which build their own backends.
+    return factory(Services(backend=ScriptedBackend(lambda r: "unused"), budget=budget))
 
 
 def alive_nodes() -> set[str]:
@@ -160,9 +161,15 @@ def test_search_run_uses_the_ray_executor_and_the_driver_sees_the_calls(tmp_path
     cache = DiskResponseCache(tmp_path / "cache")
     factory = ray_executor_factory(loaded=loaded, cache=cache, store_url=store.url, concurrency=16,
                                    backend_factory=fakes.probed_backend)
+    given: list[Services] = []  # what the run handed its executor factory: the search budget among them
+
+    def recording_factory(services: Services):
+        given.append(services)
+        return factory(services)
+
+    driver = ScriptedBackend(lambda r: fakes.truth(r.messages[-1]["content"]))
     run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(parallel=4, sampler="grid"),
-                    backend=ScriptedBackend(lambda r: fakes.truth(r.messages[-1]["content"])), cache=cache,
-                    store=store, executor_factory=factory)
+                    executor_factory=recording_factory, services=Services(backend=driver, cache=cache, records=store))
     result = asyncio.run(run.run())
     calls = ray.get(probe.report.remote())["calls"]
     assert result.trials == 4 and result.failed_trials == 0
@@ -171,7 +178,8 @@ def test_search_run_uses_the_ray_executor_and_the_driver_sees_the_calls(tmp_path
     # The run's own budget counted every call the workers sent (the grid may repeat a configuration in a
     # batch, whose calls may then come from the cache: hence no fixed number).
     assert len(calls) >= 3 * VALIDATION_ROWS
-    assert run.budget.used().model_calls == len(calls)
+    [services] = given
+    assert services.budget.used().model_calls == len(calls)
 
 
 def test_workers_live_for_the_run_and_run_a_batch_s_trials_together(tmp_path, probe):

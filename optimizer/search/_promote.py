@@ -1,0 +1,43 @@
+"""After the verdict: register the winner, and move the label only if it beats the incumbent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from promptopt.config import PromptConfig
+from promptopt.data import Dataset, content_hash
+from promptopt.engine import EvalResult
+from promptopt.errors import EvalFailed
+from promptopt.registry import Lineage, PromotionDecision, Registry, promote_if_better
+from promptopt.search._plan import RunOptions
+from promptopt.search._verdict import Verdict
+from promptopt.search_spaces import SearchSpace
+from promptopt.spec import LoadedSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from promptopt.store import Store
+
+
+async def promote_winner(store: Store, loaded: LoadedSpec, dataset: Dataset, *, run_id: str, space: SearchSpace,
+                         verdict: Verdict, options: RunOptions,
+                         incumbent_eval: Callable[[PromptConfig], Awaitable[EvalResult]]) -> PromotionDecision:
+    """Register the winner; move the spec's label only if it beats the incumbent (evaluated again with
+    ``incumbent_eval`` on the same test split) or, for a new prompt, the spec's baseline. Configurations the
+    verdict tested come from the cache."""
+    settings, best = loaded.spec.registry, verdict.best
+
+    async def evaluate(config: PromptConfig) -> EvalResult:
+        try:
+            return await incumbent_eval(config)
+        except EvalFailed as exc:  # a failed eval is no evidence: the gate refuses and says why
+            return store.get_result(exc.experiment_id)  # type: ignore[attr-defined]
+
+    lineage = Lineage(run_id=run_id, trial=best.trial, spec_hash=content_hash(
+        loaded.spec.model_dump(mode="json", by_alias=True)), dataset_hash=dataset.hash,
+        validation_score=best.validation_score, test_score=best.test_score)
+    return await promote_if_better(
+        Registry(store), loaded.spec.task.name, PromptConfig.model_validate(best.config), evaluate=evaluate,
+        who=options.who, lineage=lineage, margin=settings.margin, alpha=settings.alpha, label=settings.label,
+        baseline_config=space.config(space.baseline()), seed=options.seed)

@@ -1,0 +1,69 @@
+"""What a run returns: its candidates (distinct configurations that completed) and the result, immutable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict
+
+from promptopt.config import PromptConfig
+from promptopt.registry import PromotionDecision
+from promptopt.search._events import StopReason
+
+
+class Candidate(BaseModel):
+    """A distinct configuration that completed, with the figures of its validation eval.
+
+    ``cost_usd``, ``mean_latency_s`` and ``model_calls`` are what that eval paid (a cached response is free and
+    instant: all 0 / ``None`` on a warm cache). ``cost_per_row_usd`` and ``latency_per_row_s`` are what the
+    configuration's task call costs and takes per row when it really runs, cached or not: the figures the cost
+    and latency objectives use (``None`` when unknown, e.g. in results recorded before they existed).
+    """
+
+    model_config = ConfigDict(frozen=True)
+    trial: int
+    config: dict[str, Any]
+    description: str
+    validation_score: float | None
+    test_score: float | None = None
+    cost_usd: float = 0.0
+    mean_latency_s: float | None = None
+    model_calls: int = 0
+    cost_per_row_usd: float | None = None
+    latency_per_row_s: float | None = None
+    experiment_id: str | None = None
+    test_experiment_id: str | None = None
+    node: str | None = None
+
+    @classmethod
+    def of_trial(cls, trial: optuna.trial.FrozenTrial, config: PromptConfig | None) -> Candidate:
+        """The candidate of a completed trial (``config``: its configuration, ``None`` when unknown), with the
+        figures of the eval summary the trial recorded."""
+        s = trial.user_attrs.get("summary") or {}
+        return cls(trial=trial.number, config={} if config is None else config.model_dump(mode="json", by_alias=True),
+                   description="" if config is None else config.describe(),
+                   validation_score=trial.values[0] if trial.values else None, cost_usd=s.get("cost_usd", 0.0),
+                   mean_latency_s=s.get("mean_latency_s"), model_calls=s.get("model_calls", 0),
+                   cost_per_row_usd=s.get("cost_per_row_usd"), latency_per_row_s=s.get("latency_per_row_s"),
+                   experiment_id=trial.user_attrs.get("experiment_id"), node=trial.user_attrs.get("node"))
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    run_id: str
+    status: str
+    stopped_by: StopReason | None
+    trials: int
+    failed_trials: int
+    model_calls: int
+    cost_usd: float
+    wall_s: float
+    baseline: Candidate
+    best: Candidate
+    lift: float | None
+    lift_ci95: tuple[float, float] | None
+    p_value: float | None
+    leaderboard: tuple[Candidate, ...]
+    pareto: tuple[Candidate, ...] = ()
+    promotion: PromotionDecision | None = None
