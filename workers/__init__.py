@@ -11,10 +11,10 @@ they are given.
 
 from promptopt.workers._budget import BudgetActor
 from promptopt.workers._executor import RayExecutor, ray_executor_factory
-from promptopt.workers._gate import MeteredBackend, TrialGate
 from promptopt.workers._lease import Grant, LeaseLedger, LeasePool
 from promptopt.workers._limiter import split_slots
-from promptopt.workers._models import CallFailure, LocalModelActor, RoutedBackend, model_actor_name
+from promptopt.workers._model_actors import CallFailure, LocalModelActor, RoutedBackend, model_actor_name
+from promptopt.workers._trial_gate import MeteredBackend, TrialGate
 from promptopt.workers._worker import TrialWorker
 
 __all__ = [

@@ -18,7 +18,7 @@ from promptopt.search_spaces import SearchSpace
 from promptopt.secrets import scrub_secrets
 from promptopt.workers._budget import BudgetLink
 from promptopt.workers._cluster import ensure_ray
-from promptopt.workers._models import BackendFactory, ModelActors, uses_local_models
+from promptopt.workers._model_actors import BackendFactory, ModelActors, uses_local_models
 from promptopt.workers._worker import TrialWorkers
 
 CANCEL_WAIT_S = 10.0  # how long a cancelled batch waits for its trials to stop

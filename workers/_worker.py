@@ -20,10 +20,10 @@ from promptopt.cache import ResponseCache
 from promptopt.engine import Budget, CallLimiter, LocalLimiter, Services
 from promptopt.search import TrialContext, TrialJob, TrialOutcome, run_trial
 from promptopt.workers._cluster import alive_node_cpus, current_node_id
-from promptopt.workers._gate import MeteredBackend, TrialGate
 from promptopt.workers._lease import LeasePool
 from promptopt.workers._limiter import split_slots
-from promptopt.workers._models import BackendFactory, RoutedBackend
+from promptopt.workers._model_actors import BackendFactory, RoutedBackend
+from promptopt.workers._trial_gate import MeteredBackend, TrialGate
 
 
 @ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=0)
