@@ -59,6 +59,10 @@ def leaderboard_table(result: Any, limit: int = 15) -> Table:
     return table
 
 
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _num(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
@@ -157,10 +161,11 @@ def register(app: typer.Typer) -> None:
             return
         console.print(leaderboard_table(result))
         b, w = result.baseline, result.best
-        fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")  # noqa: E731
-        console.print(f"baseline (trial {b.trial}): validation {fmt(b.validation_score)}, test {fmt(b.test_score)}")
-        console.print(f"best     (trial {w.trial}): validation {fmt(w.validation_score)}, test {fmt(w.test_score)}")
-        if result.lift is not None and result.lift_ci95 is not None:
+        console.print(f"baseline (trial {b.trial}): validation {_score(b.validation_score)}, "
+                      f"test {_score(b.test_score)}")
+        console.print(f"best     (trial {w.trial}): validation {_score(w.validation_score)}, "
+                      f"test {_score(w.test_score)}")
+        if result.lift is not None and result.lift_ci95 is not None and result.p_value is not None:
             lo, hi = result.lift_ci95
             console.print(f"lift on the test split: {result.lift:+.3f} (95% CI {lo:+.3f}..{hi:+.3f}), "
                           f"{format_p(result.p_value)}")

@@ -42,11 +42,17 @@ def _model_call_error(message: str, retryable: bool, retry_after: float | None, 
     return ModelCallError(message, retryable=retryable, retry_after=retry_after, status=status)
 
 
-class BudgetExceeded(OptimizeError):
+class _EvalStopped(OptimizeError):
+    """An eval ended early; ``experiment_id`` is the failed experiment it recorded (``None`` outside an eval)."""
+
+    experiment_id: str | None = None
+
+
+class BudgetExceeded(_EvalStopped):
     """A call or trial would pass the budget; raised before the call is sent."""
 
 
-class EvalFailed(OptimizeError):
+class EvalFailed(_EvalStopped):
     """An eval's error rate passed its threshold; the eval is recorded as failed, never as low scores."""
 
 

@@ -52,7 +52,8 @@ class Dataset(BaseModel):
     def split(self, name: str) -> Split:
         if name not in ("train", "validation", "test"):
             raise ValueError(f"unknown split {name!r}; expected train, validation or test")
-        return getattr(self, name)
+        split: Split = getattr(self, name)
+        return split
 
     @property
     def hash(self) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,7 +74,7 @@ class CallLimiter(abc.ABC):
     """Bounds the calls in flight per model. Contract: ``slot(model)`` is an async context manager."""
 
     @abc.abstractmethod
-    def slot(self, model: str) -> AsyncIterator[None]: ...
+    def slot(self, model: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class LocalLimiter(CallLimiter):
@@ -85,7 +85,7 @@ class LocalLimiter(CallLimiter):
         self._sems: dict[str, asyncio.Semaphore] = {}
 
     @asynccontextmanager
-    async def slot(self, model: str) -> AsyncIterator[None]:  # type: ignore[override]
+    async def slot(self, model: str) -> AsyncIterator[None]:
         sem = self._sems.get(model)
         if sem is None:
             sem = self._sems[model] = asyncio.Semaphore(self.per_model.get(model, self.concurrency))

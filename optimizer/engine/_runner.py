@@ -146,7 +146,7 @@ class Evaluator:
                 raise EvalFailed(f"{counters.errors} of {total} rows failed, over the allowed error rate "
                                  f"{self.settings.max_error_rate:.0%}; last error: {row.error}")
 
-        failure: BaseException | None = None
+        failure: EvalFailed | BudgetExceeded | None = None
         tasks = [asyncio.create_task(one(c, k)) for c, k in todo]
         try:
             for fut in asyncio.as_completed(tasks):
@@ -169,7 +169,7 @@ class Evaluator:
             self.records.finish_experiment(exp_id, summary, status=status,
                                          error_message=None if failure is None else str(failure))
         if failure is not None:
-            failure.experiment_id = exp_id  # type: ignore[union-attr]
+            failure.experiment_id = exp_id
             raise failure
         return EvalResult(experiment_id=exp_id, config_hash=config.hash, split=split.name,
                           dataset_hash=dataset_hash, rows=tuple(ordered), summary=summary, status=status)

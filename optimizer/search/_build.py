@@ -111,7 +111,8 @@ def assemble_space(loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals
         dims.append(InstructionDimension(tuple(instructions), tuple(sources)))
     fs = spec.search.few_shot
     if fs.max_k > 0:
-        pools = {s: _pool(dataset.train, seed) for s in fs.strategies if s != "bootstrapped"}
+        pools: dict[str, tuple[Example, ...]] = {s: _pool(dataset.train, seed) for s in fs.strategies
+                                                 if s != "bootstrapped"}
         if "bootstrapped" in fs.strategies and pre.correct:
             pools["bootstrapped"] = pre.correct
         if any(pools.values()):

@@ -86,4 +86,4 @@ def _per_call_usd(loaded: LoadedSpec, dataset: Dataset, max_usd: float | None, b
     from promptopt.search._estimate import estimate_run
 
     est = estimate_run(loaded, dataset, trials=1, top_k=0, backend=backend)
-    return max(est["cost_per_call_usd"].values())
+    return float(max(est["cost_per_call_usd"].values()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import optuna
 
@@ -25,7 +25,8 @@ from promptopt.spec import LoadedSpec
 if TYPE_CHECKING:
     from promptopt.store import RunRecord, Store
 
-DIRECTIONS = {"score": "maximize", "cost": "minimize", "latency": "minimize"}
+DIRECTIONS: dict[str, Literal["minimize", "maximize"]] = {"score": "maximize", "cost": "minimize",
+                                                          "latency": "minimize"}
 
 
 def run_key(loaded: LoadedSpec, dataset: Dataset, options: RunOptions) -> str:

@@ -32,7 +32,9 @@ async def promote_winner(store: Store, loaded: LoadedSpec, dataset: Dataset, *, 
         try:
             return await incumbent_eval(config)
         except EvalFailed as exc:  # a failed eval is no evidence: the gate refuses and says why
-            return store.get_result(exc.experiment_id)  # type: ignore[attr-defined]
+            if exc.experiment_id is None:
+                raise
+            return store.get_result(exc.experiment_id)
 
     lineage = Lineage(run_id=run_id, trial=best.trial, spec_hash=content_hash(
         loaded.spec.model_dump(mode="json", by_alias=True)), dataset_hash=dataset.hash,

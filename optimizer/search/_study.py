@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -43,7 +44,7 @@ def optuna_storage_url(store_url: str) -> str:
 
 
 def open_study(*, run_id: str, store_url: str, sampler: optuna.samplers.BaseSampler,
-               directions: list[str]) -> optuna.Study:
+               directions: Sequence[Literal["minimize", "maximize"]]) -> optuna.Study:
     """Create or load the run's study in the store's database (``optuna-dashboard <store url>`` opens it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(optuna_storage_url(store_url),

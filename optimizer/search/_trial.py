@@ -51,10 +51,10 @@ class TrialOutcome(BaseModel):
         Raises:
             ValueError: an objective has no value (see :meth:`missing`); such a trial is failed, not told.
         """
-        values = [self._value(name) for name in objectives]
-        if None in values:
+        values = [v for v in (self._value(name) for name in objectives) if v is not None]
+        if len(values) < len(objectives):
             raise ValueError(f"trial {self.number} has no value for {', '.join(self.missing(objectives))}")
-        return values  # type: ignore[return-value]
+        return values
 
     def missing(self, objectives: tuple[str, ...]) -> list[str]:
         """The objectives this outcome has no value for (e.g. latency, when every row came from cache entries
@@ -91,7 +91,7 @@ async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, nod
     except (BudgetExceeded, EvalFailed) as exc:
         state = TrialStatus.BUDGET if isinstance(exc, BudgetExceeded) else TrialStatus.FAILED
         return TrialOutcome(number=job.number, state=state, config_hash=config.hash, error=str(exc),
-                            experiment_id=getattr(exc, "experiment_id", None), node=node)
+                            experiment_id=exc.experiment_id, node=node)
     outcome = TrialOutcome(number=job.number, state=TrialStatus.COMPLETE, config_hash=config.hash,
                            experiment_id=result.experiment_id, summary=result.summary, node=node)
     missing = outcome.missing(tuple(dict.fromkeys(("score", *ctx.objectives))))

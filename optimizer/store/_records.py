@@ -54,7 +54,7 @@ def utc(value: datetime) -> datetime:
 def experiment_record(table: ExperimentTable) -> ExperimentRecord:
     finished_at = None if table.finished_at is None else utc(table.finished_at)
     return ExperimentRecord(
-        id=table.id, key=table.key, name=table.name, status=table.status,  # type: ignore[arg-type]
+        id=table.id, key=table.key, name=table.name, status=table.status,
         config=table.config, config_hash=table.config_hash, model=table.model, split=table.split,
         dataset_hash=table.dataset_hash, run_id=table.run_id, trial_number=table.trial_number,
         role=ExperimentRole(table.role),
