@@ -12,9 +12,6 @@ Example:
 
 from promptopt.logs._dataset import dataset_from_logs, dataset_hash, export_dataset, log_record, write_jsonl
 from promptopt.logs._models import (
-    ID_PATTERN,
-    LABEL_PATTERN,
-    NAME_PATTERN,
     ExportResult,
     Feedback,
     FeedbackBatch,
@@ -29,6 +26,8 @@ from promptopt.logs._models import (
 )
 from promptopt.logs._scoring import ascore_logs, in_sample, score_logs
 from promptopt.logs._store import LogStore
+from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules a log is checked against
+from promptopt.names import LOG_ID_PATTERN as ID_PATTERN
 
 __all__ = ["ID_PATTERN", "LABEL_PATTERN", "NAME_PATTERN", "ExportResult", "Feedback", "FeedbackBatch", "FeedbackIn",
            "IngestResult", "LogBatch", "LogEntry", "LogIn", "LogQuery", "LogStore", "ScoreReport", "VersionStats",

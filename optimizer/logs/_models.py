@@ -8,10 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# The registry's patterns (promptopt.registry.NAME_PATTERN / LABEL_PATTERN); a test checks they agree.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+from promptopt.names import Label, LogId, PromptName, Version
+
 MAX_BATCH = 10_000
 MAX_TEXT = 1_000_000
 
@@ -34,10 +32,10 @@ class LogIn(_Frozen):
     template variables (an object) or any JSON value; ``metadata`` is free-form.
     """
 
-    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
-    prompt: str = Field(pattern=NAME_PATTERN, description="Prompt name in the registry.")
-    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Registry version that produced it.")
-    label: str | None = Field(default=None, pattern=LABEL_PATTERN, description="Label the version was looked up by.")
+    id: LogId | None = Field(default=None, description="Client-chosen id (default: a new one).")
+    prompt: PromptName = Field(description="Prompt name in the registry.")
+    version: Version | None = Field(default=None, description="Registry version that produced it.")
+    label: Label | None = Field(default=None, description="Label the version was looked up by.")
     input: Any = Field(description="The template variables (an object), or any JSON value.")
     output: str | None = Field(default=None, max_length=MAX_TEXT)
     model: str | None = Field(default=None, max_length=200)
@@ -63,8 +61,8 @@ class LogIn(_Frozen):
 class FeedbackIn(_Frozen):
     """Feedback on one log (``POST /v1/feedback:bulk``): a score, a label, a corrected output, or several."""
 
-    id: str | None = Field(default=None, pattern=ID_PATTERN, description="Client-chosen id (default: a new one).")
-    log_id: str = Field(pattern=ID_PATTERN)
+    id: LogId | None = Field(default=None, description="Client-chosen id (default: a new one).")
+    log_id: LogId
     score: float | None = Field(default=None, allow_inf_nan=False)
     label: str | None = Field(default=None, min_length=1, max_length=200)
     corrected: str | None = Field(default=None, max_length=MAX_TEXT)
@@ -136,9 +134,9 @@ class LogQuery(_Frozen):
     ``since`` is inclusive and ``until`` exclusive, on the time the call was made; logs come oldest first.
     """
 
-    prompt: str | None = Field(default=None, pattern=NAME_PATTERN)
+    prompt: PromptName | None = None
     version: int | None = Field(default=None, ge=1)
-    label: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    label: Label | None = None
     since: datetime | None = None
     until: datetime | None = None
     with_feedback: bool = False

@@ -9,10 +9,9 @@ Example:
     >>> registry.set_label("support-triage", "production", version.version, who="alice")  # doctest: +SKIP
 """
 
+from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules the registry enforces
 from promptopt.registry._gate import Evaluate, paired_evidence, promote_if_better
 from promptopt.registry._models import (
-    LABEL_PATTERN,
-    NAME_PATTERN,
     Evidence,
     LabelEvent,
     Lineage,

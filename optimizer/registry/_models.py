@@ -9,10 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptopt.config import PromptConfig
+from promptopt.names import PromptName, Version
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # the spec's task.name, which names the prompt
-LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-MAX_VERSION = 2**31 - 1  # versions are 32-bit integers on both backends
 EventKind = Literal["set", "rollback", "promote", "refuse"]
 
 
@@ -45,8 +43,8 @@ class PromptVersion(_Frozen):
     promptopt adds fields (with defaults) to :class:`~promptopt.config.PromptConfig`.
     """
 
-    name: str = Field(pattern=NAME_PATTERN)
-    version: int = Field(ge=1, le=MAX_VERSION)
+    name: PromptName
+    version: Version
     config: PromptConfig
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     lineage: Lineage = Lineage()

@@ -11,11 +11,9 @@ from sqlmodel import Session, col, select
 
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError, NotFound, OptimizeError
+from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.registry._diff import version_diff
 from promptopt.registry._models import (
-    LABEL_PATTERN,
-    MAX_VERSION,
-    NAME_PATTERN,
     EventKind,
     Evidence,
     LabelEvent,
@@ -261,7 +259,7 @@ def _no_prompt(name: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+    if not is_prompt_name(name):
         raise InputError(_SOURCE, "name", f"{name!r} is not a prompt name: letters, digits, '_', '.' and '-', "
                          f"starting with a letter or digit, at most 100 characters")
     return name
@@ -276,7 +274,7 @@ def _check_no_credentials(config: PromptConfig) -> None:
 
 
 def _check_label(label: str) -> str:
-    if not isinstance(label, str) or not re.fullmatch(LABEL_PATTERN, label):
+    if not is_label(label):
         raise InputError(_SOURCE, "label", f"{label!r} is not a label: lower-case letters, digits, '_', '.' and "
                          f"'-', starting with a letter or digit, at most 64 characters (e.g. production)")
     return label

@@ -9,7 +9,6 @@ holds the lease; nobody else can, until it is released or runs out.
 from __future__ import annotations
 
 import builtins
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +17,13 @@ from sqlalchemy import false, update
 from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, NotFound
+from promptopt.names import is_prompt_name
 from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun, ScheduleSettings
 from promptopt.store import Store
 from promptopt.store._engine import writer
 from promptopt.store._log_tables import ScheduleRunTable, ScheduleTable
 from promptopt.store._records import utc
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _SOURCE = "schedule"
 
 
@@ -47,7 +46,7 @@ class Schedules:
         Raises:
             InputError: a bad name, interval or threshold, or a schedule with this name exists.
         """
-        if not re.fullmatch(NAME_PATTERN, name):
+        if not is_prompt_name(name):  # a schedule is named like the prompt it re-optimizes
             raise InputError(_SOURCE, "name", f"{name!r} is not a name: letters, digits, '_', '.', '-'")
         if not every_s > 0:
             raise InputError(_SOURCE, "every_s", f"the interval must be positive, not {every_s}")

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from promptopt.names import is_label, is_log_id, is_prompt_name, is_version
 from promptopt.secrets import mask_url, scrub_record, scrub_secrets
 
 if TYPE_CHECKING:
@@ -36,10 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("promptopt.sdk")
 Scrub = Callable[[dict[str, Any]], dict[str, Any]]
 Event = tuple[str, dict[str, Any]]  # ("log" | "feedback", body)
-# The patterns of promptopt.logs (a test checks they agree): a record the server would refuse is caught here.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# The limits of promptopt.logs (a test checks they agree): a record the server would refuse is caught here.
 _MAX_TEXT = 1_000_000
 _MAX_BATCH = 10_000
 _FORMAT = 1
@@ -78,12 +75,11 @@ def _text(value: Any, limit: int = _MAX_TEXT) -> str | None:
 
 
 def _version(value: Any) -> int | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31
-    return value if ok else None
+    return value if is_version(value) else None
 
 
 def _label(value: Any) -> str | None:
-    return value if isinstance(value, str) and _LABEL.match(value) else None
+    return value if is_label(value) else None
 
 
 class Rejected(Exception):
@@ -283,9 +279,9 @@ class PromptLogger:
         """Queue one model call; returns its log id (give it to :meth:`feedback`)."""
         log_id = id or uuid.uuid4().hex
         try:
-            if not isinstance(prompt_name, str) or not _NAME.match(prompt_name):
+            if not is_prompt_name(prompt_name):
                 raise ValueError(f"{prompt_name!r} is not a prompt name")
-            if not isinstance(log_id, str) or not _ID.match(log_id):
+            if not is_log_id(log_id):
                 raise ValueError(f"id {log_id!r} is not an id (letters, digits, '_', '.', ':', '-')")
             body = self._scrub({"input": _jsonable({} if input is None else input), "output": _text(output),
                                 "metadata": _jsonable(metadata or {}), "model": _text(model, 200)})

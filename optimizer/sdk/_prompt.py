@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -10,12 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError
+from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.sdk._render import litellm_kwargs, openai_kwargs
 
-# The registry's patterns (promptopt.registry.NAME_PATTERN / LABEL_PATTERN), repeated here so that the SDK does
-# not import the store; a test checks they agree.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 DEFAULT_LABEL = "production"
 
 
@@ -30,17 +26,17 @@ class PromptRef(BaseModel):
     @classmethod
     def of(cls, name: str, label: str | None = None, version: int | None = None) -> PromptRef:
         """Check the parts; neither label nor version means the ``production`` label."""
-        if not re.fullmatch(NAME_PATTERN, name):
+        if not is_prompt_name(name):
             raise InputError("PromptClient.get", "name", f"{name!r} is not a prompt name (letters, digits, '_', "
                              f"'.', '-')")
         if label is not None and version is not None:
             raise InputError("PromptClient.get", "version", "give a label or a version, not both")
         if version is not None:
-            if not 1 <= version < 2**31:
+            if not 1 <= version <= MAX_VERSION:
                 raise InputError("PromptClient.get", "version", f"versions are whole numbers from 1, not {version}")
             return cls(name=name, version=version)
         label = DEFAULT_LABEL if label is None else label
-        if not re.fullmatch(LABEL_PATTERN, label):
+        if not is_label(label):
             raise InputError("PromptClient.get", "label", f"{label!r} is not a label (lower-case letters, digits, "
                              f"'_', '.', '-')")
         return cls(name=name, label=label)

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError
-from promptopt.registry import LABEL_PATTERN, NAME_PATTERN, LabelEvent, PromptSummary, PromptVersion, Registry
-from promptopt.registry._models import MAX_VERSION
+from promptopt.names import LABEL_PATTERN, MAX_VERSION, NAME_PATTERN
+from promptopt.registry import LabelEvent, PromptSummary, PromptVersion, Registry
 from promptopt.sdk import DEFAULT_LABEL, call_params
 from promptopt.server._auth import read_access, write_access
 from promptopt.server._errors import responses

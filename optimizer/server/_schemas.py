@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from promptopt.registry import LABEL_PATTERN
-from promptopt.registry._models import MAX_VERSION
+from promptopt.names import Label, Version
 
 _WHO = Field(default=None, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$",
              description="Who asks (kept in the audit log).")
@@ -21,8 +20,8 @@ class _Body(BaseModel):
 class Selector(_Body):
     """Which version: ``version``, else the one ``label`` points at, else the ``production`` label."""
 
-    label: str | None = Field(default=None, pattern=LABEL_PATTERN, examples=["production"])
-    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    label: Label | None = Field(default=None, examples=["production"])
+    version: Version | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Selector:
@@ -62,7 +61,7 @@ class InvokeResponse(_Body):
 
 
 class LabelRequest(_Body):
-    version: int = Field(ge=1, le=MAX_VERSION, description="The version the label will point at.")
+    version: Version = Field(description="The version the label will point at.")
     why: str | None = _WHY
     who: str | None = _WHO
 

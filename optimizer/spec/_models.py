@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from promptopt.names import Label, PromptName
 from promptopt.spec._scorers import ScorerSpec
 
 
@@ -61,7 +62,7 @@ class OutputSpec(_Frozen):
 
 
 class TaskSpec(_Frozen):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Prompt name in the registry.")
+    name: PromptName = Field(description="Prompt name in the registry.")
     model: str = Field("local/smollm2-135m", description="litellm model string, or local/smollm2-135m.")
     prompt: tuple[Message, ...] = Field(min_length=1, description="Chat messages with {{variable}} placeholders.")
     params: Decoding = Decoding()
@@ -172,7 +173,7 @@ class RegistrySettings(_Frozen):
     """Gated promotion of a run's winner into the prompt registry (under ``task.name``)."""
 
     promote: bool = Field(True, description="Register the winner and move the label if it earned it.")
-    label: str = Field("production", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    label: Label = "production"
     margin: float = Field(0.0, ge=0, le=1, description="Required mean lift over the incumbent on the test split.")
     alpha: float = Field(0.05, gt=0, le=1, description="Significance level of the paired test.")
 

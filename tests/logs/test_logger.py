@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from promptopt import logs, names
 from promptopt.logs import LogQuery, LogStore
 from promptopt.logs import _models as wire
 from promptopt.registry import LABEL_PATTERN, NAME_PATTERN
@@ -146,9 +147,11 @@ def test_an_entry_the_destination_refuses_is_dropped_alone(store: Store) -> None
 
 
 def test_the_sdk_checks_what_the_server_checks() -> None:
-    assert _logger._NAME.pattern == wire.NAME_PATTERN == NAME_PATTERN
-    assert _logger._LABEL.pattern == wire.LABEL_PATTERN == LABEL_PATTERN
-    assert _logger._ID.pattern == wire.ID_PATTERN
+    assert names.NAME_PATTERN == logs.NAME_PATTERN == NAME_PATTERN
+    assert names.LABEL_PATTERN == logs.LABEL_PATTERN == LABEL_PATTERN
+    assert names.LOG_ID_PATTERN == logs.ID_PATTERN
+    assert (_logger.is_prompt_name, _logger.is_label, _logger.is_log_id) == (
+        names.is_prompt_name, names.is_label, names.is_log_id)
     assert _logger._MAX_TEXT == wire.MAX_TEXT and _logger._MAX_BATCH == wire.MAX_BATCH
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from promptopt import names
 from promptopt.errors import InputError, NotFound
 from promptopt.registry import LABEL_PATTERN, NAME_PATTERN, Registry
 from promptopt.sdk import Fetched, PromptClient, PromptRef, PromptSource, PromptUnavailable
@@ -171,4 +172,5 @@ def test_bad_references_name_the_field(source: ScriptedSource, kwargs: dict, fie
 
 
 def test_the_sdk_patterns_are_the_registry_patterns() -> None:
-    assert (sdk_prompt.NAME_PATTERN, sdk_prompt.LABEL_PATTERN) == (NAME_PATTERN, LABEL_PATTERN)
+    assert (names.NAME_PATTERN, names.LABEL_PATTERN) == (NAME_PATTERN, LABEL_PATTERN)
+    assert (sdk_prompt.is_prompt_name, sdk_prompt.is_label) == (names.is_prompt_name, names.is_label)
