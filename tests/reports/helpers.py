@@ -82,7 +82,9 @@ def make_run(tmp: Path, *, trials: int = 14, seed: int = 0, store: Store | None 
     """A finished run in ``tmp/s.db`` (or ``store``), made by the real search on the priced scripted backend."""
     loaded = load_spec(write_spec(tmp))
     store = store or get_store(f"sqlite:///{tmp / 's.db'}")
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(seed=seed, parallel=2, max_trials=trials, objectives=objectives), services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp / "cache"), records=store))
+    options = RunOptions(seed=seed, parallel=2, max_trials=trials, objectives=objectives)
+    services = Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp / "cache"), records=store)
+    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=options, services=services)
     return asyncio.run(run.run()), store
 
 

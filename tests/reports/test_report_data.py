@@ -9,7 +9,7 @@ from promptopt.compare import compare
 from promptopt.engine import ExperimentRole, Services
 from promptopt.errors import NotFound
 from promptopt.reports import RunReport, build_run_report, render_html, render_markdown
-from promptopt.search._study import optuna_storage_url
+from promptopt.search import optuna_storage_url
 from tests.reports.helpers import LATENCY, PRICES, make_run, scored_rows
 
 
@@ -140,7 +140,9 @@ def test_an_interrupted_run_reports_its_completed_trials(tmp_path):
 
     loaded = load_spec(write_spec(tmp_path))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(seed=0, parallel=1, max_trials=10), on_event=die_after_three, services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp_path / "c"), records=store))
+    services = Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp_path / "c"), records=store)
+    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), on_event=die_after_three, services=services,
+                    options=RunOptions(seed=0, parallel=1, max_trials=10))
     with pytest.raises(Killed):
         asyncio.run(run.run())
     record = store.list_runs()[0]
