@@ -1,7 +1,7 @@
 """The spec: what a user writes (task, dataset, scorers, eval settings, search space, budget)."""
 
 from promptopt.spec._load import LoadedSpec, load_spec, spec_from_data
-from promptopt.spec._models import (
+from promptopt.spec._schema import (
     BudgetSpec,
     DatasetSpec,
     Decoding,

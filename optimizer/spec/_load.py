@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from promptopt.errors import InputError
-from promptopt.spec._models import Spec
+from promptopt.spec._schema import Spec
 
 
 @dataclass(frozen=True)
