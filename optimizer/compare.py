@@ -61,8 +61,8 @@ def _by_case(rows: tuple[RowResult, ...]) -> dict[str, list[RowResult]]:
 
 
 def _mean_score(rows: list[RowResult], key: str | None) -> float | None:
-    vals = [(r.objective if key is None else r.scores.get(key)) for r in rows if r.error is None]
-    vals = [v for v in vals if v is not None]
+    vals = [v for v in ((r.objective if key is None else r.scores.get(key)) for r in rows if r.error is None)
+            if v is not None]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -73,8 +73,8 @@ def compare(a: EvalResult, b: EvalResult, *, seed: int = 0) -> Comparison:
     names = sorted({k for r in a.rows + b.rows for k in r.scores})
     deltas = []
     for name in names:
-        pairs = [(_mean_score(ra[c], name), _mean_score(rb[c], name)) for c in common]
-        pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+        pairs = [(x, y) for x, y in ((_mean_score(ra[c], name), _mean_score(rb[c], name)) for c in common)
+                 if x is not None and y is not None]
         mean_a = sum(x for x, _ in pairs) / len(pairs) if pairs else None
         mean_b = sum(y for _, y in pairs) / len(pairs) if pairs else None
         deltas.append(ScorerDelta(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import ray  # noqa: TID251 (workers/ is the Ray adapter)
 
@@ -45,7 +45,7 @@ class BudgetLink:
         self.budget = budget
         limits = {"model_calls": budget.max_calls, "usd": budget.max_usd, "wall_s": budget.max_wall}
         self._start = budget.used()
-        self.actor = BudgetActor.remote(limits, self._start)
+        self.actor = cast(Any, BudgetActor).remote(limits, self._start)  # an actor class (ray.remote)
 
     async def begin_batch(self, batch: int) -> None:
         self._start = self.budget.used()

@@ -47,4 +47,4 @@ def alive_node_cpus() -> dict[str, float]:
 
 def current_node_id() -> str:
     """Id of the node this code runs on (driver or worker)."""
-    return ray.get_runtime_context().get_node_id()
+    return str(ray.get_runtime_context().get_node_id())

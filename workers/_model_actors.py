@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import ray  # noqa: TID251 (workers/ is the Ray adapter)
 from pydantic import BaseModel, ConfigDict
@@ -82,7 +82,7 @@ class ModelActors:
             if node in self._handles:
                 continue
             try:
-                handle = LocalModelActor.options(
+                handle = cast(Any, LocalModelActor).options(  # an actor class (ray.remote)
                     name=model_actor_name(node),
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(self._factory)
                 self._owned.append(handle)
@@ -163,4 +163,4 @@ class RoutedBackend(ModelBackend):
             raise ModelCallError(f"the local model actor failed: {exc}", retryable=False) from exc
         if isinstance(result, CallFailure):
             raise result.error()
-        return result  # type: ignore[no-any-return]
+        return cast(ModelResponse, result)

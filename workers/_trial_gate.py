@@ -58,7 +58,7 @@ class TrialGate(Budget, CallLimiter):
         self._calls, self._usd = 0, 0.0
 
     @asynccontextmanager
-    async def slot(self, model: str) -> AsyncIterator[None]:  # type: ignore[override]
+    async def slot(self, model: str) -> AsyncIterator[None]:
         async with self._limiter.slot(model):
             taken = _Taken(_ESTIMATE.get())
             await self.pool.take(taken.usd)  # raises BudgetExceeded, as reserve would

@@ -10,7 +10,7 @@ have been paid) and is replaced before the next batch; the workers of a node tha
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import ray  # noqa: TID251 (workers/ is the Ray adapter)
 from ray.exceptions import RayActorError  # noqa: TID251
@@ -128,7 +128,7 @@ class TrialWorkers:
 
     def _start(self, node: str) -> Any:
         strategy = NodeAffinitySchedulingStrategy(node, soft=False)  # soft=True may crowd one node
-        return TrialWorker.options(scheduling_strategy=strategy).remote(**self._args)
+        return cast(Any, TrialWorker).options(scheduling_strategy=strategy).remote(**self._args)  # an actor class
 
     def plan(self, jobs: int, concurrency: int) -> list[tuple[Any, int]]:
         """A worker and its slots for each of ``jobs`` trials: round robin over the workers with the nodes

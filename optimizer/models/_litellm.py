@@ -207,8 +207,9 @@ def _parse_retry_after(milliseconds: str | None, value: str | None) -> float | N
 class _LocalProvider(litellm.CustomLLM):
     """Serves ``local/<name>`` from :mod:`promptopt.models._local`, imported with llama.cpp on first use."""
 
-    async def acompletion(self, model: str, messages: list, model_response: Any,  # type: ignore[override]
-                          optional_params: dict, **_: Any) -> Any:
+    # litellm passes everything by keyword; only these are read (the rest of its signature is swallowed).
+    async def acompletion(self, model: str, messages: list[dict[str, Any]], model_response: Any,  # type: ignore[override]
+                          optional_params: dict[str, Any], **_: Any) -> Any:
         from promptopt.models import _local
 
         params, constraint, reuse = _split_local_params(optional_params)
@@ -219,8 +220,8 @@ class _LocalProvider(litellm.CustomLLM):
             raise _provider_error(exc) from None
         return _fill(model_response, model, result)
 
-    def completion(self, model: str, messages: list, model_response: Any,  # type: ignore[override]
-                   optional_params: dict, **_: Any) -> Any:
+    def completion(self, model: str, messages: list[dict[str, Any]], model_response: Any,  # type: ignore[override]
+                   optional_params: dict[str, Any], **_: Any) -> Any:
         from promptopt.models import _local
 
         params, constraint, reuse = _split_local_params(optional_params)
