@@ -19,7 +19,7 @@ def _reports_router(store: Any) -> Any:
 
 
 def _logs_router(store: Any) -> Any:
-    from promptopt.logs._routes import router
+    from promptopt.logs import router
 
     return router(lambda: store)
 

@@ -14,10 +14,15 @@ from sqlmodel import Session, col, select
 from promptopt.errors import InputError, NotFound
 from promptopt.logs._models import Feedback, FeedbackIn, IngestResult, LogEntry, LogIn, LogQuery, VersionStats
 from promptopt.secrets import scrub_record
-from promptopt.store import Store
-from promptopt.store._engine import insert_ignoring_duplicates, writer
-from promptopt.store._log_tables import LogFeedbackTable, LogScoreTable, PromptLogTable
-from promptopt.store._records import utc
+from promptopt.store import (
+    LogFeedbackTable,
+    LogScoreTable,
+    PromptLogTable,
+    Store,
+    insert_ignoring_duplicates,
+    utc,
+    writer,
+)
 
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits
 _SOURCE = "request body"

@@ -87,9 +87,8 @@ async def promote_if_better(registry: Registry, name: str, candidate_config: Pro
     if not better:
         return _refuse(registry, candidate, incumbent, label, who, why, reason, evidence)
     try:
-        registry._label_event(name, label, kind="promote", to_version=candidate.version, who=who,
-                              why=_why(reason, why), expect=None if incumbent is None else incumbent.version,
-                              candidate=candidate.version, evidence=evidence)
+        registry.record_promotion(name, label, candidate.version, who=who, why=_why(reason, why),
+                                  expect=None if incumbent is None else incumbent.version, evidence=evidence)
     except LabelConflict as conflict:
         return _refuse(registry, candidate, _holder(registry, name, label), label, who, why,
                        f"{conflict}; run the gate again against the new holder", evidence)
@@ -109,8 +108,8 @@ def _why(reason: str, why: str | None) -> str:
 
 def _refuse(registry: Registry, candidate: PromptVersion, incumbent: PromptVersion | None, label: str, who: str,
             why: str | None, reason: str, evidence: Evidence | None) -> PromotionDecision:
-    registry._label_event(candidate.name, label, kind="refuse", to_version=None, who=who, why=_why(reason, why),
-                          candidate=candidate.version, evidence=evidence)
+    registry.record_refusal(candidate.name, label, candidate.version, who=who, why=_why(reason, why),
+                            evidence=evidence)
     return _decision(candidate, incumbent, label, False, reason, evidence)
 
 

@@ -21,10 +21,7 @@ from promptopt.registry._models import (
     PromptSummary,
     PromptVersion,
 )
-from promptopt.store import Store
-from promptopt.store._engine import lock, writer
-from promptopt.store._records import utc
-from promptopt.store._registry_tables import PromptLabelEventTable, PromptLabelTable, PromptVersionTable
+from promptopt.store import PromptLabelEventTable, PromptLabelTable, PromptVersionTable, Store, lock, utc, writer
 
 _LOCK_NAMESPACE = 0x5247  # advisory-lock namespace of prompt names ("RG")
 _SOURCE = "prompt registry"
@@ -176,6 +173,24 @@ class Registry:
     def diff(self, name: str, v1: int, v2: int) -> str:
         """Unified text diff from ``v1`` to ``v2``: template, examples, parameters, then score changes."""
         return version_diff(self.get(name, version=v1), self.get(name, version=v2))
+
+    def record_promotion(self, name: str, label: str, version: int, *, who: str, why: str | None,
+                         expect: int | None, evidence: Evidence) -> LabelEvent:
+        """Move ``label`` to ``version`` as a gated promotion decided on ``evidence`` (audited as ``promote``),
+        provided the label still points at ``expect``, the version the gate compared against (``None``: no
+        version held it).
+
+        Raises:
+            LabelConflict: the label moved while the gate was deciding; nothing was changed.
+        """
+        return self._label_event(name, label, kind="promote", to_version=version, who=who, why=why, expect=expect,
+                                 candidate=version, evidence=evidence)
+
+    def record_refusal(self, name: str, label: str, version: int, *, who: str, why: str | None,
+                       evidence: Evidence | None) -> LabelEvent:
+        """Audit a gated promotion of ``version`` that was refused (``refuse``): the label stays where it is."""
+        return self._label_event(name, label, kind="refuse", to_version=None, who=who, why=why, candidate=version,
+                                 evidence=evidence)
 
     def _label_event(self, name: str, label: str, *, kind: EventKind, to_version: int | None, who: str,
                      why: str | None, expect: int | None = _ANY, candidate: int | None = None,

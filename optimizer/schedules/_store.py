@@ -19,10 +19,7 @@ from sqlmodel import Session, col, select
 from promptopt.errors import InputError, NotFound
 from promptopt.names import is_prompt_name
 from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun, ScheduleSettings
-from promptopt.store import Store
-from promptopt.store._engine import writer
-from promptopt.store._log_tables import ScheduleRunTable, ScheduleTable
-from promptopt.store._records import utc
+from promptopt.store import ScheduleRunTable, ScheduleTable, Store, utc, writer
 
 _SOURCE = "schedule"
 

@@ -1,5 +1,6 @@
-"""Tables of the prompt registry: immutable numbered versions, labels that point at one version each, and the
-audit log of every label change (and of every gated promotion that was refused)."""
+"""Tables of the prompt registry, written only by :mod:`promptopt.registry` (its ``Registry``): immutable
+numbered versions, labels that point at one version each, and the audit log of every label change (and of every
+gated promotion that was refused)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,9 @@ from sqlmodel import SQLModel
 
 from promptopt.logs import LogIn, LogStore
 from promptopt.registry import Registry
-from promptopt.store import Store
+from promptopt.store import PromptVersionTable, Store
 from promptopt.store._engine import create_store_engine
 from promptopt.store._migrate import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
-from promptopt.store._registry_tables import PromptVersionTable
 from promptopt.store._url import resolve_url
 from tests.registry.helpers import config
 

@@ -18,8 +18,7 @@ from promptopt.logs import FeedbackIn, LogIn, LogStore
 from promptopt.models import ScriptedBackend
 from promptopt.registry import Registry
 from promptopt.schedules import Scheduler, Schedules, ScheduleSettings
-from promptopt.store import Store, get_store
-from promptopt.store._log_tables import ScheduleTable
+from promptopt.store import ScheduleTable, Store, get_store
 from tests.logs.helpers import cli_app
 from tests.schedules.helpers import EXPERT, PROMPT, SPEC, answer_for, backend, register_production, truth, write_spec
 
