@@ -12,8 +12,7 @@ import pytest
 from promptopt.cache import DiskResponseCache
 from promptopt.engine import Services
 from promptopt.models import ScriptedBackend
-from promptopt.search import RunOptions, SearchRun
-from promptopt.search._study import optuna_storage_url
+from promptopt.search import RunOptions, SearchRun, optuna_storage_url
 from promptopt.store import get_store
 from tests.search.helpers import known_best, loaded_and_data, write_spec
 
