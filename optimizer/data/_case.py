@@ -10,11 +10,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 def canonical_json(value: Any) -> str:
-    """Stable JSON text used for every content hash in the package."""
+    """Stable JSON text used for every content hash in the package.
+
+    Example:
+        >>> canonical_json({"b": 1, "a": "é"})
+        '{"a":"é","b":1}'
+    """
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def content_hash(value: Any, length: int = 64) -> str:
+    """SHA-256 of :func:`canonical_json` of ``value`` in hex, its first ``length`` characters: equal values
+    hash alike whatever the order of their keys.
+
+    Example:
+        >>> content_hash({"b": 1, "a": [1, 2]}, length=12) == content_hash({"a": [1, 2], "b": 1}, length=12)
+        True
+        >>> content_hash("positive", length=12)
+        'ec67c5ca00e5'
+    """
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 

@@ -20,6 +20,20 @@ def _norm(text: str) -> str:
 
 
 def parse_label(text: str, labels: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The label ``text`` answers with and no error, or ``None`` and why none was found.
+
+    An exact answer wins (ignoring case, spacing and surrounding quotes or punctuation); otherwise the earliest
+    whole-word mention of a label (the longer label where two start at the same place). A label inside a
+    hyphenated word does not count.
+
+    Example:
+        >>> parse_label("Positive.", ("positive", "negative"))
+        ('positive', None)
+        >>> parse_label("The sentiment of this review is negative, clearly.", ("positive", "negative"))
+        ('negative', None)
+        >>> parse_label("It is non-negative.", ("positive", "negative"))
+        (None, "no label of ['positive', 'negative'] in the output")
+    """
     answer = _norm(text)
     by_norm = {_norm(label): label for label in labels}
     if answer in by_norm:

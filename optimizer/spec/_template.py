@@ -27,7 +27,12 @@ def _compile(source: str) -> jinja2.Template:
 
 
 def template_variables(source: str) -> frozenset[str]:
-    """Names of the top-level variables a template reads (``{{text}}`` -> ``{"text"}``)."""
+    """Names of the top-level variables a template reads (``{{text}}`` -> ``{"text"}``).
+
+    Example:
+        >>> sorted(template_variables("Review: {{text}} ({{ stars }} stars)"))
+        ['stars', 'text']
+    """
     try:
         return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
     except jinja2.TemplateSyntaxError as exc:
@@ -40,6 +45,13 @@ def render_template(source: str, variables: Mapping[str, Any]) -> str:
     Raises:
         KeyError: a variable the template reads is absent (message names it).
         TemplateSyntaxProblem: the template does not parse.
+
+    Example:
+        >>> render_template("Review: {{text}}", {"text": "A lovely film."})
+        'Review: A lovely film.'
+        >>> render_template("Review: {{text}}", {})
+        Traceback (most recent call last):
+        KeyError: "'text' is undefined"
     """
     try:
         return _compile(source).render(**variables)

@@ -26,6 +26,14 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: i
 
     ``alternative="greater"`` tests that B is better. Pairs with no difference carry no information and
     are kept (they flip to themselves). The p-value includes the observed arrangement, so it is never 0.
+
+    Example:
+        B right on five cases where A was wrong: only the observed one of the 2**5 sign flips is as extreme.
+
+        >>> paired_permutation_p([0, 0, 0, 0, 0], [1, 1, 1, 1, 1], alternative="greater")
+        0.03125
+        >>> paired_permutation_p([0, 1], [0, 1])  # no difference at all
+        1.0
     """
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if d.size == 0:
@@ -55,5 +63,12 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: i
 
 
 def format_p(p: float) -> str:
-    """``p = 0.0312``, or ``p < 0.0001`` where four decimals would print a misleading 0."""
+    """``p = 0.0312``, or ``p < 0.0001`` where four decimals would print a misleading 0.
+
+    Example:
+        >>> format_p(0.0312)
+        'p = 0.0312'
+        >>> format_p(5e-5)
+        'p < 0.0001'
+    """
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"
