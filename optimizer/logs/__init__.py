@@ -13,7 +13,9 @@ Example:
 from typing import Any
 
 from promptopt.logs._dataset import dataset_from_logs, dataset_hash, export_dataset, log_record, write_jsonl
-from promptopt.logs._models import (
+from promptopt.logs._scoring import ascore_logs, in_sample, score_logs
+from promptopt.logs._store import LogStore
+from promptopt.logs._values import (
     ExportResult,
     Feedback,
     FeedbackBatch,
@@ -26,8 +28,6 @@ from promptopt.logs._models import (
     ScoreReport,
     VersionStats,
 )
-from promptopt.logs._scoring import ascore_logs, in_sample, score_logs
-from promptopt.logs._store import LogStore
 from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules a log is checked against
 from promptopt.names import LOG_ID_PATTERN as ID_PATTERN
 

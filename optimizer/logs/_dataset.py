@@ -11,8 +11,8 @@ from typing import Any
 
 from promptopt.data import content_hash
 from promptopt.errors import InputError
-from promptopt.logs._models import ExportResult, LogEntry, LogQuery
 from promptopt.logs._store import LogStore
+from promptopt.logs._values import ExportResult, LogEntry, LogQuery
 from promptopt.store import Store
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from promptopt.logs._models import FeedbackBatch, IngestResult, LogBatch
 from promptopt.logs._store import LogStore
+from promptopt.logs._values import FeedbackBatch, IngestResult, LogBatch
 from promptopt.server import responses, write_access
 from promptopt.store import Store
 

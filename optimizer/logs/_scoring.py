@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from promptopt.errors import InputError, NotFound
-from promptopt.logs._models import LogEntry, LogQuery, ScoreReport
 from promptopt.logs._store import LogStore
+from promptopt.logs._values import LogEntry, LogQuery, ScoreReport
 from promptopt.scorers import ScoreInput, Scorer
 from promptopt.secrets import scrub_secrets
 from promptopt.store import Store

@@ -12,7 +12,7 @@ from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, NotFound
-from promptopt.logs._models import Feedback, FeedbackIn, IngestResult, LogEntry, LogIn, LogQuery, VersionStats
+from promptopt.logs._values import Feedback, FeedbackIn, IngestResult, LogEntry, LogIn, LogQuery, VersionStats
 from promptopt.secrets import scrub_record
 from promptopt.store import (
     LogFeedbackTable,

@@ -10,8 +10,9 @@ Example:
 """
 
 from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules the registry enforces
-from promptopt.registry._gate import Evaluate, paired_evidence, promote_if_better
-from promptopt.registry._models import (
+from promptopt.registry._promotion import Evaluate, paired_evidence, promote_if_better
+from promptopt.registry._registry import LabelConflict, Registry
+from promptopt.registry._values import (
     Evidence,
     LabelEvent,
     Lineage,
@@ -19,7 +20,6 @@ from promptopt.registry._models import (
     PromptSummary,
     PromptVersion,
 )
-from promptopt.registry._registry import LabelConflict, Registry
 
 __all__ = ["LABEL_PATTERN", "NAME_PATTERN", "Evaluate", "Evidence", "LabelConflict", "LabelEvent", "Lineage",
            "PromotionDecision", "PromptSummary", "PromptVersion", "Registry", "paired_evidence",

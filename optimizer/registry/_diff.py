@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from promptopt.registry._models import PromptVersion
+    from promptopt.registry._values import PromptVersion
 
 _PARAMETERS = ("model", "params", "output", "constrained", "tools", "response_format")
 

@@ -13,7 +13,7 @@ from promptopt.config import PromptConfig
 from promptopt.errors import InputError, NotFound, OptimizeError
 from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.registry._diff import version_diff
-from promptopt.registry._models import (
+from promptopt.registry._values import (
     EventKind,
     Evidence,
     LabelEvent,

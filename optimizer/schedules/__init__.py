@@ -22,9 +22,9 @@ from promptopt.schedules._events import (
 )
 from promptopt.schedules._job import Job, JobOutcome
 from promptopt.schedules._lease import LeaseKeeper
-from promptopt.schedules._models import DriftAlert, JobReport, RunStatus, Schedule, ScheduleRun, ScheduleSettings
 from promptopt.schedules._runner import DEFAULT_LEASE_S, LeaseLost, Scheduler
 from promptopt.schedules._store import Schedules
+from promptopt.schedules._values import DriftAlert, JobReport, RunStatus, Schedule, ScheduleRun, ScheduleSettings
 from promptopt.schedules._warm import WarmStart, derive_spec, params_for, prepare_warm_start, previous_best, rebase
 
 __all__ = ["DEFAULT_LEASE_S", "DriftAlert", "DriftDetected", "Job", "JobDone", "JobResumed", "JobStarted",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from promptopt.config import PromptConfig
 from promptopt.registry import PromptVersion
-from promptopt.schedules._models import DriftAlert
+from promptopt.schedules._values import DriftAlert
 from promptopt.search import RunResult
 from promptopt.stats import paired_bootstrap_ci
 from promptopt.store import Store

@@ -17,7 +17,7 @@ from promptopt.models import ModelBackend
 from promptopt.registry import PromptVersion, Registry
 from promptopt.schedules._drift import check_drift
 from promptopt.schedules._events import DriftDetected, JobResumed, OnScheduleEvent, SearchProgress, WarmStarted, ignore
-from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun
+from promptopt.schedules._values import DriftAlert, Schedule, ScheduleRun
 from promptopt.schedules._warm import derive_spec, prepare_warm_start, previous_best
 from promptopt.search import RunOptions, RunResult, SearchRun
 from promptopt.spec import LoadedSpec, load_spec

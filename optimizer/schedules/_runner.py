@@ -19,8 +19,8 @@ from promptopt.models import ModelBackend
 from promptopt.schedules._events import JobDone, JobStarted, OnScheduleEvent, ScheduleEvent, WarmStarted, ignore
 from promptopt.schedules._job import Job, JobOutcome
 from promptopt.schedules._lease import LeaseKeeper
-from promptopt.schedules._models import JobReport, Schedule, ScheduleRun
 from promptopt.schedules._store import Schedules
+from promptopt.schedules._values import JobReport, Schedule, ScheduleRun
 from promptopt.secrets import scrub_secrets
 from promptopt.store import Store
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, NotFound
 from promptopt.names import is_prompt_name
-from promptopt.schedules._models import DriftAlert, Schedule, ScheduleRun, ScheduleSettings
+from promptopt.schedules._values import DriftAlert, Schedule, ScheduleRun, ScheduleSettings
 from promptopt.store import ScheduleRunTable, ScheduleTable, Store, utc, writer
 
 _SOURCE = "schedule"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from promptopt import logs, names
 from promptopt.logs import LogQuery, LogStore
-from promptopt.logs import _models as wire
+from promptopt.logs import _values as wire
 from promptopt.registry import LABEL_PATTERN, NAME_PATTERN
 from promptopt.sdk import _logger
 from promptopt.sdk._logger import PromptLogger

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from promptopt.cache import DiskResponseCache
 from promptopt.logs import LogIn, LogStore
-from promptopt.logs._models import FeedbackIn
+from promptopt.logs._values import FeedbackIn
 from promptopt.registry import Registry
 from promptopt.schedules import JobReport, Scheduler, Schedules, ScheduleSettings
 from promptopt.store import Store, get_store

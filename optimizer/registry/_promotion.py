@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from promptopt.config import PromptConfig
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
-from promptopt.registry._models import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.registry._registry import LabelConflict, Registry
+from promptopt.registry._values import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.stats import format_p, paired_bootstrap_ci, paired_permutation_p
 
 Evaluate = Callable[[PromptConfig], Awaitable[EvalResult]]
