@@ -16,9 +16,11 @@ Example, in a test module of a plug-in (pytest collects the inherited tests)::
     import pytest
     from promptopt.testing import BudgetContract, PlainBudget
 
+
     @pytest.fixture
     def open_budget():
         return lambda **limits: PlainBudget(RedisBudget("redis://127.0.0.1:6379/0", **limits))
+
 
     class TestRedisBudget(BudgetContract):
         pass
@@ -35,11 +37,30 @@ from typing import TYPE_CHECKING, Any
 from promptopt.testing._fake_server import FakeOpenAIServer, keyword_answer
 
 if TYPE_CHECKING:
+    from promptopt.testing._budget_suite import BudgetContract, Lane, LimiterContract, PlainBudget, SharedBudget
     from promptopt.testing._dimension_suite import DimensionCase, DimensionContract
 
-_SUITES = {"DimensionCase": "_dimension_suite", "DimensionContract": "_dimension_suite"}
+_SUITES = {
+    "BudgetContract": "_budget_suite",
+    "Lane": "_budget_suite",
+    "LimiterContract": "_budget_suite",
+    "PlainBudget": "_budget_suite",
+    "SharedBudget": "_budget_suite",
+    "DimensionCase": "_dimension_suite",
+    "DimensionContract": "_dimension_suite",
+}
 
-__all__ = ["DimensionCase", "DimensionContract", "FakeOpenAIServer", "keyword_answer"]
+__all__ = [
+    "BudgetContract",
+    "DimensionCase",
+    "DimensionContract",
+    "FakeOpenAIServer",
+    "Lane",
+    "LimiterContract",
+    "PlainBudget",
+    "SharedBudget",
+    "keyword_answer",
+]
 
 
 def __getattr__(name: str) -> Any:
