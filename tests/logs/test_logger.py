@@ -14,7 +14,7 @@ from promptopt import logs, names
 from promptopt.logs import LogQuery, LogStore
 from promptopt.logs import _values as wire
 from promptopt.registry import LABEL_PATTERN, NAME_PATTERN
-from promptopt.sdk import _logger
+from promptopt.sdk import _log_records
 from promptopt.sdk._logger import PromptLogger
 from promptopt.secrets import scrub_record
 from promptopt.store import Store, get_store
@@ -150,9 +150,9 @@ def test_the_sdk_checks_what_the_server_checks() -> None:
     assert names.NAME_PATTERN == logs.NAME_PATTERN == NAME_PATTERN
     assert names.LABEL_PATTERN == logs.LABEL_PATTERN == LABEL_PATTERN
     assert names.LOG_ID_PATTERN == logs.ID_PATTERN
-    assert (_logger.is_prompt_name, _logger.is_label, _logger.is_log_id) == (
+    assert (_log_records.is_prompt_name, _log_records.is_label, _log_records.is_log_id) == (
         names.is_prompt_name, names.is_label, names.is_log_id)
-    assert _logger._MAX_TEXT == wire.MAX_TEXT and _logger._MAX_BATCH == wire.MAX_BATCH
+    assert _log_records.MAX_TEXT == wire.MAX_TEXT and _log_records.MAX_BATCH == wire.MAX_BATCH
 
 
 _LOG = """
