@@ -39,6 +39,7 @@ from promptopt.testing._fake_server import FakeOpenAIServer, keyword_answer
 if TYPE_CHECKING:
     from promptopt.testing._budget_suite import BudgetContract, Lane, LimiterContract, PlainBudget, SharedBudget
     from promptopt.testing._dimension_suite import DimensionCase, DimensionContract
+    from promptopt.testing._executor_suite import ExecutorBench, ExecutorContract
 
 _SUITES = {
     "BudgetContract": "_budget_suite",
@@ -48,12 +49,16 @@ _SUITES = {
     "SharedBudget": "_budget_suite",
     "DimensionCase": "_dimension_suite",
     "DimensionContract": "_dimension_suite",
+    "ExecutorBench": "_executor_suite",
+    "ExecutorContract": "_executor_suite",
 }
 
 __all__ = [
     "BudgetContract",
     "DimensionCase",
     "DimensionContract",
+    "ExecutorBench",
+    "ExecutorContract",
     "FakeOpenAIServer",
     "Lane",
     "LimiterContract",
