@@ -1,4 +1,5 @@
-"""How prompts are named: the one rule for a prompt's name, a label, a version number and a log id.
+"""How prompts are named: the one rule for a prompt's name, a label, a version number and a log id, and the
+default label.
 
 The spec, the registry, the HTTP API, the logs, the schedules and the SDK all check against these, so a name one
 of them accepts is accepted by every other. Light on purpose (``re`` and pydantic only): the SDK imports it.
@@ -9,7 +10,7 @@ Example:
     >>> from pydantic import BaseModel
     >>> class Ref(BaseModel):
     ...     name: PromptName
-    ...     label: Label = "production"
+    ...     label: Label = DEFAULT_LABEL
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # the spec's task.name, whi
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 LOG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"  # ids of logs and feedback entries, chosen by the client
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers on both store backends
+DEFAULT_LABEL = "production"  # what a lookup without label or version reads, and what promotion moves
 
 PromptName = Annotated[str, Field(pattern=NAME_PATTERN)]
 Label = Annotated[str, Field(pattern=LABEL_PATTERN)]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from promptopt.config import PromptConfig
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
+from promptopt.names import DEFAULT_LABEL
 from promptopt.registry._registry import LabelConflict, Registry
 from promptopt.registry._values import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.stats import format_p, paired_bootstrap_ci, paired_permutation_p
@@ -45,7 +46,7 @@ def _verdict(evidence: Evidence, against: str) -> tuple[bool, str]:
 
 async def promote_if_better(registry: Registry, name: str, candidate_config: PromptConfig, *,
                             evaluate: Evaluate, who: str, lineage: Lineage = Lineage(), margin: float = 0.0,
-                            alpha: float = 0.05, label: str = "production",
+                            alpha: float = 0.05, label: str = DEFAULT_LABEL,
                             baseline_config: PromptConfig | None = None, why: str | None = None,
                             seed: int = 0) -> PromotionDecision:
     """Register ``candidate_config`` (idempotent) and move ``label`` to it only if it is better.

@@ -10,10 +10,11 @@ Example:
     >>> litellm.completion(**kwargs)  # doctest: +SKIP
 """
 
+from promptopt.names import DEFAULT_LABEL
 from promptopt.sdk._client import PromptClient, PromptUnavailable
 from promptopt.sdk._log_sender import LoggerStats
 from promptopt.sdk._logger import PromptLogger
-from promptopt.sdk._prompt import DEFAULT_LABEL, Prompt, PromptRef
+from promptopt.sdk._prompt import Prompt, PromptRef
 from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
 from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
 from promptopt.secrets import scrub_record as default_scrub  # the logger's default ``scrub``

@@ -9,10 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError
-from promptopt.names import MAX_VERSION, is_label, is_prompt_name
+from promptopt.names import DEFAULT_LABEL, MAX_VERSION, is_label, is_prompt_name
 from promptopt.sdk._render import litellm_kwargs, openai_kwargs
-
-DEFAULT_LABEL = "production"
 
 
 class PromptRef(BaseModel):

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError
-from promptopt.names import LABEL_PATTERN, MAX_VERSION, NAME_PATTERN
+from promptopt.names import DEFAULT_LABEL, LABEL_PATTERN, MAX_VERSION, NAME_PATTERN
 from promptopt.registry import LabelEvent, PromptSummary, PromptVersion, Registry
-from promptopt.sdk import DEFAULT_LABEL, call_params
+from promptopt.sdk import call_params
 from promptopt.server._auth import read_access, write_access
 from promptopt.server._errors import responses
 from promptopt.server._http import etag_json, etag_response, json_bytes

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from promptopt.names import Label, PromptName
+from promptopt.names import DEFAULT_LABEL, Label, PromptName
 from promptopt.spec._scorers import ScorerSpec
 
 
@@ -173,7 +173,7 @@ class RegistrySettings(_Frozen):
     """Gated promotion of a run's winner into the prompt registry (under ``task.name``)."""
 
     promote: bool = Field(True, description="Register the winner and move the label if it earned it.")
-    label: Label = "production"
+    label: Label = DEFAULT_LABEL
     margin: float = Field(0.0, ge=0, le=1, description="Required mean lift over the incumbent on the test split.")
     alpha: float = Field(0.05, gt=0, le=1, description="Significance level of the paired test.")
 

@@ -3,12 +3,14 @@ pattern, so a name the spec accepts is one the registry, the logs, the HTTP API 
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from promptopt import names
+from promptopt import names, sdk
 from promptopt.logs import FeedbackIn, LogIn, LogQuery
-from promptopt.registry import PromptVersion
+from promptopt.registry import PromptVersion, promote_if_better
 from promptopt.server._schemas import LabelRequest, Selector
 from promptopt.spec import RegistrySettings, TaskSpec
 
@@ -72,3 +74,10 @@ def test_the_api_takes_versions_up_to_the_stores_limit(model: type[BaseModel]) -
     assert model(version=names.MAX_VERSION).version == names.MAX_VERSION  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="version"):
         model(version=names.MAX_VERSION + 1)  # type: ignore[call-arg]
+
+
+def test_one_default_label_for_the_spec_the_gate_and_the_sdk() -> None:
+    assert names.is_label(names.DEFAULT_LABEL)
+    assert RegistrySettings().label == sdk.DEFAULT_LABEL == names.DEFAULT_LABEL
+    assert inspect.signature(promote_if_better).parameters["label"].default == names.DEFAULT_LABEL
+    assert sdk.PromptRef.of("triage").label == names.DEFAULT_LABEL
