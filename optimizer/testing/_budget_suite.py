@@ -16,7 +16,8 @@ import asyncio
 import math
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,23 +114,16 @@ class Meter(ModelBackend):
             raise ModelCallError(f"call {number} fails as scripted", retryable=False)
         return ModelResponse(text="ok", cost_usd=self.actual)
 
-    def inside(self, model: str) -> _Inside:
-        return _Inside(self, model)
-
-
-@dataclass
-class _Inside:
-    meter: Meter
-    model: str
-
-    async def __aenter__(self) -> None:
-        m = self.meter
-        m.in_flight[self.model] += 1
-        m.peak[self.model] = max(m.peak[self.model], m.in_flight[self.model])
-        m.peak_total = max(m.peak_total, sum(m.in_flight.values()))
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.meter.in_flight[self.model] -= 1
+    @asynccontextmanager
+    async def inside(self, model: str) -> AsyncIterator[None]:
+        """Counted as one call in flight for ``model`` while inside."""
+        self.in_flight[model] += 1
+        self.peak[model] = max(self.peak[model], self.in_flight[model])
+        self.peak_total = max(self.peak_total, sum(self.in_flight.values()))
+        try:
+            yield
+        finally:
+            self.in_flight[model] -= 1
 
 
 def request(model: str = MODEL) -> ModelRequest:

@@ -2,7 +2,9 @@
 a run builds it: by promptopt.search.build_space from a spec that searches everything (instruction variants and
 a grounded proposal, few-shot from random, balanced and bootstrapped pools, models, temperatures, max_tokens,
 constrained output); the fine-tune placeholder, which no spec can ask for yet, over the task model and one
-fine-tuned name. Plus a spec without a system message, and dimensions broken on purpose that the suite catches."""
+fine-tuned name. Plus the instruction dimension of a warm start (promptopt.schedules.rebase: widened with a previous
+run's winner), one over a spec without a system message, and dimensions broken on purpose that the suite
+catches."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import yaml
 from promptopt.config import PromptConfig
 from promptopt.engine import Services
 from promptopt.models import ModelRequest, ScriptedBackend
+from promptopt.schedules import rebase
 from promptopt.search import build_space
 from promptopt.search_spaces import FineTuneDimension, SearchSpace, TemperatureDimension
 from promptopt.spec import load_spec
@@ -81,10 +84,13 @@ def case_of(space: SearchSpace, kind: str) -> DimensionCase:
     return DimensionCase(dim, space.base, tuple(d for d in space.dimensions if d is not dim))
 
 
-@pytest.fixture(params=[*KINDS, "fine_tune", "instruction-without-system-message"])
+@pytest.fixture(params=[*KINDS, "fine_tune", "instruction-warm-start", "instruction-without-system-message"])
 def dimension_case(request: pytest.FixtureRequest, full_space: SearchSpace) -> DimensionCase:
     if request.param == "fine_tune":
         return DimensionCase(FineTuneDimension((full_space.base.model, "ft:gpt-4o-mini:org::abc123")), full_space.base)
+    if request.param == "instruction-warm-start":
+        winner = full_space.base.with_instruction("PREVIOUS WINNER: label the review.")
+        return case_of(rebase(full_space, full_space.base, [winner])[0], "instruction")
     if request.param == "instruction-without-system-message":
         return case_of(request.getfixturevalue("space_without_system_message"), "instruction")
     return case_of(full_space, request.param)

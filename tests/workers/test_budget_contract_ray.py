@@ -6,6 +6,7 @@ back when it ends, as TrialWorker.run does."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -28,28 +29,32 @@ def ray_runtime():
 
 
 class LeasedBudget(SharedBudget):
-    """Trials lease from ``ledger`` (a LeaseLedger) or ``actor`` (a BudgetActor handle)."""
+    """Trials lease from ``ledger`` (a LeaseLedger) or ``actor`` (a BudgetActor handle). The ledger's methods
+    run one at a time, as in the actor (trials on threads would otherwise race on it)."""
 
     def __init__(self, *, ledger: LeaseLedger | None = None, actor: Any = None) -> None:
         self.ledger, self.actor = ledger, actor
+        self._one_at_a_time = threading.Lock()
 
-    async def _lease(self, calls: int, usd: float, **extra: Any) -> Any:
+    async def lease(self, calls: int, usd: float, **extra: Any) -> Any:
         if self.ledger is not None:
-            return self.ledger.lease(calls, usd, **extra)
+            with self._one_at_a_time:
+                return self.ledger.lease(calls, usd, **extra)
         return await self.actor.lease.remote(calls, usd, **extra)
 
-    async def _give_back(self, calls: int, usd: float) -> None:
+    async def give_back(self, calls: int, usd: float) -> None:
         if self.ledger is not None:
-            self.ledger.give_back(calls, usd)
+            with self._one_at_a_time:
+                self.ledger.give_back(calls, usd)
         else:
             await self.actor.give_back.remote(calls, usd, 0)  # batch 0: the actor's batch until a restart
 
     def lane(self, calls: int) -> Lane:
-        pool = LeasePool(self._lease, expected=calls)
+        pool = LeasePool(self.lease, expected=calls)
         gate = TrialGate(LocalLimiter(SLOTS), pool)
 
         async def end() -> None:
-            await self._give_back(*pool.drain())
+            await self.give_back(*pool.drain())
 
         return Lane(budget=gate, limiter=gate, wrap=MeteredBackend, end=end)
 
@@ -89,7 +94,7 @@ def make_limiter(where: str):
 
     def make(limit: int) -> CallLimiter:
         budgets.append(open_leased(where))
-        pool = LeasePool(budgets[-1]._lease, expected=1)
+        pool = LeasePool(budgets[-1].lease, expected=1000)  # one lease for every call of a test
         return TrialGate(LocalLimiter(limit), pool)
 
     yield make
