@@ -319,7 +319,7 @@ def _version(row: PromptVersionTable) -> PromptVersion:
 
 def _event(row: PromptLabelEventTable) -> LabelEvent:
     assert row.id is not None
-    return LabelEvent(id=row.id, name=row.name, label=row.label, kind=row.kind,  # type: ignore[arg-type]
+    return LabelEvent(id=row.id, name=row.name, label=row.label, kind=row.kind,
                       from_version=row.from_version, to_version=row.to_version,
                       candidate_version=row.candidate_version, who=row.who, why=row.why, at=utc(row.at),
                       evidence=None if row.evidence is None else Evidence.model_validate(row.evidence))

@@ -177,7 +177,7 @@ class Scheduler:
         self.schedules.update_run(history_id, **fields)
         if status != "lost_lease":
             self.schedules.release(schedule.id, owner=self.owner, started_at=started, status=status, run_id=run_id)
-        report = JobReport(schedule=schedule.name, history_id=history_id, status=status,  # type: ignore[arg-type]
+        report = JobReport(schedule=schedule.name, history_id=history_id, status=status,
                            run_id=run_id, promoted=promoted, promotion=promotion, drift=drift, message=message)
         self.on_event(JobDone(report))
         return report

@@ -187,7 +187,7 @@ def _schedule(row: ScheduleTable) -> Schedule:
 
 def _run(row: ScheduleRunTable) -> ScheduleRun:
     assert row.id is not None
-    return ScheduleRun(id=row.id, schedule_id=row.schedule_id, owner=row.owner, status=row.status,  # type: ignore[arg-type]
+    return ScheduleRun(id=row.id, schedule_id=row.schedule_id, owner=row.owner, status=row.status,
                        started_at=utc(row.started_at), finished_at=_at(row.finished_at), run_id=row.run_id,
                        dataset_file=row.dataset_file, dataset_hash=row.dataset_hash, cases=row.cases,
                        new_feedback=row.new_feedback, promoted=row.promoted, promotion=row.promotion,

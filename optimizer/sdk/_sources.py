@@ -84,7 +84,7 @@ def _message(response: Any) -> str:
     try:
         return str(response.json()["error"]["message"])
     except Exception:  # not our JSON error body (a proxy's page): say what came back
-        return response.text[:200] or response.reason_phrase
+        return str(response.text[:200] or response.reason_phrase)
 
 
 class StoreSource(PromptSource):
