@@ -55,13 +55,35 @@ class PromptConfig(BaseModel):
         return next((m.content for m in self.messages if m.role == "system"), "")
 
     def with_instruction(self, text: str) -> PromptConfig:
+        """This configuration with ``text`` as its first system message (one is added in front if there is
+        none; no instruction on a prompt without a system message leaves it as it is)."""
         msgs = list(self.messages)
         idx = next((i for i, m in enumerate(msgs) if m.role == "system"), None)
+        if idx is None and not text:
+            return self
         if idx is None:
             msgs.insert(0, Message(role="system", content=text))
         else:
             msgs[idx] = Message(role="system", content=text)
         return self.model_copy(update={"messages": tuple(msgs)})
+
+    def call_params(self) -> dict[str, Any]:
+        """Model, decoding parameters, tools and response format (as an eval sends them): the keyword
+        arguments of a chat-completion call besides the messages."""
+        params: dict[str, Any] = {"model": self.model}
+        params.update(self.params.model_dump(exclude_none=True, exclude={"extra"}))
+        params.update(self.params.extra)
+        if "stop" in params:
+            params["stop"] = list(params["stop"])
+        if self.tools is not None:
+            params["tools"] = [dict(tool) for tool in self.tools]
+        if self.response_format is not None:
+            params["response_format"] = self.response_format
+        elif self.constrained and self.output.type == "json":
+            # As the eval engine asks cloud models for a constrained JSON output.
+            schema = self.output.json_schema or {"type": "object"}
+            params["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+        return params
 
     def render(self, variables: dict[str, Any]) -> list[dict[str, str]]:
         """Chat messages for one case: leading system messages, then the examples as user/assistant turns,

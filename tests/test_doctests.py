@@ -20,14 +20,6 @@ NOT_IMPORTABLE = {
                                       "exists only while alembic runs it",
     "promptopt.cli.__main__": "runs the optimize command when imported (python -m promptopt.cli)",
 }
-# Examples are named by subpackage and qualified name (``promptopt.sdk.PromptLogger``), whichever private module
-# holds them. Those that fail today, in files this test does not own, with why: the test fails when any other
-# example fails, and when one of these passes (then remove it here).
-KNOWN_BROKEN = {
-    "promptopt.registry.Registry": "its last line is not skipped, but the lines defining `registry` are",
-    "promptopt.sdk.PromptClient": "uses `os` without importing it",
-    "promptopt.sdk.PromptLogger": "reads $OPTIMIZE_SERVER_TOKEN, which is not set",
-}
 # Examples that must be among those found: the pure functions whose docstrings show them.
 REQUIRED = {"promptopt.stats.format_p", "promptopt.stats.paired_permutation_p", "promptopt.engine.parse_label",
             "promptopt.data.content_hash", "promptopt.data.canonical_json", "promptopt.spec.render_template",
@@ -109,10 +101,9 @@ def test_every_docstring_example_runs(tmp_path, monkeypatch):
             out: list[str] = []
             if runner.run(test, out=out.append).failed:
                 failed.add(example_name(test, name))
-                report += out if example_name(test, name) not in KNOWN_BROKEN else []
+                report += out
     results = runner.summarize(verbose=False)
-    assert failed - set(KNOWN_BROKEN) == set(), "".join(report)
-    assert set(KNOWN_BROKEN) - failed == set(), "these examples pass now: remove them from KNOWN_BROKEN"
+    assert not failed, "".join(report)
     assert REQUIRED <= found, sorted(REQUIRED - found)
     assert results.attempted - results.failed >= MIN_EXAMPLES, results
 

@@ -13,9 +13,7 @@ from ray.exceptions import RayTaskError  # noqa: TID251
 
 from promptopt.cache import ResponseCache
 from promptopt.engine import LocalBudget, Services
-from promptopt.search import TrialContext, TrialExecutor, TrialJob, TrialOutcome, TrialStatus
-from promptopt.search_spaces import SearchSpace
-from promptopt.secrets import scrub_secrets
+from promptopt.search import TrialContext, TrialExecutor, TrialJob, TrialOutcome, failed_outcome
 from promptopt.workers._budget import BudgetLink
 from promptopt.workers._cluster import ensure_ray
 from promptopt.workers._model_actors import BackendFactory, ModelActors, uses_local_models
@@ -131,13 +129,7 @@ async def _cancel(refs: list[Any]) -> None:
 def _crashed(ctx: TrialContext, job: TrialJob, exc: BaseException) -> TrialOutcome:
     """The outcome of a trial whose task raised or whose worker died."""
     cause = exc.cause if isinstance(exc, RayTaskError) else exc  # the trial's own exception, not Ray's wrapper
-    config_hash = SearchSpace.from_json(ctx.space).config(job.params).hash
-    return TrialOutcome(
-        number=job.number,
-        state=TrialStatus.FAILED,
-        config_hash=config_hash,
-        error=scrub_secrets(f"the trial's worker failed: {type(cause).__name__}: {cause}"[:2000]),
-    )
+    return failed_outcome(ctx, job, f"the trial's worker failed: {type(cause).__name__}: {cause}")
 
 
 def ray_executor_factory(

@@ -47,10 +47,11 @@ class Registry:
     * Unknown names, versions and labels raise :class:`~promptopt.errors.NotFound`; malformed ones raise
       :class:`~promptopt.errors.InputError` naming the field.
 
-    Example:
-        >>> registry = Registry(get_store())  # doctest: +SKIP
-        >>> version, created = registry.register("support-triage", config, created_by="alice")  # doctest: +SKIP
-        >>> registry.set_label("support-triage", "production", version.version, who="alice", why="wins A/B")
+    Example::
+
+        registry = Registry(get_store())
+        version, created = registry.register("support-triage", config, created_by="alice")
+        registry.set_label("support-triage", "production", version.version, who="alice", why="wins A/B")
     """
 
     def __init__(self, store: Store) -> None:

@@ -49,10 +49,11 @@ class PromptClient:
     unreachable gets the last-known-good copy, with ``prompt.stale`` true and ``prompt.stale_reason`` saying
     why. Thread-safe. Importing it and looking up prompts never imports litellm, ray, optuna or dspy.
 
-    Example:
-        >>> client = PromptClient("http://127.0.0.1:8080", token=os.environ.get("PROMPTS_TOKEN"))
-        >>> prompt = client.get("support-triage")  # the production label  # doctest: +SKIP
-        >>> response = litellm.completion(**prompt.render(ticket=text))  # doctest: +SKIP
+    Example::
+
+        client = PromptClient("http://127.0.0.1:8080", token=os.environ.get("PROMPTS_TOKEN"))
+        prompt = client.get("support-triage")  # the production label
+        response = litellm.completion(**prompt.render(ticket=text))
 
     Args:
         url_or_store: Server URL, store URL, a ``Store``, or any :class:`PromptSource`.

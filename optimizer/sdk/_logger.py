@@ -39,11 +39,12 @@ class PromptLogger:
     same destination sends what an earlier process left there. A batch the destination refuses as invalid
     (HTTP 422) is narrowed down to the bad entries, which are dropped and counted as ``rejected``.
 
-    Example:
-        >>> logger = PromptLogger("http://127.0.0.1:8080", token=os.environ["OPTIMIZE_SERVER_TOKEN"])
-        >>> log_id = logger.log("support-triage", prompt.version, {"ticket": text}, answer,
-        ...                     model=prompt.config.model, latency_s=0.42, tokens=180)  # doctest: +SKIP
-        >>> logger.feedback(log_id, label="billing")  # doctest: +SKIP
+    Example::
+
+        logger = PromptLogger("http://127.0.0.1:8080", token=os.environ["OPTIMIZE_SERVER_TOKEN"])
+        log_id = logger.log("support-triage", prompt.version, {"ticket": text}, answer,
+                            model=prompt.config.model, latency_s=0.42, tokens=180)
+        logger.feedback(log_id, label="billing")
 
     Args:
         url_or_store: ``http(s)://`` server URL, a store URL (``sqlite:///...``, ``postgresql://...``) or a

@@ -12,22 +12,8 @@ _LITELLM_ONLY = frozenset({"api_base", "base_url", "api_key", "api_version", "cu
 
 
 def call_params(config: PromptConfig) -> dict[str, Any]:
-    """Model, decoding parameters, tools and response format of ``config`` (as an eval sends them)."""
-    params: dict[str, Any] = {"model": config.model}
-    params.update(config.params.model_dump(exclude_none=True, exclude={"extra"}))
-    params.update(config.params.extra)
-    if "stop" in params:
-        params["stop"] = list(params["stop"])
-    if config.tools is not None:
-        params["tools"] = [dict(tool) for tool in config.tools]
-    if config.response_format is not None:
-        params["response_format"] = config.response_format
-    elif config.constrained and config.output.type == "json":
-        # As the eval engine asks cloud models for a constrained JSON output.
-        schema = config.output.json_schema or {"type": "object"}
-        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
-    return params
-
+    """Model, decoding parameters, tools and response format of ``config`` (:meth:`PromptConfig.call_params`)."""
+    return config.call_params()
 
 def litellm_kwargs(config: PromptConfig, variables: dict[str, Any]) -> dict[str, Any]:
     """``litellm.completion(**kwargs)`` arguments: rendered messages plus :func:`call_params`.

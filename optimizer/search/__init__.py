@@ -38,7 +38,7 @@ from promptopt.search._promote import promote_winner
 from promptopt.search._results import Candidate, RunResult
 from promptopt.search._run import SearchRun
 from promptopt.search._study import SAMPLERS, make_sampler, open_study, optuna_storage_url, recover_interrupted
-from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus, run_trial
+from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus, failed_outcome, run_trial
 from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "PrepassStarted", "PromotionDecided", "RunEvent", "RunOptions", "RunPlan", "RunResult", "RunStarted",
     "SearchRun", "SpaceBuilt", "StopReason", "TestEvalStarted", "TrialContext", "TrialExecutor", "TrialFinished",
     "TrialJob", "TrialOutcome", "TrialStatus", "TrialsRecovered", "Verdict", "begin_run", "build_space",
-    "count_trials", "estimate_run", "give_verdict", "make_sampler", "open_run_study", "open_study",
+    "count_trials", "estimate_run", "failed_outcome", "give_verdict", "make_sampler", "open_run_study", "open_study",
     "optuna_storage_url", "paired_lift", "plan_run", "promote_winner", "queue_start", "recover_interrupted",
     "run_key", "run_space", "run_trial", "search_loop",
 ]

@@ -7,7 +7,7 @@ import abc
 import asyncio
 
 from promptopt.engine import LocalLimiter, Services
-from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, run_trial
+from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, failed_outcome, run_trial
 
 
 class TrialExecutor(abc.ABC):
@@ -36,5 +36,13 @@ class LocalExecutor(TrialExecutor):
             limiter=LocalLimiter(services.settings.concurrency))
 
     async def run_batch(self, ctx: TrialContext, jobs: list[TrialJob]) -> list[TrialOutcome]:
-        return list(await asyncio.gather(*(run_trial(ctx, job, services=self.services, node="local")
-                                           for job in jobs)))
+        results = await asyncio.gather(*(run_trial(ctx, job, services=self.services, node="local") for job in jobs),
+                                       return_exceptions=True)
+        return [r if isinstance(r, TrialOutcome) else _raised(ctx, job, r)
+                for job, r in zip(jobs, results, strict=True)]
+
+
+def _raised(ctx: TrialContext, job: TrialJob, exc: BaseException) -> TrialOutcome:
+    if not isinstance(exc, Exception):  # cancellation and interrupts stop the run, they are not a trial's failure
+        raise exc
+    return failed_outcome(ctx, job, f"the trial raised {type(exc).__name__}: {exc}", node="local")

@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.data import Dataset
+from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import BudgetExceeded, EvalFailed
 from promptopt.search_spaces import SearchSpace
+from promptopt.secrets import scrub_secrets
 from promptopt.spec import LoadedSpec
 
 
@@ -82,7 +83,10 @@ class TrialContext(BaseModel):
 async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, node: str | None = None) -> TrialOutcome:
     """Evaluate ``job``'s configuration on the validation split on ``services`` (the run's budget and the
     limit shared by the trials running beside it); a failed eval is an outcome, never an exception."""
-    config = SearchSpace.from_json(ctx.space).config(job.params)
+    try:
+        config = SearchSpace.from_json(ctx.space).config(job.params)
+    except Exception as exc:  # params the space cannot express: the trial fails, the batch goes on
+        return failed_outcome(ctx, job, f"its configuration could not be built: {type(exc).__name__}: {exc}")
     loaded: LoadedSpec = ctx.loaded
     origin = Origin(run_id=ctx.run_id, role=ExperimentRole.TRIAL, trial=job.number)
     try:
@@ -98,6 +102,17 @@ async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, nod
     if missing:
         return outcome.model_copy(update={"state": TrialStatus.FAILED, "error": _no_value(missing)})
     return outcome
+
+
+def failed_outcome(ctx: TrialContext, job: TrialJob, error: str, *, node: str | None = None) -> TrialOutcome:
+    """The failed outcome of ``job`` when its trial could not run to an eval result (``error`` says why, with
+    secrets scrubbed). Its config hash is the configuration's, or of its params when the space cannot build it."""
+    try:
+        config_hash = SearchSpace.from_json(ctx.space).config(job.params).hash
+    except Exception:
+        config_hash = content_hash({"unbuildable params": job.params})
+    return TrialOutcome(number=job.number, state=TrialStatus.FAILED, config_hash=config_hash,
+                        error=scrub_secrets(error)[:2000], node=node)
 
 
 def _no_value(missing: list[str]) -> str:

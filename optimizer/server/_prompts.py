@@ -12,7 +12,6 @@ from promptopt.config import PromptConfig
 from promptopt.errors import InputError
 from promptopt.names import DEFAULT_LABEL, LABEL_PATTERN, MAX_VERSION, NAME_PATTERN
 from promptopt.registry import LabelEvent, PromptSummary, PromptVersion, Registry
-from promptopt.sdk import call_params
 from promptopt.server._auth import read_access, write_access
 from promptopt.server._errors import responses
 from promptopt.server._http import etag_json, etag_response, json_bytes
@@ -120,7 +119,7 @@ def read_router(*, protect: bool) -> APIRouter:
         """Messages and call parameters, ready for ``litellm.completion(messages=..., **params)``."""
         found = _select(request, name, body.label, body.version)
         return RenderResponse(name=found.name, version=found.version, config_hash=found.config_hash,
-                              messages=_messages(found.config, body.variables), params=call_params(found.config))
+                              messages=_messages(found.config, body.variables), params=found.config.call_params())
 
     return router
 
