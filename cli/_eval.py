@@ -50,6 +50,10 @@ def _summary_table(result: EvalResult) -> Table:
     return table
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, cache: Any) -> EvalResult:
     """The result to compare with: a stored experiment, or the registry version holding label ``against``
     evaluated now on the same split (cached calls cost nothing)."""
@@ -60,7 +64,8 @@ def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, 
     from promptopt.models import get_backend
 
     if re.fullmatch(r"[0-9a-f]{6,32}", against):
-        return store.get_result(against)
+        stored: EvalResult = store.get_result(against)
+        return stored
     from promptopt.registry import Registry
 
     version = Registry(store).get(loaded.spec.task.name, label=against)
@@ -165,8 +170,7 @@ def register(app: typer.Typer) -> None:
         for col in ("scorer", "mean A", "mean B", "delta", "improved", "regressed", "unchanged"):
             table.add_column(col, justify="left" if col == "scorer" else "right")
         for d in cmp.scorers:
-            fmt = (lambda v: "n/a" if v is None else f"{v:.4f}")  # noqa: E731
-            table.add_row(d.scorer, fmt(d.mean_a), fmt(d.mean_b), fmt(d.delta), str(d.improved),
+            table.add_row(d.scorer, _fmt(d.mean_a), _fmt(d.mean_b), _fmt(d.delta), str(d.improved),
                           str(d.regressed), str(d.unchanged))
         console.print(table)
         if cmp.objective_delta is not None and cmp.objective_ci95 is not None:

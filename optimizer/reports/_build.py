@@ -137,8 +137,8 @@ def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, lis
             errors=sum(e.summary.errors for e in validation if e.summary),
             baseline=c.trial == baseline, winner=rank == 1, experiment_id=c.experiment_id,
             test_experiment_id=c.test_experiment_id))
-    front = pareto_front([(r.trial, r.validation.mean, r.per_row(objective)) for r in rows
-                          if r.validation is not None and r.per_row(objective) is not None])
+    points = [(r.trial, r.validation.mean, r.per_row(objective)) for r in rows if r.validation is not None]
+    front = pareto_front([(trial, mean, per_row) for trial, mean, per_row in points if per_row is not None])
     return tuple(r.model_copy(update={"pareto": r.trial in front}) for r in rows)
 
 
@@ -208,7 +208,7 @@ def case_diffs(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> Ca
     for case in (c for c in a if c in b):
         ra, rb = first_a[case], first_b[case]
         kind = "improved" if b[case] > a[case] else "regressed" if b[case] < a[case] else "unchanged"
-        cases.append(CaseDiff(case_id=case, kind=kind, input=ra.input, expected=ra.expected,  # type: ignore[arg-type]
+        cases.append(CaseDiff(case_id=case, kind=kind, input=ra.input, expected=ra.expected,
                               baseline_output=ra.output, winner_output=rb.output, baseline_score=a[case],
                               winner_score=b[case]))
     cases.sort(key=lambda c: (_KIND_ORDER[c.kind], -abs(c.winner_score - c.baseline_score)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def _environment() -> jinja2.Environment:
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
-    js = get_plotlyjs()
+    js: str = get_plotlyjs()
     if "</script" in js.lower():  # would end the inline <script>; plotly.js never contains it
         raise RuntimeError("the bundled plotly.js cannot be inlined: it contains '</script'")
     return js
@@ -75,7 +76,7 @@ def _version() -> str:
         return "dev"
 
 
-def _when(value: Any) -> str:
+def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

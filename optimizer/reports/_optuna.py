@@ -61,7 +61,7 @@ def trial_point(trial: FrozenTrial, paid: Mapping[int, tuple[float, int]], model
         state = "duplicate"
     usd, calls = (0.0, 0) if duplicate_of is not None else paid.get(trial.number, (0.0, 0))
     values = tuple(trial.values) if trial.values is not None else None
-    return TrialPoint(number=trial.number, state=state, values=values, params=dict(trial.params), model=model,  # type: ignore[arg-type]
+    return TrialPoint(number=trial.number, state=state, values=values, params=dict(trial.params), model=model,
                       cost_usd=usd, model_calls=calls, duplicate_of=duplicate_of,
                       error=trial.user_attrs.get("error"))
 

@@ -57,7 +57,8 @@ class _Worker:
                 self.stop()
                 raise ScorerError(f"custom scorer {self._function} timed out after {timeout_s:g} s; "
                                   "its worker was killed and will be replaced")
-            return conn.recv()
+            reply: tuple[str, Any] = conn.recv()
+            return reply
         except (EOFError, OSError) as exc:
             raise ScorerError(f"custom scorer {self._function} crashed ({self._reap()}); "
                               "its worker will be replaced") from exc
@@ -150,7 +151,7 @@ class WorkerPool:
         kind, value = await loop.run_in_executor(self._executor, self._call, payload, timeout_s)
         if kind != "ok":
             raise ScorerError(str(value))
-        return value
+        return float(value)
 
     def _call(self, payload: bytes, timeout_s: float) -> tuple[str, Any]:
         if self._unusable is not None:

@@ -34,7 +34,8 @@ def build_scorer(spec: ScorerSpec, *, base_dir: Path, backend: ModelBackend | No
         return CustomScorer(spec, base_dir=base_dir)
     if isinstance(spec, EmbeddingSpec):
         return EmbeddingScorer(spec)
-    return _SIMPLE[spec.type](spec)
+    scorer: Scorer = _SIMPLE[spec.type](spec)
+    return scorer
 
 
 def build_scorers(specs: Sequence[ScorerSpec], *, base_dir: Path, backend: ModelBackend | None,
