@@ -8,8 +8,12 @@ cli/            -> promptopt.cli
 
 from setuptools import find_packages, setup
 
-ROOTS = {"promptopt": "optimizer", "promptopt.search_spaces": "search_spaces",
-         "promptopt.workers": "workers", "promptopt.cli": "cli"}
+ROOTS = {
+    "promptopt": "optimizer",
+    "promptopt.search_spaces": "search_spaces",
+    "promptopt.workers": "workers",
+    "promptopt.cli": "cli",
+}
 
 
 def _packages() -> tuple[list[str], dict[str, str]]:
@@ -22,7 +26,16 @@ def _packages() -> tuple[list[str], dict[str, str]]:
 
 
 PACKAGES, PACKAGE_DIR = _packages()
-setup(packages=PACKAGES, package_dir=PACKAGE_DIR,
-      package_data={"promptopt": ["store/migrations/*.ini", "store/migrations/*.mako",
-                                  "store/migrations/versions/*.py", "reports/templates/*"]},
-      include_package_data=True)
+setup(
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
+    package_data={
+        "promptopt": [
+            "store/migrations/*.ini",
+            "store/migrations/*.mako",
+            "store/migrations/versions/*.py",
+            "reports/templates/*",
+        ]
+    },
+    include_package_data=True,
+)

@@ -22,10 +22,14 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-StoreOpt = typer.Option(None, "--store", help="Store URL (sqlite:///path.db or postgresql://...); "
-                        "default $OPTIMIZE_STORE or ./.optimize/optimize.db")
-CacheOpt = typer.Option(None, "--cache", help="Response cache: a folder or redis://...; "
-                        "default $OPTIMIZE_CACHE or ./.optimize/cache")
+StoreOpt = typer.Option(
+    None,
+    "--store",
+    help="Store URL (sqlite:///path.db or postgresql://...); default $OPTIMIZE_STORE or ./.optimize/optimize.db",
+)
+CacheOpt = typer.Option(
+    None, "--cache", help="Response cache: a folder or redis://...; default $OPTIMIZE_CACHE or ./.optimize/cache"
+)
 NoCacheOpt = typer.Option(False, "--no-cache", help="Call the model for every row; store nothing in the cache.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 

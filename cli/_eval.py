@@ -26,11 +26,21 @@ from promptopt.engine import EvalResult, EvalSummary
 
 def summary_json(result_id: str, summary: EvalSummary, status: str = "finished") -> dict[str, Any]:
     """The documented ``--json`` shape of an eval."""
-    return {"experiment_id": result_id, "status": status, "rows": summary.rows, "scores": summary.scores,
-            "objective": summary.objective, "model_calls": summary.model_calls, "cache_hits": summary.cache_hits,
-            "errors": summary.errors, "tokens": {"task": summary.task_tokens, "scorer": summary.scorer_tokens},
-            "cost_usd": summary.cost_usd, "cost": {"task": summary.task_cost_usd, "scorer": summary.scorer_cost_usd},
-            "mean_latency_s": summary.mean_latency_s, "wall_s": round(summary.wall_s, 3)}
+    return {
+        "experiment_id": result_id,
+        "status": status,
+        "rows": summary.rows,
+        "scores": summary.scores,
+        "objective": summary.objective,
+        "model_calls": summary.model_calls,
+        "cache_hits": summary.cache_hits,
+        "errors": summary.errors,
+        "tokens": {"task": summary.task_tokens, "scorer": summary.scorer_tokens},
+        "cost_usd": summary.cost_usd,
+        "cost": {"task": summary.task_cost_usd, "scorer": summary.scorer_cost_usd},
+        "mean_latency_s": summary.mean_latency_s,
+        "wall_s": round(summary.wall_s, 3),
+    }
 
 
 def _summary_table(result: EvalResult) -> Table:
@@ -79,9 +89,14 @@ def _gate(candidate: EvalResult, incumbent: EvalResult, threshold: float, as_jso
 
     outcome = gate(candidate, incumbent, threshold=threshold)
     if as_json:
-        print_json({"passed": outcome.passed, "candidate": summary_json(candidate.experiment_id, candidate.summary),
-                    "incumbent_experiment_id": incumbent.experiment_id,
-                    "comparison": outcome.comparison.model_dump(mode="json")})
+        print_json(
+            {
+                "passed": outcome.passed,
+                "candidate": summary_json(candidate.experiment_id, candidate.summary),
+                "incumbent_experiment_id": incumbent.experiment_id,
+                "comparison": outcome.comparison.model_dump(mode="json"),
+            }
+        )
     else:
         console.print(outcome.markdown, markup=False, highlight=False)
     if not outcome.passed:
@@ -98,9 +113,11 @@ def register(app: typer.Typer) -> None:
 
         loaded = load_spec(spec)
         dataset = load_and_check(loaded)
-        console.print(f"[green]ok[/] {spec}: task {loaded.spec.task.name!r}, model {loaded.spec.task.model}, "
-                      f"train/validation/test = {len(dataset.train)}/{len(dataset.validation)}/"
-                      f"{len(dataset.test)} cases, {len(loaded.spec.scorers)} scorer(s)")
+        console.print(
+            f"[green]ok[/] {spec}: task {loaded.spec.task.name!r}, model {loaded.spec.task.model}, "
+            f"train/validation/test = {len(dataset.train)}/{len(dataset.validation)}/"
+            f"{len(dataset.test)} cases, {len(loaded.spec.scorers)} scorer(s)"
+        )
 
     @app.command()
     def schema() -> None:
@@ -111,14 +128,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     @handle_errors
-    def eval_(spec: Path = typer.Argument(..., help="Spec YAML file."),
-              split: str = typer.Option("validation", help="train, validation or test."),
-              store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
-              against: str | None = typer.Option(
-                  None, help="CI gate: compare with a registry label of task.name (e.g. production) or an "
-                  "experiment id on the same rows; exit 1 when the prompt regresses beyond --threshold."),
-              threshold: float = typer.Option(0.0, min=0, help="Allowed drop of the mean objective."),
-              as_json: bool = JsonOpt) -> None:
+    def eval_(
+        spec: Path = typer.Argument(..., help="Spec YAML file."),
+        split: str = typer.Option("validation", help="train, validation or test."),
+        store: str | None = StoreOpt,
+        cache: str | None = CacheOpt,
+        no_cache: bool = NoCacheOpt,
+        against: str | None = typer.Option(
+            None,
+            help="CI gate: compare with a registry label of task.name (e.g. production) or an "
+            "experiment id on the same rows; exit 1 when the prompt regresses beyond --threshold.",
+        ),
+        threshold: float = typer.Option(0.0, min=0, help="Allowed drop of the mean objective."),
+        as_json: bool = JsonOpt,
+    ) -> None:
         """Run the spec's prompt as written over one split as a full eval and record it."""
         from promptopt.cache import get_cache
         from promptopt.engine import Services, evaluate_spec
@@ -134,13 +157,20 @@ def register(app: typer.Typer) -> None:
         the_store = open_store(store)
         the_cache = get_cache(cache, enabled=not no_cache)
         total = len(dataset.split(split)) * loaded.spec.eval.repeats
-        with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err_console, transient=True,
-                      disable=not err_console.is_terminal) as progress:
+        with Progress(
+            TextColumn("[bold]eval[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        ) as progress:
             bar = progress.add_task(loaded.spec.task.name, total=total)
             services = Services(backend=get_backend(), cache=the_cache, records=the_store)
-            result = evaluate_spec(loaded, dataset, split=split, services=services,
-                                   on_row=lambda _row: progress.advance(bar))
+            result = evaluate_spec(
+                loaded, dataset, split=split, services=services, on_row=lambda _row: progress.advance(bar)
+            )
         if against is not None:
             incumbent = _incumbent(against, loaded, dataset, split, the_store, the_cache)
             the_cache.close()
@@ -154,10 +184,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def compare(experiment_a: str = typer.Argument(..., help="Baseline experiment id (or unique prefix)."),
-                experiment_b: str = typer.Argument(..., help="Candidate experiment id (or unique prefix)."),
-                store: str | None = StoreOpt, show: int = typer.Option(10, help="Cases to list each way."),
-                as_json: bool = JsonOpt) -> None:
+    def compare(
+        experiment_a: str = typer.Argument(..., help="Baseline experiment id (or unique prefix)."),
+        experiment_b: str = typer.Argument(..., help="Candidate experiment id (or unique prefix)."),
+        store: str | None = StoreOpt,
+        show: int = typer.Option(10, help="Cases to list each way."),
+        as_json: bool = JsonOpt,
+    ) -> None:
         """Per scorer: mean difference of B against A, and the cases B improved and regressed."""
         from promptopt.compare import compare as do_compare
 
@@ -170,14 +203,23 @@ def register(app: typer.Typer) -> None:
         for col in ("scorer", "mean A", "mean B", "delta", "improved", "regressed", "unchanged"):
             table.add_column(col, justify="left" if col == "scorer" else "right")
         for d in cmp.scorers:
-            table.add_row(d.scorer, _fmt(d.mean_a), _fmt(d.mean_b), _fmt(d.delta), str(d.improved),
-                          str(d.regressed), str(d.unchanged))
+            table.add_row(
+                d.scorer,
+                _fmt(d.mean_a),
+                _fmt(d.mean_b),
+                _fmt(d.delta),
+                str(d.improved),
+                str(d.regressed),
+                str(d.unchanged),
+            )
         console.print(table)
         if cmp.objective_delta is not None and cmp.objective_ci95 is not None:
             lo, hi = cmp.objective_ci95
-            console.print(f"objective delta {cmp.objective_delta:+.4f} (95% CI {lo:+.4f}..{hi:+.4f}, "
-                          f"paired permutation p={cmp.p_value:.4f}); improved {len(cmp.improved)}, "
-                          f"regressed {len(cmp.regressed)}; errors A/B {cmp.errors_a}/{cmp.errors_b}")
+            console.print(
+                f"objective delta {cmp.objective_delta:+.4f} (95% CI {lo:+.4f}..{hi:+.4f}, "
+                f"paired permutation p={cmp.p_value:.4f}); improved {len(cmp.improved)}, "
+                f"regressed {len(cmp.regressed)}; errors A/B {cmp.errors_a}/{cmp.errors_b}"
+            )
         for title, cases in (("regressed", cmp.regressed), ("improved", cmp.improved)):
             if not cases:
                 continue
@@ -185,7 +227,13 @@ def register(app: typer.Typer) -> None:
             for col in ("case", "input", "expected", "output A", "output B", "A", "B"):
                 t.add_column(col, overflow="fold")
             for ch in cases[:show]:
-                t.add_row(ch.case_id[:10], json.dumps(ch.input, ensure_ascii=False)[:80], str(ch.expected),
-                          (ch.output_a or "")[:40], (ch.output_b or "")[:40], f"{ch.score_a:.2f}",
-                          f"{ch.score_b:.2f}")
+                t.add_row(
+                    ch.case_id[:10],
+                    json.dumps(ch.input, ensure_ascii=False)[:80],
+                    str(ch.expected),
+                    (ch.output_a or "")[:40],
+                    (ch.output_b or "")[:40],
+                    f"{ch.score_a:.2f}",
+                    f"{ch.score_b:.2f}",
+                )
             console.print(t)

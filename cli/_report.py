@@ -32,8 +32,9 @@ def _write(text: str, output: Path | None) -> None:
     except OSError as exc:
         raise InputError(str(output), "--output", f"cannot write the report: {exc.strerror}") from None
     # On stderr, so that stdout stays one document (e.g. `leaderboard --json --html FILE`).
-    err_console.print(f"wrote {output} ({len(text.encode()) / 1e6:.1f} MB)" if len(text) > 1e5 else f"wrote {output}",
-                  markup=False)
+    err_console.print(
+        f"wrote {output} ({len(text.encode()) / 1e6:.1f} MB)" if len(text) > 1e5 else f"wrote {output}", markup=False
+    )
 
 
 def _num(value: float | None, spec: str = ".3f") -> str:
@@ -47,40 +48,80 @@ def _int(value: int | None) -> str:
 def leaderboard_tables(board: Any) -> list[Table]:
     """The prompt's entries as one table (a section per model), then a summary line per model."""
     table = Table(title=f"{board.name}: {len(board.entries)} versions and runs", show_lines=False)
-    for column in ("model", "created", "kind", "ref", "labels", "configuration", "validation", "test", "trials",
-                   "calls", "tokens", "paid $"):
-        table.add_column(column, justify="right" if column in ("validation", "test", "trials", "calls", "tokens",
-                                                               "paid $") else "left", overflow="fold")
+    for column in (
+        "model",
+        "created",
+        "kind",
+        "ref",
+        "labels",
+        "configuration",
+        "validation",
+        "test",
+        "trials",
+        "calls",
+        "tokens",
+        "paid $",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in ("validation", "test", "trials", "calls", "tokens", "paid $") else "left",
+            overflow="fold",
+        )
     groups = board.by_model()
     for i, (model, entries) in enumerate(groups.items()):
         for j, e in enumerate(entries):
             ref = e.ref if e.kind == "version" else e.ref[:8]
-            table.add_row(model if j == 0 else "", f"{e.created_at:%Y-%m-%d %H:%M}", e.kind, ref, ", ".join(e.labels),
-                          e.description, _num(e.validation_score), _num(e.test_score), _int(e.trials),
-                          _int(e.model_calls), _int(e.tokens), _num(e.cost_usd, ".4f"),
-                          end_section=j == len(entries) - 1 and i < len(groups) - 1)
+            table.add_row(
+                model if j == 0 else "",
+                f"{e.created_at:%Y-%m-%d %H:%M}",
+                e.kind,
+                ref,
+                ", ".join(e.labels),
+                e.description,
+                _num(e.validation_score),
+                _num(e.test_score),
+                _int(e.trials),
+                _int(e.model_calls),
+                _int(e.tokens),
+                _num(e.cost_usd, ".4f"),
+                end_section=j == len(entries) - 1 and i < len(groups) - 1,
+            )
     summary = Table(title="by model")
     for column in ("model", "entries", "best test", "best validation", "tokens", "paid $"):
         summary.add_column(column, justify="left" if column == "model" else "right")
     for model, entries in groups.items():
         tests = [e.test_score for e in entries if e.test_score is not None]
         vals = [e.validation_score for e in entries if e.validation_score is not None]
-        summary.add_row(model, str(len(entries)), _num(max(tests, default=None)), _num(max(vals, default=None)),
-                        str(sum(e.tokens or 0 for e in entries)), f"{sum(e.cost_usd or 0.0 for e in entries):.4f}")
+        summary.add_row(
+            model,
+            str(len(entries)),
+            _num(max(tests, default=None)),
+            _num(max(vals, default=None)),
+            str(sum(e.tokens or 0 for e in entries)),
+            f"{sum(e.cost_usd or 0.0 for e in entries):.4f}",
+        )
     return [table, summary]
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def report(run_id: str = typer.Argument(..., help="Run id (or a unique prefix of at least 6 characters)."),
-               fmt: ReportFormat = typer.Option(ReportFormat.html, "--format", "-f",
-                                                help="html (one self-contained file), markdown (PR / CI summary) "
-                                                     "or json."),
-               output: Path | None = typer.Option(None, "--output", "-o",
-                                                  help="File to write, '-' for stdout; default "
-                                                       "report-<run id[:8]>.html for html, stdout otherwise."),
-               store: str | None = StoreOpt) -> None:
+    def report(
+        run_id: str = typer.Argument(..., help="Run id (or a unique prefix of at least 6 characters)."),
+        fmt: ReportFormat = typer.Option(
+            ReportFormat.html,
+            "--format",
+            "-f",
+            help="html (one self-contained file), markdown (PR / CI summary) or json.",
+        ),
+        output: Path | None = typer.Option(
+            None,
+            "--output",
+            "-o",
+            help="File to write, '-' for stdout; default report-<run id[:8]>.html for html, stdout otherwise.",
+        ),
+        store: str | None = StoreOpt,
+    ) -> None:
         """Report of a run: leaderboard with intervals, search charts, and the winner's test cases against the
         baseline."""
         from promptopt.reports import build_run_report, render_html, render_markdown
@@ -95,10 +136,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def leaderboard(name: str = typer.Argument(..., help="Prompt name (the spec's task.name)."),
-                    html: Path | None = typer.Option(None, "--html", help="Also write it as a self-contained HTML "
-                                                                          "file with scores over time by model."),
-                    store: str | None = StoreOpt, as_json: bool = JsonOpt) -> None:
+    def leaderboard(
+        name: str = typer.Argument(..., help="Prompt name (the spec's task.name)."),
+        html: Path | None = typer.Option(
+            None, "--html", help="Also write it as a self-contained HTML file with scores over time by model."
+        ),
+        store: str | None = StoreOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
         """Every registered version and every run of one prompt: scores over time, by model, with calls, tokens
         and cost."""
         from promptopt.reports import build_prompt_leaderboard, render_leaderboard_html

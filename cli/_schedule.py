@@ -26,10 +26,17 @@ from promptopt.errors import InputError
 
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-WorkDirOpt = typer.Option(None, "--work-dir", help="Where datasets exported from logs and derived specs are "
-                          "written; default ./.optimize/schedules")
-LeaseOpt = typer.Option(300.0, "--lease-s", min=1.0, help="Lease length; renewed every third of it while a job "
-                        "runs, taken over by another scheduler once it runs out.")
+WorkDirOpt = typer.Option(
+    None,
+    "--work-dir",
+    help="Where datasets exported from logs and derived specs are written; default ./.optimize/schedules",
+)
+LeaseOpt = typer.Option(
+    300.0,
+    "--lease-s",
+    min=1.0,
+    help="Lease length; renewed every third of it while a job runs, taken over by another scheduler once it runs out.",
+)
 
 
 def parse_interval(text: str, option: str) -> float:
@@ -57,8 +64,16 @@ def _list_table(schedules: list[Any]) -> Table:
         table.add_column(column, overflow="fold")
     for s in schedules:
         state = "paused" if s.paused else (f"running ({s.lease_owner})" if s.lease_owner else "active")
-        table.add_row(s.name, s.prompt, _human(s.every_s), str(s.min_new_feedback), state, _when(s.last_run_at),
-                      s.last_status or "", s.spec_path)
+        table.add_row(
+            s.name,
+            s.prompt,
+            _human(s.every_s),
+            str(s.min_new_feedback),
+            state,
+            _when(s.last_run_at),
+            s.last_status or "",
+            s.spec_path,
+        )
     return table
 
 
@@ -68,10 +83,18 @@ def _history_table(name: str, runs: list[Any]) -> Table:
         table.add_column(column, overflow="fold")
     for r in runs:
         promoted = "" if r.promoted is None else ("yes" if r.promoted else "no")
-        table.add_row(str(r.id), _when(r.started_at), r.status, r.owner, "" if r.cases is None else str(r.cases),
-                      "" if r.new_feedback is None else str(r.new_feedback), (r.run_id or "")[:8], promoted,
-                      "" if r.drift is None else f"{r.drift.fresh_score:.3f} < {r.drift.registered_test_score:.3f}",
-                      r.message or "")
+        table.add_row(
+            str(r.id),
+            _when(r.started_at),
+            r.status,
+            r.owner,
+            "" if r.cases is None else str(r.cases),
+            "" if r.new_feedback is None else str(r.new_feedback),
+            (r.run_id or "")[:8],
+            promoted,
+            "" if r.drift is None else f"{r.drift.fresh_score:.3f} < {r.drift.registered_test_score:.3f}",
+            r.message or "",
+        )
     return table
 
 
@@ -87,8 +110,11 @@ def _progress(event: Any) -> None:
         case s.JobResumed(schedule=name, dataset_file=path):
             err_console.print(f"schedule {name}: continuing with {path}", markup=False)
         case s.WarmStarted(schedule=name, warm=warm):
-            err_console.print(f"schedule {name}: run {warm.run_id[:8]}: trial 0 is the production version, "
-                              f"{warm.enqueued_previous} winner(s) of the previous run next", markup=False)
+            err_console.print(
+                f"schedule {name}: run {warm.run_id[:8]}: trial 0 is the production version, "
+                f"{warm.enqueued_previous} winner(s) of the previous run next",
+                markup=False,
+            )
         case s.DriftDetected(alert=alert):
             err_console.print(f"[bold yellow]{alert.message}[/]")
         case s.SearchProgress(event=inner):
@@ -100,7 +126,7 @@ def _print_report(report: Any) -> None:
     line = f"{report.schedule}: {report.status}{where}"
     if report.promotion:
         p = report.promotion
-        line += (f"; v{p['version']} {'promoted to' if p['promoted'] else 'not promoted to'} {p['label']!r}")
+        line += f"; v{p['version']} {'promoted to' if p['promoted'] else 'not promoted to'} {p['label']!r}"
     if report.message:
         line += f": {report.message}"
     console.print(line, markup=False, soft_wrap=True)
@@ -112,32 +138,39 @@ def _scheduler(the_store: Any, cache: str | None, no_cache: bool, work_dir: Path
     from promptopt.cache import get_cache
     from promptopt.schedules import Scheduler
 
-    return Scheduler(the_store, cache=get_cache(cache, enabled=not no_cache), work_dir=work_dir, lease_s=lease_s,
-                     on_event=_progress)
+    return Scheduler(
+        the_store, cache=get_cache(cache, enabled=not no_cache), work_dir=work_dir, lease_s=lease_s, on_event=_progress
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``schedule`` command group and the ``scheduler`` daemon to ``app``."""
-    schedule_app = typer.Typer(name="schedule", no_args_is_help=True,
-                               help="Scheduled re-optimization on fresh logs with feedback, gated promotion.")
+    schedule_app = typer.Typer(
+        name="schedule",
+        no_args_is_help=True,
+        help="Scheduled re-optimization on fresh logs with feedback, gated promotion.",
+    )
     app.add_typer(schedule_app, name="schedule")
 
     @schedule_app.command("add")
     @handle_errors
-    def add(spec: Path = typer.Argument(..., help="The prompt's spec (task, scorers, search, budget, registry)."),
-            name: str | None = typer.Option(None, "--name", help="Schedule name; default the spec's task.name."),
-            every: str = typer.Option("1d", "--every", help="Interval between runs: 3600, 90s, 15m, 6h, 1d, 1w."),
-            min_new_feedback: int = typer.Option(0, "--min-new-feedback", min=0,
-                                                 help="Run only once this many new feedback entries arrived."),
-            sampler: str = typer.Option("tpe", help="tpe, random or grid."),
-            seed: int = typer.Option(0, help="Seed of the sampler and the split."),
-            top_k: int = typer.Option(2, "--top-k", min=1, help="Best candidates tested beside production."),
-            max_trials: int | None = typer.Option(None, "--max-trials", min=1, help="Override budget.trials."),
-            min_cases: int = typer.Option(8, "--min-cases", min=3, help="Skip a run with fewer labelled logs."),
-            window: str | None = typer.Option(None, "--window", help="Only logs of this last period (e.g. 30d)."),
-            warm_start: int = typer.Option(2, "--warm-start", min=0,
-                                           help="Winners of the previous run evaluated first."),
-            store: str | None = StoreOpt, as_json: bool = JsonOpt) -> None:
+    def add(
+        spec: Path = typer.Argument(..., help="The prompt's spec (task, scorers, search, budget, registry)."),
+        name: str | None = typer.Option(None, "--name", help="Schedule name; default the spec's task.name."),
+        every: str = typer.Option("1d", "--every", help="Interval between runs: 3600, 90s, 15m, 6h, 1d, 1w."),
+        min_new_feedback: int = typer.Option(
+            0, "--min-new-feedback", min=0, help="Run only once this many new feedback entries arrived."
+        ),
+        sampler: str = typer.Option("tpe", help="tpe, random or grid."),
+        seed: int = typer.Option(0, help="Seed of the sampler and the split."),
+        top_k: int = typer.Option(2, "--top-k", min=1, help="Best candidates tested beside production."),
+        max_trials: int | None = typer.Option(None, "--max-trials", min=1, help="Override budget.trials."),
+        min_cases: int = typer.Option(8, "--min-cases", min=3, help="Skip a run with fewer labelled logs."),
+        window: str | None = typer.Option(None, "--window", help="Only logs of this last period (e.g. 30d)."),
+        warm_start: int = typer.Option(2, "--warm-start", min=0, help="Winners of the previous run evaluated first."),
+        store: str | None = StoreOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
         """Add a schedule: re-optimize the spec's prompt on its fresh logs every interval."""
         from pydantic import ValidationError
 
@@ -148,24 +181,42 @@ def register(app: typer.Typer) -> None:
         loaded = load_spec(spec)
         check_templates(loaded)
         try:
-            settings = ScheduleSettings(sampler=sampler, seed=seed, top_k=top_k, max_trials=max_trials,
-                                        min_cases=min_cases, warm_start=warm_start,
-                                        window_s=None if window is None else parse_interval(window, "--window"))
+            settings = ScheduleSettings(
+                sampler=sampler,
+                seed=seed,
+                top_k=top_k,
+                max_trials=max_trials,
+                min_cases=min_cases,
+                warm_start=warm_start,
+                window_s=None if window is None else parse_interval(window, "--window"),
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise InputError(f"--{str(err['loc'][0]).replace('_', '-')}", str(err["loc"][0]),
-                             err["msg"].removeprefix("Value error, ")) from None
+            raise InputError(
+                f"--{str(err['loc'][0]).replace('_', '-')}",
+                str(err["loc"][0]),
+                err["msg"].removeprefix("Value error, "),
+            ) from None
         every_s = parse_interval(every, "--every")
         with opened(store) as the_store:
-            added = Schedules(the_store).add(name or loaded.spec.task.name, str(loaded.path),
-                                             prompt=loaded.spec.task.name, every_s=every_s,
-                                             min_new_feedback=min_new_feedback, settings=settings)
+            added = Schedules(the_store).add(
+                name or loaded.spec.task.name,
+                str(loaded.path),
+                prompt=loaded.spec.task.name,
+                every_s=every_s,
+                min_new_feedback=min_new_feedback,
+                settings=settings,
+            )
         if as_json:
             print_json(added.model_dump(mode="json"))
             return
-        console.print(f"schedule {added.name}: {added.prompt} every {_human(added.every_s)}"
-                      + (f" once {added.min_new_feedback} new feedback entries arrived" if added.min_new_feedback
-                         else "") + f", from {added.spec_path}", markup=False, soft_wrap=True)
+        console.print(
+            f"schedule {added.name}: {added.prompt} every {_human(added.every_s)}"
+            + (f" once {added.min_new_feedback} new feedback entries arrived" if added.min_new_feedback else "")
+            + f", from {added.spec_path}",
+            markup=False,
+            soft_wrap=True,
+        )
 
     @schedule_app.command("list")
     @handle_errors
@@ -211,9 +262,12 @@ def register(app: typer.Typer) -> None:
 
     @schedule_app.command("history")
     @handle_errors
-    def history(name: str = typer.Argument(..., help="Schedule name."),
-                limit: int = typer.Option(20, min=1, help="At most this many runs."),
-                store: str | None = StoreOpt, as_json: bool = JsonOpt) -> None:
+    def history(
+        name: str = typer.Argument(..., help="Schedule name."),
+        limit: int = typer.Option(20, min=1, help="At most this many runs."),
+        store: str | None = StoreOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
         """The schedule's runs: status, data, promotion, drift alerts."""
         from promptopt.schedules import Schedules
 
@@ -226,8 +280,14 @@ def register(app: typer.Typer) -> None:
 
     @schedule_app.command("tick")
     @handle_errors
-    def tick(store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
-             work_dir: Path | None = WorkDirOpt, lease_s: float = LeaseOpt, as_json: bool = JsonOpt) -> None:
+    def tick(
+        store: str | None = StoreOpt,
+        cache: str | None = CacheOpt,
+        no_cache: bool = NoCacheOpt,
+        work_dir: Path | None = WorkDirOpt,
+        lease_s: float = LeaseOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
         """Run every due schedule once, then exit (for cron or CI); exit code 1 if a run failed."""
         with opened(store) as the_store:
             reports = _scheduler(the_store, cache, no_cache, work_dir, lease_s).tick()
@@ -243,10 +303,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("scheduler")
     @handle_errors
-    def scheduler(poll_s: float = typer.Option(60.0, "--poll-s", min=0.1, help="Seconds between looks for due "
-                                               "schedules."),
-                  store: str | None = StoreOpt, cache: str | None = CacheOpt, no_cache: bool = NoCacheOpt,
-                  work_dir: Path | None = WorkDirOpt, lease_s: float = LeaseOpt) -> None:
+    def scheduler(
+        poll_s: float = typer.Option(60.0, "--poll-s", min=0.1, help="Seconds between looks for due schedules."),
+        store: str | None = StoreOpt,
+        cache: str | None = CacheOpt,
+        no_cache: bool = NoCacheOpt,
+        work_dir: Path | None = WorkDirOpt,
+        lease_s: float = LeaseOpt,
+    ) -> None:
         """Run due schedules until stopped (SIGINT/SIGTERM); any number may run against one store."""
         with opened(store) as the_store:
             runner = _scheduler(the_store, cache, no_cache, work_dir, lease_s)

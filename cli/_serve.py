@@ -34,28 +34,42 @@ def register(app: typer.Typer, *, routers: Sequence[RouterFactory] = ()) -> None
 
     @app.command()
     @handle_errors
-    def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-              port: int = typer.Option(8080, min=0, max=65535, help="Port to listen on."),
-              store: str | None = StoreOpt,
-              token_file: Path | None = typer.Option(None, "--token-file", help=f"File whose first line is the "
-                                                     f"bearer token; default ${TOKEN_ENV}."),
-              protect_reads: bool = typer.Option(False, "--protect-reads", help="Require the token on reads too."),
-              read_only: bool = typer.Option(False, "--read-only", help="Serve reads only (no token needed)."),
-              log_level: str = typer.Option("info", help="uvicorn log level.")) -> None:
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+        port: int = typer.Option(8080, min=0, max=65535, help="Port to listen on."),
+        store: str | None = StoreOpt,
+        token_file: Path | None = typer.Option(
+            None, "--token-file", help=f"File whose first line is the bearer token; default ${TOKEN_ENV}."
+        ),
+        protect_reads: bool = typer.Option(False, "--protect-reads", help="Require the token on reads too."),
+        read_only: bool = typer.Option(False, "--read-only", help="Serve reads only (no token needed)."),
+        log_level: str = typer.Option("info", help="uvicorn log level."),
+    ) -> None:
         """Serve the prompt registry over HTTP: reads for applications, label moves and invoke with a token."""
         token = read_token(token_file)
         if token is None and (not read_only or protect_reads):
             needs = "--protect-reads needs" if read_only else "label moves and invoke need"
-            raise InputError("optimize serve", "--token-file", f"{needs} a bearer token (set {TOKEN_ENV} or pass "
-                             f"--token-file FILE{'' if read_only else '; or serve reads only with --read-only'})")
+            raise InputError(
+                "optimize serve",
+                "--token-file",
+                f"{needs} a bearer token (set {TOKEN_ENV} or pass "
+                f"--token-file FILE{'' if read_only else '; or serve reads only with --read-only'})",
+            )
         import uvicorn
 
         from promptopt.server import create_app
 
         the_store = open_store(store)
-        api = create_app(the_store, token=token, protect_reads=protect_reads, read_only=read_only,
-                         routers=[make(the_store) for make in routers])
-        console.print(f"serving {the_store.url} on http://{host}:{port} (OpenAPI at /openapi.json"
-                      f"{', reads only' if read_only else ''}{', reads need the token' if protect_reads else ''})",
-                      markup=False)
+        api = create_app(
+            the_store,
+            token=token,
+            protect_reads=protect_reads,
+            read_only=read_only,
+            routers=[make(the_store) for make in routers],
+        )
+        console.print(
+            f"serving {the_store.url} on http://{host}:{port} (OpenAPI at /openapi.json"
+            f"{', reads only' if read_only else ''}{', reads need the token' if protect_reads else ''})",
+            markup=False,
+        )
         uvicorn.run(api, host=host, port=port, log_level=log_level)

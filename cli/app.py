@@ -8,8 +8,13 @@ import typer
 
 from promptopt.cli import _eval, _logs, _registry, _report, _run, _schedule, _serve
 
-app = typer.Typer(name="optimize", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Automatic prompt optimization: evals, search, a versioned prompt registry.")
+app = typer.Typer(
+    name="optimize",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Automatic prompt optimization: evals, search, a versioned prompt registry.",
+)
 
 
 def _reports_router(store: Any) -> Any:

@@ -87,16 +87,29 @@ def serve(latency_s: float, fail_rate: float, port: int = 0, seed: int = 0, garb
                 await asyncio.sleep(latency_s)
             if rng.random() < fail_rate:
                 stats["failures"] += 1
-                return web.json_response({"error": {"message": "injected failure", "type": "rate_limit_error"}},
-                                         status=429, headers={"Retry-After": "0.05"})
+                return web.json_response(
+                    {"error": {"message": "injected failure", "type": "rate_limit_error"}},
+                    status=429,
+                    headers={"Retry-After": "0.05"},
+                )
             text = answer(payload.get("messages", []), garble)
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in payload.get("messages", []))
-            return web.json_response({
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                "model": payload.get("model", "fake"),
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                          "total_tokens": prompt_tokens + len(text.split())}})
+            return web.json_response(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": payload.get("model", "fake"),
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": len(text.split()),
+                        "total_tokens": prompt_tokens + len(text.split()),
+                    },
+                }
+            )
         finally:
             stats["in_flight"] -= 1
 
@@ -124,8 +137,9 @@ class ServerProcess:
     """A fake server in a child process (its CPU is not the client's): ``url``, ``stats()``, ``stop()``."""
 
     def __init__(self, command: list[str], *, quiet: bool = False) -> None:
-        self._proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
-                                      text=True, cwd=REPO)
+        self._proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True, cwd=REPO
+        )
         line = self._proc.stdout.readline().strip() if self._proc.stdout else ""
         if not line.startswith("http://"):
             self.stop()
@@ -134,8 +148,18 @@ class ServerProcess:
 
     @classmethod
     def aiohttp(cls, latency_s: float, fail_rate: float = 0.0, garble: Sequence[str] = ()) -> ServerProcess:
-        return cls([sys.executable, __file__, "serve", "--latency", str(latency_s), "--fail-rate", str(fail_rate),
-                    *(["--garble", *garble] if garble else [])])
+        return cls(
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--latency",
+                str(latency_s),
+                "--fail-rate",
+                str(fail_rate),
+                *(["--garble", *garble] if garble else []),
+            ]
+        )
 
     @classmethod
     def stock(cls, latency_s: float) -> ServerProcess:
@@ -172,6 +196,7 @@ async def bare_client(url: str, *, requests: int, concurrency: int, timeout_s: f
     errors = 0
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+
         async def worker() -> None:
             nonlocal errors
             for _ in queue:
@@ -193,8 +218,10 @@ def check_server(latency_s: float, concurrency: int, requests: int) -> dict[str,
     # The stock server gets fewer requests: at 128 connections its listen backlog of 5 overflows and clients
     # wait out TCP's SYN retransmits (seen: 143 s for 2,560 requests; another time stalled for minutes), so
     # each request there has 30 s before it counts as failed.
-    for name, factory, n in (("stock_threading", ServerProcess.stock, 2 * concurrency),
-                             ("aiohttp", ServerProcess.aiohttp, requests)):
+    for name, factory, n in (
+        ("stock_threading", ServerProcess.stock, 2 * concurrency),
+        ("aiohttp", ServerProcess.aiohttp, requests),
+    ):
         server = factory(latency_s)
         try:
             asyncio.run(bare_client(server.url, requests=concurrency, concurrency=concurrency))  # connect, warm up
@@ -224,12 +251,17 @@ class Ours:
         from promptopt.validate import load_and_check
 
         (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        spec = {"task": {"name": "bench-engine", "model": "openai/fake",
-                         "prompt": [{"role": "system", "content": INSTRUCTION},
-                                    {"role": "user", "content": "{{text}}"}],
-                         "params": {"temperature": 0, "max_tokens": 8},
-                         "output": {"type": "label", "labels": list(LABELS)}},
-                "dataset": {"validation": "rows.jsonl"}, "scorers": [{"type": "exact_match"}]}
+        spec = {
+            "task": {
+                "name": "bench-engine",
+                "model": "openai/fake",
+                "prompt": [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": "{{text}}"}],
+                "params": {"temperature": 0, "max_tokens": 8},
+                "output": {"type": "label", "labels": list(LABELS)},
+            },
+            "dataset": {"validation": "rows.jsonl"},
+            "scorers": [{"type": "exact_match"}],
+        }
         (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
         self.loaded = load_spec(folder / "spec.yaml")
         self.dataset = load_and_check(self.loaded)
@@ -251,15 +283,27 @@ class Ours:
 
         config = self.config(url)
         cache = DiskResponseCache(cache_dir) if cache_dir else NullCache()
-        evaluator = Evaluator(Services(backend=LiteLLMBackend(), cache=cache, settings=EvalSettings(concurrency=concurrency, max_error_rate=1.0)))
+        evaluator = Evaluator(
+            Services(
+                backend=LiteLLMBackend(),
+                cache=cache,
+                settings=EvalSettings(concurrency=concurrency, max_error_rate=1.0),
+            )
+        )
         scorers = build_scorers(self.loaded.spec.scorers, base_dir=self.loaded.base_dir, backend=None)
         start = time.perf_counter()
-        result = self.runner.run(evaluator.run(config, self.dataset.validation, scorers, name="bench-engine",
-                                               dataset_hash=self.dataset.hash))
+        result = self.runner.run(
+            evaluator.run(config, self.dataset.validation, scorers, name="bench-engine", dataset_hash=self.dataset.hash)
+        )
         seconds = time.perf_counter() - start
         s = result.summary
-        return {"seconds": seconds, "model_calls": s.model_calls, "errors": s.errors,
-                "accuracy": s.objective, "cache_hits": sum(r.cache_hit for r in result.rows)}
+        return {
+            "seconds": seconds,
+            "model_calls": s.model_calls,
+            "errors": s.errors,
+            "accuracy": s.objective,
+            "cache_hits": sum(r.cache_hit for r in result.rows),
+        }
 
     def requests(self, url: str) -> list[Any]:
         """The model requests the engine sends for these rows."""
@@ -306,11 +350,24 @@ class DSPy:
 
     def run(self, url: str, threads: int) -> dict[str, Any]:
         dspy = self.dspy
-        lm = dspy.LM("openai/fake", api_base=url, api_key="dummy", cache=False, engine="litellm",
-                     temperature=0, max_tokens=8, num_retries=3)
-        evaluate = dspy.Evaluate(devset=self.devset, metric=lambda ex, pred, trace=None: ex.answer == pred.answer,
-                                 num_threads=threads, display_progress=False, provide_traceback=False,
-                                 max_errors=len(self.devset))
+        lm = dspy.LM(
+            "openai/fake",
+            api_base=url,
+            api_key="dummy",
+            cache=False,
+            engine="litellm",
+            temperature=0,
+            max_tokens=8,
+            num_retries=3,
+        )
+        evaluate = dspy.Evaluate(
+            devset=self.devset,
+            metric=lambda ex, pred, trace=None: ex.answer == pred.answer,
+            num_threads=threads,
+            display_progress=False,
+            provide_traceback=False,
+            max_errors=len(self.devset),
+        )
         start = time.perf_counter()
         with dspy.context(lm=lm):
             result = evaluate(self.program)
@@ -331,19 +388,22 @@ def best_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {**best, "all_seconds": [r["seconds"] for r in samples]}
 
 
-def measure_level(server: ServerProcess, ours: Ours, theirs: DSPy, concurrency: int, *, rows: int,
-                  latency_s: float, repeats: int) -> dict[str, Any]:
+def measure_level(
+    server: ServerProcess, ours: Ours, theirs: DSPy, concurrency: int, *, rows: int, latency_s: float, repeats: int
+) -> dict[str, Any]:
     """Both systems at one concurrency, ``repeats`` times each in alternating order (ABBA...), so that drift
     in the machine's load hits both alike; each side's best run is reported."""
     ideal = rows * latency_s / concurrency
     runs = {"ours": lambda: ours.run(server.url, concurrency), "dspy": lambda: theirs.run(server.url, concurrency)}
     samples: dict[str, list[dict[str, Any]]] = {"ours": [], "dspy": []}
     for k in range(repeats):
-        for name in (("ours", "dspy") if k % 2 == 0 else ("dspy", "ours")):
+        for name in ("ours", "dspy") if k % 2 == 0 else ("dspy", "ours"):
             result, calls = calls_between(server, runs[name])
             samples[name].append({**result, "server_requests": calls})
-            print(f"  {name:>4} at {concurrency:>3}: {result['seconds']:.2f} s (ideal {ideal:.2f} s), "
-                  f"{calls} calls", file=sys.stderr)
+            print(
+                f"  {name:>4} at {concurrency:>3}: {result['seconds']:.2f} s (ideal {ideal:.2f} s), {calls} calls",
+                file=sys.stderr,
+            )
     out: dict[str, Any] = {"concurrency": concurrency, "ideal_s": ideal, "repeats": repeats}
     for name, got in samples.items():
         best = best_of(got)
@@ -359,8 +419,15 @@ def litellm_sync(url: str, requests: list[Any]) -> float:
 
     start = time.perf_counter()
     for request in requests:
-        litellm.completion(model=request.model, messages=list(request.messages), api_base=url, api_key="dummy",
-                           max_tokens=8, temperature=0, num_retries=0)
+        litellm.completion(
+            model=request.model,
+            messages=list(request.messages),
+            api_base=url,
+            api_key="dummy",
+            max_tokens=8,
+            temperature=0,
+            num_retries=0,
+        )
     return time.perf_counter() - start
 
 
@@ -378,10 +445,17 @@ def measure_overhead(ours: Ours, theirs: DSPy, rows: int, repeats: int) -> dict[
             times["sync"].append(litellm_sync(zero.url, requests))
             times["bare"].append(asyncio.run(bare_client(zero.url, requests=rows, concurrency=1))[0])
     ms = {k: 1000 * min(v) / rows for k, v in times.items()}
-    return {"rows": rows, "repeats": repeats, "ours_ms_per_row": ms["ours"], "dspy_ms_per_row": ms["dspy"],
-            "ratio_ours_over_dspy": ms["ours"] / ms["dspy"],
-            "litellm_acompletion_ms_per_call": ms["backend"], "litellm_completion_sync_ms_per_call": ms["sync"],
-            "engine_only_ms_per_row": ms["ours"] - ms["backend"], "bare_http_ms_per_call": ms["bare"]}
+    return {
+        "rows": rows,
+        "repeats": repeats,
+        "ours_ms_per_row": ms["ours"],
+        "dspy_ms_per_row": ms["dspy"],
+        "ratio_ours_over_dspy": ms["ours"] / ms["dspy"],
+        "litellm_acompletion_ms_per_call": ms["backend"],
+        "litellm_completion_sync_ms_per_call": ms["sync"],
+        "engine_only_ms_per_row": ms["ours"] - ms["backend"],
+        "bare_http_ms_per_call": ms["bare"],
+    }
 
 
 def measure(args: argparse.Namespace, folder: Path, runner: asyncio.Runner) -> dict[str, Any]:
@@ -389,45 +463,61 @@ def measure(args: argparse.Namespace, folder: Path, runner: asyncio.Runner) -> d
     ours, theirs = Ours(rows, folder, runner), DSPy(rows)
     n = min(args.rows, args.overhead_rows)
     (folder / "small").mkdir()
-    results: dict[str, Any] = {"rows": args.rows, "latency_s": args.latency, "fail_rate": args.fail_rate,
-                               "repeats": args.repeats}
+    results: dict[str, Any] = {
+        "rows": args.rows,
+        "latency_s": args.latency,
+        "fail_rate": args.fail_rate,
+        "repeats": args.repeats,
+    }
     results["overhead"] = measure_overhead(Ours(rows[:n], folder / "small", runner), DSPy(rows[:n]), n, args.repeats)
     with ServerProcess.aiohttp(args.latency, args.fail_rate) as server:
         levels = []
         for c in args.concurrency:
             server.stats(reset=True)
-            level = measure_level(server, ours, theirs, c, rows=args.rows, latency_s=args.latency,
-                                  repeats=args.repeats)
+            level = measure_level(server, ours, theirs, c, rows=args.rows, latency_s=args.latency, repeats=args.repeats)
             levels.append({**level, "server_peak_in_flight": server.stats()["peak_in_flight"]})
         results["levels"] = levels
         results["calls_per_row"] = {
             name: sum(lv[name]["server_requests"] for lv in levels) / (args.rows * len(levels))
-            for name in ("ours", "dspy")}
+            for name in ("ours", "dspy")
+        }
         top = max(args.concurrency)
         ours.run(server.url, top, cache_dir=folder / "cache")  # fills the cache
         cached, calls = calls_between(server, lambda: ours.run(server.url, top, cache_dir=folder / "cache"))
-        results["cached_rerun"] = {"rows": args.rows, "concurrency": top, "seconds": cached["seconds"],
-                                   "ms_per_row": 1000 * cached["seconds"] / args.rows,
-                                   "model_calls": cached["model_calls"], "cache_hits": cached["cache_hits"],
-                                   "server_requests": calls}
+        results["cached_rerun"] = {
+            "rows": args.rows,
+            "concurrency": top,
+            "seconds": cached["seconds"],
+            "ms_per_row": 1000 * cached["seconds"] / args.rows,
+            "model_calls": cached["model_calls"],
+            "cache_hits": cached["cache_hits"],
+            "server_requests": calls,
+        }
         results["server"] = server.stats()
     return results
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| concurrency | ideal s | ours s | ours eff. | DSPy s | DSPy eff. | ours/DSPy time |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| concurrency | ideal s | ours s | ours eff. | DSPy s | DSPy eff. | ours/DSPy time |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["levels"]:
-        lines.append(f"| {r['concurrency']} | {r['ideal_s']:.2f} | {r['ours']['seconds']:.2f} "
-                     f"| {r['ours']['efficiency']:.2f} | {r['dspy']['seconds']:.2f} | {r['dspy']['efficiency']:.2f} "
-                     f"| {r['time_ratio_ours_over_dspy']:.2f} |")
+        lines.append(
+            f"| {r['concurrency']} | {r['ideal_s']:.2f} | {r['ours']['seconds']:.2f} "
+            f"| {r['ours']['efficiency']:.2f} | {r['dspy']['seconds']:.2f} | {r['dspy']['efficiency']:.2f} "
+            f"| {r['time_ratio_ours_over_dspy']:.2f} |"
+        )
     o, c = results["overhead"], results["cached_rerun"]
-    lines += ["", f"per-row overhead (zero latency, 1 at a time): ours {o['ours_ms_per_row']:.2f} ms, "
-                  f"DSPy {o['dspy_ms_per_row']:.2f} ms; cached re-run of {c['rows']} rows: {c['seconds']:.2f} s "
-                  f"({c['model_calls']} calls)",
-              f"server check at {results['server_check']['concurrency']}: aiohttp "
-              f"{results['server_check']['aiohttp']['efficiency']:.2f}, stock threaded "
-              f"{results['server_check']['stock_threading']['efficiency']:.2f}"]
+    lines += [
+        "",
+        f"per-row overhead (zero latency, 1 at a time): ours {o['ours_ms_per_row']:.2f} ms, "
+        f"DSPy {o['dspy_ms_per_row']:.2f} ms; cached re-run of {c['rows']} rows: {c['seconds']:.2f} s "
+        f"({c['model_calls']} calls)",
+        f"server check at {results['server_check']['concurrency']}: aiohttp "
+        f"{results['server_check']['aiohttp']['efficiency']:.2f}, stock threaded "
+        f"{results['server_check']['stock_threading']['efficiency']:.2f}",
+    ]
     return "\n".join(lines)
 
 

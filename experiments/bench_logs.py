@@ -57,16 +57,27 @@ store = get_store(sys.argv[1])
 uvicorn.run(create_app(store, token=sys.argv[3], routers=[logs_router(store)]), host="127.0.0.1",
             port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
-TICKET = ("Hello, I was charged twice for my subscription this month (invoice 2026-11-0042) and the second charge "
-          "still shows as pending on my card. Could you refund it and confirm that my plan stays on the annual "
-          "billing cycle? I also could not download the receipt from the billing page; it times out. Thanks, Sam")
+TICKET = (
+    "Hello, I was charged twice for my subscription this month (invoice 2026-11-0042) and the second charge "
+    "still shows as pending on my card. Could you refund it and confirm that my plan stays on the annual "
+    "billing cycle? I also could not download the receipt from the billing page; it times out. Thanks, Sam"
+)
 
 
 def log_body(i: int, run: str) -> dict[str, Any]:
-    return {"id": f"{run}-{i}", "prompt": "support-triage", "version": 3, "label": "production",
-            "input": {"ticket": TICKET, "customer_tier": "pro"}, "output": "billing",
-            "model": "gpt-4o-mini", "latency_s": 0.412, "tokens": 187, "cost_usd": 0.000041,
-            "metadata": {"request_id": f"req-{i}", "region": "eu-west-1", "app_version": "4.2.0"}}
+    return {
+        "id": f"{run}-{i}",
+        "prompt": "support-triage",
+        "version": 3,
+        "label": "production",
+        "input": {"ticket": TICKET, "customer_tier": "pro"},
+        "output": "billing",
+        "model": "gpt-4o-mini",
+        "latency_s": 0.412,
+        "tokens": 187,
+        "cost_usd": 0.000041,
+        "metadata": {"request_id": f"req-{i}", "region": "eu-west-1", "app_version": "4.2.0"},
+    }
 
 
 def free_port() -> int:
@@ -98,8 +109,13 @@ def server(store_url: str) -> Iterator[str]:
 
 async def _post_all(base: str, bodies: list[bytes], connections: int) -> None:
     queue = list(reversed(bodies))
-    async with httpx.AsyncClient(base_url=base, headers={**AUTH, "Content-Type": "application/json"},
-                                 timeout=60, limits=httpx.Limits(max_connections=connections)) as client:
+    async with httpx.AsyncClient(
+        base_url=base,
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=connections),
+    ) as client:
+
         async def worker() -> None:
             while queue:
                 response = await client.post("/v1/logs:bulk", content=queue.pop())
@@ -111,14 +127,20 @@ async def _post_all(base: str, bodies: list[bytes], connections: int) -> None:
 def http_bulk(base: str, logs: int, batch: int, connections: int) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     items = [log_body(i, run) for i in range(logs)]
-    bodies = [json.dumps({"logs": items[i:i + batch]}).encode() for i in range(0, logs, batch)]
+    bodies = [json.dumps({"logs": items[i : i + batch]}).encode() for i in range(0, logs, batch)]
     asyncio.run(_post_all(base, bodies[:2], 1))  # warm-up (connections, first inserts); counted in the store
     started = time.perf_counter()
     asyncio.run(_post_all(base, bodies[2:], connections))
     wall = time.perf_counter() - started
     sent = logs - sum(len(json.loads(b)["logs"]) for b in bodies[:2])
-    return {"logs": sent, "batch": batch, "connections": connections, "wall_s": wall, "logs_per_s": sent / wall,
-            "requests_per_s": (len(bodies) - 2) / wall}
+    return {
+        "logs": sent,
+        "batch": batch,
+        "connections": connections,
+        "wall_s": wall,
+        "logs_per_s": sent / wall,
+        "requests_per_s": (len(bodies) - 2) / wall,
+    }
 
 
 def sdk_end_to_end(destination: Any, logs: int, spool: Path, **options: Any) -> dict[str, Any]:
@@ -128,9 +150,18 @@ def sdk_end_to_end(destination: Any, logs: int, spool: Path, **options: Any) -> 
     started = time.perf_counter()
     for i in range(logs):
         t0 = time.perf_counter()
-        logger.log("support-triage", 3, {"ticket": TICKET, "customer_tier": "pro"}, "billing", model="gpt-4o-mini",
-                   latency_s=0.412, tokens=187, cost_usd=0.000041, label="production",
-                   metadata={"request_id": f"req-{i}", "region": "eu-west-1", "app_version": "4.2.0"})
+        logger.log(
+            "support-triage",
+            3,
+            {"ticket": TICKET, "customer_tier": "pro"},
+            "billing",
+            model="gpt-4o-mini",
+            latency_s=0.412,
+            tokens=187,
+            cost_usd=0.000041,
+            label="production",
+            metadata={"request_id": f"req-{i}", "region": "eu-west-1", "app_version": "4.2.0"},
+        )
         calls.append(time.perf_counter() - t0)
     logged = time.perf_counter() - started
     delivered = logger.flush(timeout_s=600)
@@ -138,10 +169,20 @@ def sdk_end_to_end(destination: Any, logs: int, spool: Path, **options: Any) -> 
     stats = logger.stats
     logger.close()
     calls.sort()
-    return {"logs": logs, "delivered": delivered, "wall_s": wall, "logs_per_s": logs / wall,
-            "app_thread_s": logged, "log_call_median_us": statistics.median(calls) * 1e6,
-            "log_call_p99_us": calls[int(len(calls) * 0.99)] * 1e6, "sent": stats.sent, "dropped": stats.dropped,
-            "spooled": stats.spooled, "rejected": stats.rejected, "batch_size": logger.batch_size}
+    return {
+        "logs": logs,
+        "delivered": delivered,
+        "wall_s": wall,
+        "logs_per_s": logs / wall,
+        "app_thread_s": logged,
+        "log_call_median_us": statistics.median(calls) * 1e6,
+        "log_call_p99_us": calls[int(len(calls) * 0.99)] * 1e6,
+        "sent": stats.sent,
+        "dropped": stats.dropped,
+        "spooled": stats.spooled,
+        "rejected": stats.rejected,
+        "batch_size": logger.batch_size,
+    }
 
 
 def fresh_pg(url: str) -> tuple[str, str]:
@@ -179,24 +220,36 @@ def bench_backend(store_url: str, args: argparse.Namespace, tmp: Path) -> dict[s
 def table(results: dict[str, Any]) -> str:
     backends = list(results["backends"])
     rows = ["| measure | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
-    measures = [("http_bulk_100", "HTTP bulk, batches of 100, 4 connections"),
-                ("http_bulk_1", "HTTP bulk, batches of 1, 4 connections"),
-                ("sdk_over_http", "SDK `PromptLogger` -> HTTP server, end to end"),
-                ("sdk_into_store", "SDK `PromptLogger` -> store directly, end to end")]
+    measures = [
+        ("http_bulk_100", "HTTP bulk, batches of 100, 4 connections"),
+        ("http_bulk_1", "HTTP bulk, batches of 1, 4 connections"),
+        ("sdk_over_http", "SDK `PromptLogger` -> HTTP server, end to end"),
+        ("sdk_into_store", "SDK `PromptLogger` -> store directly, end to end"),
+    ]
     for key, label in measures:
         cells = [f"{results['backends'][b][key]['logs_per_s']:,.0f} logs/s" for b in backends]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    cells = [f"{results['backends'][b]['sdk_over_http']['log_call_median_us']:.1f} µs "
-             f"(p99 {results['backends'][b]['sdk_over_http']['log_call_p99_us']:.1f} µs)" for b in backends]
+    cells = [
+        f"{results['backends'][b]['sdk_over_http']['log_call_median_us']:.1f} µs "
+        f"(p99 {results['backends'][b]['sdk_over_http']['log_call_p99_us']:.1f} µs)"
+        for b in backends
+    ]
     rows.append("| `log()` call in the application thread (median) | " + " | ".join(cells) + " |")
     first = results["backends"][backends[0]]
     ratio = first["http_bulk_100"]["logs_per_s"] / first["http_bulk_1"]["logs_per_s"]
-    lost = {b: sum(results["backends"][b][k]["dropped"] + results["backends"][b][k]["rejected"]
-                   for k in ("sdk_over_http", "sdk_into_store")) for b in backends}
-    rows.append(f"\nBatches of 100 store {ratio:,.0f}x more logs per second than single-log requests "
-                f"({backends[0]}). Server (one uvicorn worker), clients and database share "
-                f"{results['machine']['cpu_count']} cores ({results['machine']['cpu']}). Logs dropped or refused "
-                f"by the SDK runs: " + ", ".join(f"{b} {n}" for b, n in lost.items()) + ".")
+    lost = {
+        b: sum(
+            results["backends"][b][k]["dropped"] + results["backends"][b][k]["rejected"]
+            for k in ("sdk_over_http", "sdk_into_store")
+        )
+        for b in backends
+    }
+    rows.append(
+        f"\nBatches of 100 store {ratio:,.0f}x more logs per second than single-log requests "
+        f"({backends[0]}). Server (one uvicorn worker), clients and database share "
+        f"{results['machine']['cpu_count']} cores ({results['machine']['cpu']}). Logs dropped or refused "
+        f"by the SDK runs: " + ", ".join(f"{b} {n}" for b, n in lost.items()) + "."
+    )
     return "\n".join(rows)
 
 
@@ -204,17 +257,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=int, default=40_000, help="Logs per HTTP bulk run.")
     parser.add_argument("--sdk-logs", type=int, default=20_000, help="Logs per SDK run.")
-    parser.add_argument("--pg", default=PG, help="PostgreSQL database URL (a scratch schema is made and dropped); "
-                        "empty: SQLite only.")
+    parser.add_argument(
+        "--pg", default=PG, help="PostgreSQL database URL (a scratch schema is made and dropped); empty: SQLite only."
+    )
     parser.add_argument("--quick", action="store_true", help="1k logs per run (a smoke run, not a measurement).")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     if args.quick:
         args.logs, args.sdk_logs = 1_000, 1_000
-    results: dict[str, Any] = {**header(script="bench_logs.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx",
-                                                                          "psycopg")),
-                               "quick": args.quick, "logs_per_http_run": args.logs, "logs_per_sdk_run": args.sdk_logs,
-                               "backends": {}}
+    results: dict[str, Any] = {
+        **header(script="bench_logs.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx", "psycopg")),
+        "quick": args.quick,
+        "logs_per_http_run": args.logs,
+        "logs_per_sdk_run": args.sdk_logs,
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         results["backends"]["SQLite"] = bench_backend(f"sqlite:///{Path(tmp) / 'logs.db'}", args, Path(tmp) / "s")
         if args.pg:

@@ -56,21 +56,34 @@ uvicorn.run(create_app(get_store(sys.argv[1]), token=sys.argv[3]), host="127.0.0
 
 def prompt_config() -> PromptConfig:
     """A realistic version: instruction, four examples, decoding parameters and a JSON response format."""
-    examples = tuple(Example(input={"ticket": f"ticket text number {i} " * 8}, output=label)
-                     for i, label in enumerate(["billing", "bug", "account", "other"]))
+    examples = tuple(
+        Example(input={"ticket": f"ticket text number {i} " * 8}, output=label)
+        for i, label in enumerate(["billing", "bug", "account", "other"])
+    )
     return PromptConfig(
-        messages=(Message(role="system", content="Route the support ticket to one queue: billing, bug, account "
-                                                 "or other. Answer with the queue name only."),
-                  Message(role="user", content="Ticket: {{ticket}}")),
-        model="openai/gpt-4o-mini", params=Decoding(temperature=0.0, max_tokens=8, seed=1), examples=examples,
-        response_format={"type": "text"})
+        messages=(
+            Message(
+                role="system",
+                content="Route the support ticket to one queue: billing, bug, account "
+                "or other. Answer with the queue name only.",
+            ),
+            Message(role="user", content="Ticket: {{ticket}}"),
+        ),
+        model="openai/gpt-4o-mini",
+        params=Decoding(temperature=0.0, max_tokens=8, seed=1),
+        examples=examples,
+        response_format={"type": "text"},
+    )
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     ordered = sorted(samples_s)
-    return {"n": len(ordered), "median_us": statistics.median(ordered) * 1e6,
-            "p99_us": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e6,
-            "mean_us": statistics.fmean(ordered) * 1e6}
+    return {
+        "n": len(ordered),
+        "median_us": statistics.median(ordered) * 1e6,
+        "p99_us": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e6,
+        "mean_us": statistics.fmean(ordered) * 1e6,
+    }
 
 
 def timed(call: Callable[[], Any], n: int) -> dict[str, float]:
@@ -152,8 +165,13 @@ def wrk_run(wrk: str, url: str, headers: dict[str, str], seconds: int, connectio
     out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"requests_per_s": rps, "median_us": _latency_us(out, "50%"), "p99_us": _latency_us(out, "99%"),
-            "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0, "connections": connections}
+    return {
+        "requests_per_s": rps,
+        "median_us": _latency_us(out, "50%"),
+        "p99_us": _latency_us(out, "99%"),
+        "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "connections": connections,
+    }
 
 
 async def _httpx_load(url: str, headers: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
@@ -176,8 +194,13 @@ async def _httpx_load(url: str, headers: dict[str, str], seconds: float, connect
         await asyncio.gather(*(worker() for _ in range(connections)))
         wall = time.perf_counter() - started
     stats = percentiles(samples)
-    return {"requests_per_s": len(samples) / wall, "median_us": stats["median_us"], "p99_us": stats["p99_us"],
-            "statuses": sorted(statuses), "connections": connections}
+    return {
+        "requests_per_s": len(samples) / wall,
+        "median_us": stats["median_us"],
+        "p99_us": stats["p99_us"],
+        "statuses": sorted(statuses),
+        "connections": connections,
+    }
 
 
 def http_load(base: str, seconds: int, connections: int) -> dict[str, Any]:
@@ -187,35 +210,52 @@ def http_load(base: str, seconds: int, connections: int) -> dict[str, Any]:
     etag = httpx.get(url).headers["etag"]
     wrk, how = ensure_wrk()
     # Loaded (throughput, queueing latency), and one connection at a time (the latency of one lookup).
-    runs = {"200_from_store": ({}, connections), "304_if_none_match": ({"If-None-Match": etag}, connections),
-            "200_one_connection": ({}, 1)}
+    runs = {
+        "200_from_store": ({}, connections),
+        "304_if_none_match": ({"If-None-Match": etag}, connections),
+        "200_one_connection": ({}, 1),
+    }
     if wrk is not None:
         results = {name: wrk_run(wrk, url, headers, seconds, conns) for name, (headers, conns) in runs.items()}
         return {"load_generator": f"wrk ({how}), 2 threads", **results}
     results = {name: asyncio.run(_httpx_load(url, headers, seconds, conns)) for name, (headers, conns) in runs.items()}
-    return {"load_generator": f"asyncio httpx loop (fallback: {how}); lower bounds, the client costs CPU too",
-            **results}
+    return {
+        "load_generator": f"asyncio httpx loop (fallback: {how}); lower bounds, the client costs CPU too",
+        **results,
+    }
 
 
 def table(results: dict[str, Any]) -> str:
     sdk, http = results["sdk"], results["http"]
     rows = ["| measure | median | p99 | throughput |", "|---|---|---|---|"]
-    labels = {"cached_get": "SDK `get` from memory cache", "cached_get_and_render": "SDK `get` + `render`",
-              "store_get_uncached": "uncached `Registry.get` (SQLite)",
-              "http_fetch_uncached": "uncached HTTP fetch (one loopback round trip)"}
+    labels = {
+        "cached_get": "SDK `get` from memory cache",
+        "cached_get_and_render": "SDK `get` + `render`",
+        "store_get_uncached": "uncached `Registry.get` (SQLite)",
+        "http_fetch_uncached": "uncached HTTP fetch (one loopback round trip)",
+    }
     for key, label in labels.items():
         s = sdk[key]
-        rows.append(f"| {label} ({s['n']} calls) | {s['median_us']:.1f} µs | {s['p99_us']:.1f} µs "
-                    f"| {1e6 / s['mean_us']:,.0f} /s (one thread) |")
-    for key, label in (("200_from_store", "HTTP GET by label, 200"), ("304_if_none_match", "HTTP GET, 304"),
-                       ("200_one_connection", "HTTP GET by label, 200")):
+        rows.append(
+            f"| {label} ({s['n']} calls) | {s['median_us']:.1f} µs | {s['p99_us']:.1f} µs "
+            f"| {1e6 / s['mean_us']:,.0f} /s (one thread) |"
+        )
+    for key, label in (
+        ("200_from_store", "HTTP GET by label, 200"),
+        ("304_if_none_match", "HTTP GET, 304"),
+        ("200_one_connection", "HTTP GET by label, 200"),
+    ):
         h = http[key]
-        rows.append(f"| {label} ({h['connections']} conn.) | {h['median_us'] / 1000:.2f} ms "
-                    f"| {h['p99_us'] / 1000:.2f} ms | {h['requests_per_s']:,.0f} req/s |")
+        rows.append(
+            f"| {label} ({h['connections']} conn.) | {h['median_us'] / 1000:.2f} ms "
+            f"| {h['p99_us'] / 1000:.2f} ms | {h['requests_per_s']:,.0f} req/s |"
+        )
     ratio = sdk["http_fetch_uncached"]["median_us"] / sdk["cached_get"]["median_us"]
-    rows.append(f"\nLoad generator: {http['load_generator']}. A cached SDK lookup is {ratio:,.0f}x faster than one "
-                f"HTTP round trip (medians). Machine: {results['machine']['cpu']}, "
-                f"{results['machine']['cpu_count']} cores (server and load generator share them).")
+    rows.append(
+        f"\nLoad generator: {http['load_generator']}. A cached SDK lookup is {ratio:,.0f}x faster than one "
+        f"HTTP round trip (medians). Machine: {results['machine']['cpu']}, "
+        f"{results['machine']['cpu_count']} cores (server and load generator share them)."
+    )
     return "\n".join(rows)
 
 
@@ -225,8 +265,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="Seconds of each HTTP load run.")
     parser.add_argument("--connections", type=int, default=32, help="Concurrent HTTP connections.")
     parser.add_argument("--quick", action="store_true", help="2k lookups, 3 s per HTTP run.")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS.parent,
-                        help="where registry.json goes (a smoke run writes to a scratch folder)")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS.parent,
+        help="where registry.json goes (a smoke run writes to a scratch folder)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.lookups, args.seconds = 2_000, 3
@@ -239,10 +283,14 @@ def main() -> None:
         store.dispose()
         server, base = start_server(store_url)
         try:
-            results = {**header(script="bench_registry.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx")),
-                       "quick": args.quick, "lookups": args.lookups, "http_seconds": args.seconds,
-                       "sdk": sdk_lookups(store_url, base, args.lookups, Path(tmp) / "lkg"),
-                       "http": http_load(base, args.seconds, args.connections)}
+            results = {
+                **header(script="bench_registry.py", versions=("fastapi", "uvicorn", "sqlalchemy", "httpx")),
+                "quick": args.quick,
+                "lookups": args.lookups,
+                "http_seconds": args.seconds,
+                "sdk": sdk_lookups(store_url, base, args.lookups, Path(tmp) / "lkg"),
+                "http": http_load(base, args.seconds, args.connections),
+            }
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -52,21 +52,31 @@ RESULTS = REPO / "experiments" / "results" / "reports.json"
 PRICE = {"fake/small": 0.0002, "fake/medium": 0.001, "fake/large": 0.004}
 LATENCY = {"fake/small": 0.08, "fake/medium": 0.3, "fake/large": 0.9}
 SKILL = {"fake/small": 0.55, "fake/medium": 0.7, "fake/large": 0.8}
-INSTRUCTIONS = ["Decide.", "Classify the sentiment of the review.", "EXPERT: decide the sentiment.",
-                "Read carefully, then answer positive or negative."]
+INSTRUCTIONS = [
+    "Decide.",
+    "Classify the sentiment of the review.",
+    "EXPERT: decide the sentiment.",
+    "Read carefully, then answer positive or negative.",
+]
 
 
 def spec() -> dict[str, Any]:
     return {
-        "task": {"name": "bench-reviews", "model": "fake/small",
-                 "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
-                 "output": {"type": "label", "labels": ["positive", "negative"]}},
+        "task": {
+            "name": "bench-reviews",
+            "model": "fake/small",
+            "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
+            "output": {"type": "label", "labels": ["positive", "negative"]},
+        },
         "dataset": {"file": "data.jsonl", "split": {"train": 0.5, "validation": 0.1, "test": 0.4}, "seed": 0},
         "scorers": [{"type": "exact_match"}],
         "eval": {"concurrency": 8},
-        "search": {"instructions": {"variants": INSTRUCTIONS},
-                   "few_shot": {"max_k": 4, "strategies": ["random", "balanced"], "pool_seeds": 4},
-                   "models": list(PRICE), "temperature": [0.0, 0.3, 0.7, 1.0]},
+        "search": {
+            "instructions": {"variants": INSTRUCTIONS},
+            "few_shot": {"max_k": 4, "strategies": ["random", "balanced"], "pool_seeds": 4},
+            "models": list(PRICE),
+            "temperature": [0.0, 0.3, 0.7, 1.0],
+        },
         "budget": {"trials": 10},
     }
 
@@ -96,13 +106,20 @@ class PricedBackend(ScriptedBackend):
 
 def make_run(folder: Path, trials: int, n_rows: int = 80) -> tuple[Store, str, float]:
     """A finished run of ``trials`` trials in ``folder`` (validation split: 8 of ``n_rows``); the seconds it took."""
-    rows = [{"input": {"text": f"review number {i}"}, "expected": "positive" if i % 2 else "negative"}
-            for i in range(n_rows)]
+    rows = [
+        {"input": {"text": f"review number {i}"}, "expected": "positive" if i % 2 else "negative"}
+        for i in range(n_rows)
+    ]
     (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec()))
     loaded = load_spec(folder / "spec.yaml")
     store = get_store(f"sqlite:///{folder / 'runs.db'}")
-    search = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(sampler="random", seed=0, parallel=8, max_trials=trials, top_k=2), services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(folder / "cache"), records=store))
+    search = SearchRun(
+        loaded=loaded,
+        dataset=load_and_check(loaded),
+        options=RunOptions(sampler="random", seed=0, parallel=8, max_trials=trials, top_k=2),
+        services=Services(backend=PricedBackend(respond), cache=DiskResponseCache(folder / "cache"), records=store),
+    )
     t0 = time.perf_counter()
     result = asyncio.run(search.run())
     return store, result.run_id, time.perf_counter() - t0
@@ -122,25 +139,39 @@ def measure(store: Store, run_id: str, repeats: int) -> dict[str, Any]:
     html_s, page = timed(lambda: render_html(report), repeats)
     md_s, md = timed(lambda: render_markdown(report), repeats)
     json_s, js = timed(report.model_dump_json, repeats)
-    return {"trials": len(report.trials), "leaderboard_rows": len(report.leaderboard),
-            "case_diffs": 0 if report.case_diff is None else report.case_diff.paired_cases,
-            "build_s": build_s, "html_s": html_s, "markdown_s": md_s, "json_s": json_s,
-            "total_s": build_s + html_s + md_s + json_s, "html_bytes": len(page.encode()),
-            "markdown_bytes": len(md.encode()), "json_bytes": len(js.encode())}
+    return {
+        "trials": len(report.trials),
+        "leaderboard_rows": len(report.leaderboard),
+        "case_diffs": 0 if report.case_diff is None else report.case_diff.paired_cases,
+        "build_s": build_s,
+        "html_s": html_s,
+        "markdown_s": md_s,
+        "json_s": json_s,
+        "total_s": build_s + html_s + md_s + json_s,
+        "html_bytes": len(page.encode()),
+        "markdown_bytes": len(md.encode()),
+        "json_bytes": len(js.encode()),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| trials | leaderboard rows | make run s | build s | html s | markdown s | json s | total s | html MB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| trials | leaderboard rows | make run s | build s | html s | markdown s | json s | total s | html MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results["runs"]:
-        lines.append(f"| {r['trials']} | {r['leaderboard_rows']} | {r['make_run_s']:.1f} | {r['build_s']:.3f} | "
-                     f"{r['html_s']:.3f} | {r['markdown_s']:.4f} | {r['json_s']:.4f} | {r['total_s']:.2f} | "
-                     f"{r['html_bytes'] / 1e6:.2f} |")
+        lines.append(
+            f"| {r['trials']} | {r['leaderboard_rows']} | {r['make_run_s']:.1f} | {r['build_s']:.3f} | "
+            f"{r['html_s']:.3f} | {r['markdown_s']:.4f} | {r['json_s']:.4f} | {r['total_s']:.2f} | "
+            f"{r['html_bytes'] / 1e6:.2f} |"
+        )
     big, small = results["runs"][-1], results["runs"][0]
     lines.append("")
-    lines.append(f"{big['trials']} vs {small['trials']} trials: total {big['total_s'] / small['total_s']:.1f}x for "
-                 f"{big['trials'] / small['trials']:.1f}x the trials; first render_html (reads plotly.js) "
-                 f"{results['first_html_s']:.2f} s.")
+    lines.append(
+        f"{big['trials']} vs {small['trials']} trials: total {big['total_s'] / small['total_s']:.1f}x for "
+        f"{big['trials'] / small['trials']:.1f}x the trials; first render_html (reads plotly.js) "
+        f"{results['first_html_s']:.2f} s."
+    )
     return "\n".join(lines)
 
 
@@ -163,8 +194,12 @@ def main() -> None:
                 first_html_s, _ = timed(lambda r=report: render_html(r), 1)
             runs.append({**measure(store, run_id, args.repeats), "make_run_s": made})
             store.dispose()
-    results = {**header(script="bench_reports.py", versions=("optuna", "plotly", "jinja2", "sqlalchemy")),
-               "repeats": args.repeats, "first_html_s": first_html_s, "runs": runs}
+    results = {
+        **header(script="bench_reports.py", versions=("optuna", "plotly", "jinja2", "sqlalchemy")),
+        "repeats": args.repeats,
+        "first_html_s": first_html_s,
+        "runs": runs,
+    }
     write_result(results, RESULTS)
     print(table(results))
 

@@ -63,36 +63,38 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "subj")
 METHODS = ("ours-tpe", "random", "grid", "mipro")
 EXTRA_METHODS = ("ours-designed",)  # ablations, measured when asked for by --methods
-SMALL_SPACE = {"instructions": {"propose": 2},
-               "few_shot": {"max_k": 1, "strategies": ["balanced"], "pool_seeds": 1},
-               "constrained": [False, True]}
+SMALL_SPACE = {
+    "instructions": {"propose": 2},
+    "few_shot": {"max_k": 1, "strategies": ["balanced"], "pool_seeds": 1},
+    "constrained": [False, True],
+}
 NOTES = {
     "ours-designed": "ours with `--start designed` (ablation): the spec's instruction with max_k balanced examples "
-                     "and constrained output as trial 1",
+    "and constrained output as trial 1",
     "grid": "exhaustive over a small space (spec + 2 proposed instructions x 0/1 balanced example x constrained "
-            "on/off: 24 points, up to 12 distinct configurations), not the full space; no call budget",
+    "on/off: 24 points, up to 12 distinct configurations), not the full space; no call budget",
     "mipro": "DSPy's ChatAdapter, with our label parser when the reply lacks its field markers; "
-             "AdapterParseError in MIPROv2's instruction proposer caught and the current instruction kept",
+    "AdapterParseError in MIPROv2's instruction proposer caught and the current instruction kept",
 }
 EXPLANATIONS = {
     "random": "With the same seed, TPE's start-up trials (n_startup_trials=8) are exactly random search's first "
-              "trials (Optuna seeds both samplers alike; checked), and the budget buys 12-15 distinct "
-              "configurations, so TPE models its choices on 8 to 10 trials scored on 30 validation rows, where "
-              "configurations are a row or two apart; after the start-up it chose no better than chance here. "
-              "On sst2 the two picked the same winners in all three seeds; random's winners scored higher on test in "
-              "all three seeds on trec (by 0.03 to 0.18) and in one on subj.",
+    "trials (Optuna seeds both samplers alike; checked), and the budget buys 12-15 distinct "
+    "configurations, so TPE models its choices on 8 to 10 trials scored on 30 validation rows, where "
+    "configurations are a row or two apart; after the start-up it chose no better than chance here. "
+    "On sst2 the two picked the same winners in all three seeds; random's winners scored higher on test in "
+    "all three seeds on trec (by 0.03 to 0.18) and in one on subj.",
     "ours-designed": "`--start designed` evaluates, right after the baseline, the configuration a practitioner "
-                     "tries first: the spec's instruction with max_k (4) label-balanced examples and constrained "
-                     "output; the rest of the budget is the same TPE search (one random start-up trial fewer).",
+    "tries first: the spec's instruction with max_k (4) label-balanced examples and constrained "
+    "output; the rest of the budget is the same TPE search (one random start-up trial fewer).",
     "grid": "The grid covers a smaller space completely; a best configuration inside it beats a partial search "
-            "of the full space when the budget is this small.",
+    "of the full space when the budget is this small.",
     "mipro": "On trec seeds 0 and 1 MIPROv2's winner kept the seed instruction (its proposals on this model "
-             "mostly fail to parse) with 4 demos and scored 0.42 and 0.41 on test; on seed 2 a garbled proposal "
-             "won its validation (0.23) and scored 0.11. Ours spent most of its 13-15 configurations on the 135M "
-             "proposer's instructions and picked winners at 0.30-0.47 on 30 validation rows that held 0.26-0.28 "
-             "on test: on six labels, selection on 30 rows overfits. MIPROv2 builds its demo sets before it "
-             "searches and treats instruction and demos as separate factors; our search draws them jointly and "
-             "its start-up is random.",
+    "mostly fail to parse) with 4 demos and scored 0.42 and 0.41 on test; on seed 2 a garbled proposal "
+    "won its validation (0.23) and scored 0.11. Ours spent most of its 13-15 configurations on the 135M "
+    "proposer's instructions and picked winners at 0.30-0.47 on 30 validation rows that held 0.26-0.28 "
+    "on test: on six labels, selection on 30 rows overfits. MIPROv2 builds its demo sets before it "
+    "searches and treats instruction and demos as separate factors; our search draws them jointly and "
+    "its start-up is random.",
 }
 
 
@@ -110,8 +112,17 @@ class CountingBackend(ModelBackend):
         return self.inner.estimate_cost(request, completion_tokens)
 
 
-def derived_spec(dataset: str, folder: Path, *, validation_rows: int, test_rows: int, trials: int,
-                 propose: int | None, strategies: list[str] | None, small: bool) -> Path:
+def derived_spec(
+    dataset: str,
+    folder: Path,
+    *,
+    validation_rows: int,
+    test_rows: int,
+    trials: int,
+    propose: int | None,
+    strategies: list[str] | None,
+    small: bool,
+) -> Path:
     """The dataset's experiments spec with absolute data paths, the row limits and the search space asked for."""
     import yaml
 
@@ -140,8 +151,17 @@ def derived_spec(dataset: str, folder: Path, *, validation_rows: int, test_rows:
     return path
 
 
-async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials: int, calls: int | None,
-                   backend: ModelBackend, start: Literal["baseline", "designed"] = "baseline") -> dict[str, Any]:
+async def run_ours(
+    spec: Path,
+    folder: Path,
+    *,
+    sampler: str,
+    seed: int,
+    trials: int,
+    calls: int | None,
+    backend: ModelBackend,
+    start: Literal["baseline", "designed"] = "baseline",
+) -> dict[str, Any]:
     """``optimize run`` in process (local executor, one trial at a time: the embedded model is the limit).
 
     ``calls`` is the search's budget of model calls; the held-out verdict (baseline and winner on the test
@@ -157,8 +177,16 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
     store = get_store(f"sqlite:///{folder}/store.db")
     counting = CountingBackend(backend)
     verdict_calls = 2 * len(dataset.test) * loaded.spec.eval.repeats
-    options = RunOptions(sampler=sampler, seed=seed, start=start, parallel=1, max_trials=trials, top_k=1, promote=False,
-                         max_calls=None if calls is None else calls + verdict_calls)
+    options = RunOptions(
+        sampler=sampler,
+        seed=seed,
+        start=start,
+        parallel=1,
+        max_trials=trials,
+        top_k=1,
+        promote=False,
+        max_calls=None if calls is None else calls + verdict_calls,
+    )
     search_calls: list[int] = []
 
     def on_event(event: RunEvent) -> None:
@@ -172,14 +200,26 @@ async def run_ours(spec: Path, folder: Path, *, sampler: str, seed: int, trials:
         result = await search.run()
     finally:
         store.dispose()
-    return {"test": result.best.test_score, "validation": result.best.validation_score,
-            "baseline_test": result.baseline.test_score, "baseline_validation": result.baseline.validation_score,
-            "model_calls": counting.calls, "search_calls": search_calls[0] if search_calls else counting.calls,
-            "search_call_budget": calls, "run_model_calls": result.model_calls,
-            "wall_s": time.perf_counter() - start, "trials": result.trials, "failed_trials": result.failed_trials,
-            "evaluated_configs": len(result.leaderboard), "stopped_by": result.stopped_by,
-            "winner": result.best.description, "lift": result.lift, "p_value": result.p_value,
-            "validation_rows": len(dataset.validation), "test_rows": len(dataset.test)}
+    return {
+        "test": result.best.test_score,
+        "validation": result.best.validation_score,
+        "baseline_test": result.baseline.test_score,
+        "baseline_validation": result.baseline.validation_score,
+        "model_calls": counting.calls,
+        "search_calls": search_calls[0] if search_calls else counting.calls,
+        "search_call_budget": calls,
+        "run_model_calls": result.model_calls,
+        "wall_s": time.perf_counter() - start,
+        "trials": result.trials,
+        "failed_trials": result.failed_trials,
+        "evaluated_configs": len(result.leaderboard),
+        "stopped_by": result.stopped_by,
+        "winner": result.best.description,
+        "lift": result.lift,
+        "p_value": result.p_value,
+        "validation_rows": len(dataset.validation),
+        "test_rows": len(dataset.test),
+    }
 
 
 # -- DSPy MIPROv2 ---------------------------------------------------------------------------------------------
@@ -207,8 +247,9 @@ def label_adapter(labels: tuple[str, ...]) -> Any:
     return LabelTolerantAdapter()
 
 
-def run_mipro(spec: Path, *, seed: int, trials: int | None, candidates: int, auto: str | None,
-              train_rows: int) -> dict[str, Any]:
+def run_mipro(
+    spec: Path, *, seed: int, trials: int | None, candidates: int, auto: str | None, train_rows: int
+) -> dict[str, Any]:
     """MIPROv2 on the task model through our litellm ``local/`` provider; test score of the compiled program.
 
     ``model_calls`` counts every call that reached the model; ``search_calls`` leaves out the two test-split
@@ -260,12 +301,19 @@ def run_mipro(spec: Path, *, seed: int, trials: int | None, candidates: int, aut
 
     max_tokens = max(task.params.max_tokens or 8, 32)  # the ChatAdapter's field markers need room
     # engine="litellm" so that max_tokens is sent as such (measured on this machine class); extra carries an api_base.
-    task_lm = dspy.LM(task.model, engine="litellm", cache=False, temperature=0, max_tokens=max_tokens,
-                      **task.params.extra)
+    task_lm = dspy.LM(
+        task.model, engine="litellm", cache=False, temperature=0, max_tokens=max_tokens, **task.params.extra
+    )
     prompt_lm = dspy.LM(task.model, engine="litellm", cache=False, temperature=0, max_tokens=256, **task.params.extra)
     test, val = examples(dataset.test), examples(dataset.validation)
-    evaluate = dspy.Evaluate(devset=test, metric=metric, num_threads=1, display_progress=False,
-                             max_errors=len(test) + 1, provide_traceback=False)
+    evaluate = dspy.Evaluate(
+        devset=test,
+        metric=metric,
+        num_threads=1,
+        display_progress=False,
+        max_errors=len(test) + 1,
+        provide_traceback=False,
+    )
     test_calls = 0
 
     def on_test(candidate: Any) -> float:
@@ -280,43 +328,95 @@ def run_mipro(spec: Path, *, seed: int, trials: int | None, candidates: int, aut
     try:
         with dspy.context(lm=task_lm, adapter=label_adapter(labels), callbacks=[Count()]):
             baseline_test = on_test(program)
-            optimizer = dspy.MIPROv2(metric=metric, prompt_model=prompt_lm, task_model=task_lm, auto=auto,
-                                     num_candidates=None if auto else candidates, max_bootstrapped_demos=4,
-                                     max_labeled_demos=4, num_threads=1, max_errors=10**6, seed=seed)
-            compiled = optimizer.compile(program, trainset=examples(dataset.train, train_rows), valset=val,
-                                         num_trials=None if auto else trials,
-                                         minibatch=len(val) > 35)  # DSPy's minibatch is 35 rows
+            optimizer = dspy.MIPROv2(
+                metric=metric,
+                prompt_model=prompt_lm,
+                task_model=task_lm,
+                auto=auto,
+                num_candidates=None if auto else candidates,
+                max_bootstrapped_demos=4,
+                max_labeled_demos=4,
+                num_threads=1,
+                max_errors=10**6,
+                seed=seed,
+            )
+            compiled = optimizer.compile(
+                program,
+                trainset=examples(dataset.train, train_rows),
+                valset=val,
+                num_trials=None if auto else trials,
+                minibatch=len(val) > 35,
+            )  # DSPy's minibatch is 35 rows
             test_score = on_test(compiled)
     finally:
         GroundedProposer.propose_instruction_for_predictor = original  # type: ignore[method-assign]
     validation = getattr(compiled, "score", None)
     if validation is not None and validation > 1:
         validation /= 100  # DSPy reports percentages
-    return {"test": test_score, "validation": validation, "baseline_test": baseline_test,
-            "model_calls": Count.calls, "search_calls": Count.calls - test_calls,
-            "wall_s": time.perf_counter() - start,
-            "proposer_parse_errors_caught": proposer_failures, "auto": auto, "num_trials": trials,
-            "winner": compiled.predictors()[0].signature.instructions[:300],
-            "winner_demos": len(compiled.predictors()[0].demos),
-            "validation_rows": len(val), "test_rows": len(test)}
+    return {
+        "test": test_score,
+        "validation": validation,
+        "baseline_test": baseline_test,
+        "model_calls": Count.calls,
+        "search_calls": Count.calls - test_calls,
+        "wall_s": time.perf_counter() - start,
+        "proposer_parse_errors_caught": proposer_failures,
+        "auto": auto,
+        "num_trials": trials,
+        "winner": compiled.predictors()[0].signature.instructions[:300],
+        "winner_demos": len(compiled.predictors()[0].demos),
+        "validation_rows": len(val),
+        "test_rows": len(test),
+    }
 
 
 # -- the harness ----------------------------------------------------------------------------------------------
-def one_run(args: argparse.Namespace, dataset: str, seed: int, method: str, folder: Path,
-            runner: asyncio.Runner, backend: ModelBackend, calls: int | None) -> dict[str, Any]:
-    spec = derived_spec(dataset, folder, validation_rows=args.validation_rows, test_rows=args.test_rows,
-                        trials=args.trials, propose=args.propose, strategies=args.strategies, small=method == "grid")
+def one_run(
+    args: argparse.Namespace,
+    dataset: str,
+    seed: int,
+    method: str,
+    folder: Path,
+    runner: asyncio.Runner,
+    backend: ModelBackend,
+    calls: int | None,
+) -> dict[str, Any]:
+    spec = derived_spec(
+        dataset,
+        folder,
+        validation_rows=args.validation_rows,
+        test_rows=args.test_rows,
+        trials=args.trials,
+        propose=args.propose,
+        strategies=args.strategies,
+        small=method == "grid",
+    )
     if method == "mipro":
-        out = run_mipro(spec, seed=seed, trials=args.trials, candidates=args.propose or 4,
-                        auto=None if args.mipro_auto == "none" else args.mipro_auto, train_rows=args.mipro_train_rows)
+        out = run_mipro(
+            spec,
+            seed=seed,
+            trials=args.trials,
+            candidates=args.propose or 4,
+            auto=None if args.mipro_auto == "none" else args.mipro_auto,
+            train_rows=args.mipro_train_rows,
+        )
     else:
         sampler = {"ours-tpe": "tpe", "ours-designed": "tpe", "random": "random", "grid": "grid"}[method]
         # The grid stops when its space is used up (no call budget: it is the best reachable score); the
         # others stop at the call budget (or at --trials, set high when a call budget is given).
         trials = 10**4 if method == "grid" or calls is not None else args.trials
-        out = runner.run(run_ours(spec, folder, sampler=sampler, seed=seed, trials=trials,
-                                  calls=None if method == "grid" else calls, backend=backend,
-                                  start="designed" if method == "ours-designed" else "baseline"))
+        out = runner.run(
+            run_ours(
+                spec,
+                folder,
+                sampler=sampler,
+                seed=seed,
+                trials=trials,
+                calls=None if method == "grid" else calls,
+                backend=backend,
+                start="designed" if method == "ours-designed" else "baseline",
+            )
+        )
     return {"dataset": dataset, "seed": seed, "method": method, **out}
 
 
@@ -329,16 +429,28 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         values = [r[key] for r in rs if r.get(key) is not None]
         return statistics.fmean(values) if values else None
 
-    return [{"dataset": d, "method": m, "seeds": len(rs), "test": mean(rs, "test"),
-             "test_sd": statistics.stdev([r["test"] for r in rs]) if len(rs) > 1 else None,
-             "test_min": min(r["test"] for r in rs), "test_max": max(r["test"] for r in rs),
-             "search_calls": mean(rs, "search_calls"),
-             "proposer_parse_errors_caught": mean(rs, "proposer_parse_errors_caught"),
-             "winner_demos": mean(rs, "winner_demos"),
-             "validation": mean(rs, "validation"), "baseline_test": mean(rs, "baseline_test"),
-             "evaluated_configs": mean(rs, "evaluated_configs"), "winners": [r.get("winner") for r in rs],
-             "model_calls": mean(rs, "model_calls"), "wall_s": mean(rs, "wall_s"), "note": NOTES.get(m, "")}
-            for (d, m), rs in groups.items()]
+    return [
+        {
+            "dataset": d,
+            "method": m,
+            "seeds": len(rs),
+            "test": mean(rs, "test"),
+            "test_sd": statistics.stdev([r["test"] for r in rs]) if len(rs) > 1 else None,
+            "test_min": min(r["test"] for r in rs),
+            "test_max": max(r["test"] for r in rs),
+            "search_calls": mean(rs, "search_calls"),
+            "proposer_parse_errors_caught": mean(rs, "proposer_parse_errors_caught"),
+            "winner_demos": mean(rs, "winner_demos"),
+            "validation": mean(rs, "validation"),
+            "baseline_test": mean(rs, "baseline_test"),
+            "evaluated_configs": mean(rs, "evaluated_configs"),
+            "winners": [r.get("winner") for r in rs],
+            "model_calls": mean(rs, "model_calls"),
+            "wall_s": mean(rs, "wall_s"),
+            "note": NOTES.get(m, ""),
+        }
+        for (d, m), rs in groups.items()
+    ]
 
 
 def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) -> list[dict[str, Any]]:
@@ -353,8 +465,13 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
         from promptopt.models import _local
 
         _local._MODELS.clear()
-        runner.run(backend.complete(ModelRequest(model=LOCAL_DEFAULT_MODEL, params={"max_tokens": 2},
-                                                 messages=({"role": "user", "content": "Hi"},))))
+        runner.run(
+            backend.complete(
+                ModelRequest(
+                    model=LOCAL_DEFAULT_MODEL, params={"max_tokens": 2}, messages=({"role": "user", "content": "Hi"},)
+                )
+            )
+        )
 
     # Seed-major order (see planned): a run cut short still covers every dataset. Ctrl-C or SIGTERM stops it
     # between or inside runs and keeps the finished ones.
@@ -370,8 +487,11 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
                 run["commit"] = commit
                 if method == "mipro" and calls is None:
                     budgets[dataset, seed] = run["search_calls"]  # the others get what MIPROv2's search made
-                print(f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search calls "
-                      f"({run['model_calls']} with the test split), {run['wall_s']:.0f} s", file=sys.stderr)
+                print(
+                    f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search calls "
+                    f"({run['model_calls']} with the test split), {run['wall_s']:.0f} s",
+                    file=sys.stderr,
+                )
                 runs.append(run)
                 if partial is not None:  # a crash hours in keeps what was measured
                     partial.write_text(json.dumps(runs, indent=1, default=str))
@@ -389,9 +509,13 @@ WHY_NOT = {
 
 def planned(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     """(dataset, seed, method) of every run the arguments ask for, in the order they run."""
-    return [(dataset, seed, method) for seed in range(args.first_seed, args.seeds) for dataset in args.datasets
-            for method in sorted(args.methods, key=lambda m: m != "mipro")
-            if method != "grid" or (dataset == args.grid_dataset and seed == 0)]
+    return [
+        (dataset, seed, method)
+        for seed in range(args.first_seed, args.seeds)
+        for dataset in args.datasets
+        for method in sorted(args.methods, key=lambda m: m != "mipro")
+        if method != "grid" or (dataset == args.grid_dataset and seed == 0)
+    ]
 
 
 def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]]:
@@ -416,8 +540,9 @@ def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]
 def recorded_budgets(paths: Sequence[Path]) -> dict[tuple[str, int], int | None]:
     """The call budget of each (dataset, seed): the search calls of MIPROv2's run in earlier sittings, so that
     ours can be measured again without paying for MIPROv2 again."""
-    return {(r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs(paths, "unknown")
-            if r["method"] == "mipro"}
+    return {
+        (r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs(paths, "unknown") if r["method"] == "mipro"
+    }
 
 
 def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
@@ -439,23 +564,31 @@ def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
             cut.setdefault((d, seed), []).append(m)
     if cut:
         per_pair = {key: sum(p[:2] == key for p in plan) for key in cut}
-        parts = [f"{d} seed {seed}" + ("" if len(ms) == per_pair[d, seed] else f" ({', '.join(ms)})")
-                 for (d, seed), ms in cut.items()]
-        missing.append(f"{sum(map(len, cut.values()))} of the {len(plan)} planned runs, stopped before: "
-                       + ", ".join(parts))
+        parts = [
+            f"{d} seed {seed}" + ("" if len(ms) == per_pair[d, seed] else f" ({', '.join(ms)})")
+            for (d, seed), ms in cut.items()
+        ]
+        missing.append(
+            f"{sum(map(len, cut.values()))} of the {len(plan)} planned runs, stopped before: " + ", ".join(parts)
+        )
     if (args.validation_rows, args.test_rows) != (30, 100):
-        missing.append(f"the default size (30 validation and 100 test rows; this run: {args.validation_rows}, "
-                       f"{args.test_rows})")
+        missing.append(
+            f"the default size (30 validation and 100 test rows; this run: {args.validation_rows}, {args.test_rows})"
+        )
     return "; ".join(missing)
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| dataset | method | seeds | baseline test | winner test | model calls | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | method | seeds | baseline test | winner test | model calls | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["summary"]:
-        f = (lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}")  # noqa: E731
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['seeds']} | {f(r['baseline_test'])} | {f(r['test'])} "
-                     f"| {f(r['model_calls'], 0)} | {f(r['wall_s'], 0)} |")
+        f = lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
+        lines.append(
+            f"| {r['dataset']} | {r['method']} | {r['seeds']} | {f(r['baseline_test'])} | {f(r['test'])} "
+            f"| {f(r['model_calls'], 0)} | {f(r['wall_s'], 0)} |"
+        )
     return "\n".join(lines)
 
 
@@ -463,39 +596,76 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0..N-1 per dataset and method")
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="start at this seed (measure a long benchmark in sittings; merge with --from-runs)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start at this seed (measure a long benchmark in sittings; merge with --from-runs)",
+    )
     parser.add_argument("--methods", nargs="+", choices=METHODS + EXTRA_METHODS, default=list(METHODS))
-    parser.add_argument("--trials", type=int, default=40,
-                        help="MIPROv2's num_trials (with --mipro-auto none), and the trial cap of the others "
-                             "when no call budget is set")
-    parser.add_argument("--calls", type=int, default=None,
-                        help="search calls each method may make (default: as many as MIPROv2's search made in "
-                             "the same dataset and seed; without MIPROv2, no call budget: --trials binds)")
-    parser.add_argument("--budgets-from", type=Path, nargs="+", default=None,
-                        help="take each dataset and seed's call budget from the MIPROv2 runs in these files "
-                             "(search.json or search.partial.json): re-measure ours without re-running MIPROv2")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=40,
+        help="MIPROv2's num_trials (with --mipro-auto none), and the trial cap of the others "
+        "when no call budget is set",
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=None,
+        help="search calls each method may make (default: as many as MIPROv2's search made in "
+        "the same dataset and seed; without MIPROv2, no call budget: --trials binds)",
+    )
+    parser.add_argument(
+        "--budgets-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="take each dataset and seed's call budget from the MIPROv2 runs in these files "
+        "(search.json or search.partial.json): re-measure ours without re-running MIPROv2",
+    )
     parser.add_argument("--validation-rows", type=int, default=30)
     parser.add_argument("--test-rows", type=int, default=100)
     parser.add_argument("--propose", type=int, default=None, help="cap on proposed instructions (spec: 4)")
-    parser.add_argument("--strategies", nargs="+", choices=("random", "balanced", "bootstrapped"), default=None,
-                        help="few-shot strategies (spec: all three)")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=("random", "balanced", "bootstrapped"),
+        default=None,
+        help="few-shot strategies (spec: all three)",
+    )
     parser.add_argument("--grid-dataset", choices=DATASETS, default="sst2")
-    parser.add_argument("--mipro-auto", choices=("none", "light", "medium", "heavy"), default="light",
-                        help="DSPy's preset (light: 6 candidates, about 10 trials); none: num_trials = --trials "
-                             "and 4 candidates")
+    parser.add_argument(
+        "--mipro-auto",
+        choices=("none", "light", "medium", "heavy"),
+        default="light",
+        help="DSPy's preset (light: 6 candidates, about 10 trials); none: num_trials = --trials and 4 candidates",
+    )
     parser.add_argument("--mipro-train-rows", type=int, default=100, help="train rows MIPROv2 bootstraps from")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: sst2, 1 seed, 3 trials, 10 validation and 10 test rows, TPE and random, "
-                             "no proposals or bootstrapped demos")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: sst2, 1 seed, 3 trials, 10 validation and 10 test rows, TPE and random, "
+        "no proposals or bootstrapped demos",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--from-runs", type=Path, nargs="+", default=None,
-                        help="summarise the runs in these files (search.partial.json or search.json of earlier "
-                             "sittings) instead of measuring; pass the options of the whole benchmark")
-    parser.add_argument("--commit", default=None,
-                        help="with --from-runs: the commit of runs that do not record their own (older files)")
-    parser.add_argument("--note", default=None,
-                        help="with --from-runs: how the sittings ran (when, load, checks), kept beside the files")
+    parser.add_argument(
+        "--from-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise the runs in these files (search.partial.json or search.json of earlier "
+        "sittings) instead of measuring; pass the options of the whole benchmark",
+    )
+    parser.add_argument(
+        "--commit", default=None, help="with --from-runs: the commit of runs that do not record their own (older files)"
+    )
+    parser.add_argument(
+        "--note",
+        default=None,
+        help="with --from-runs: how the sittings ran (when, load, checks), kept beside the files",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.trials, args.methods = ["sst2"], 1, 3, ["ours-tpe", "random"]
@@ -509,23 +679,46 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         **header(script="bench_search.py", versions=("llama-cpp-python", "optuna", "dspy", "litellm")),
         "quick": args.quick,
-        "config": {"datasets": args.datasets, "seeds": args.seeds, "methods": args.methods, "trials": args.trials,
-                   "validation_rows": args.validation_rows, "test_rows": args.test_rows, "propose": args.propose,
-                   "strategies": args.strategies, "calls": args.calls,
-                   "budgets_from": [str(p) for p in args.budgets_from or ()],
-                   "grid_dataset": args.grid_dataset, "mipro_auto": args.mipro_auto, "model": "local/smollm2-135m"}}
+        "config": {
+            "datasets": args.datasets,
+            "seeds": args.seeds,
+            "methods": args.methods,
+            "trials": args.trials,
+            "validation_rows": args.validation_rows,
+            "test_rows": args.test_rows,
+            "propose": args.propose,
+            "strategies": args.strategies,
+            "calls": args.calls,
+            "budgets_from": [str(p) for p in args.budgets_from or ()],
+            "grid_dataset": args.grid_dataset,
+            "mipro_auto": args.mipro_auto,
+            "model": "local/smollm2-135m",
+        },
+    }
     if args.from_runs:
         # Runs of earlier sittings: the table's commit is the commits they ran on, not this checkout's.
         runs = merge_runs(args.from_runs, args.commit)
         commits = list(dict.fromkeys(r["commit"] for r in runs))
         sources = ", ".join(map(str, args.from_runs))
-        results.update({"commit": ", ".join(commits), "uncommitted_changes": False, "load_average_1min": None,
-                        "runs_from": f"{sources}. {args.note}" if args.note else sources})
+        results.update(
+            {
+                "commit": ", ".join(commits),
+                "uncommitted_changes": False,
+                "load_average_1min": None,
+                "runs_from": f"{sources}. {args.note}" if args.note else sources,
+            }
+        )
     else:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
             runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
-    results.update({"runs": runs, "summary": summarise(runs), "not_measured": not_measured(args, runs),
-                    "explanations": EXPLANATIONS})
+    results.update(
+        {
+            "runs": runs,
+            "summary": summarise(runs),
+            "not_measured": not_measured(args, runs),
+            "explanations": EXPLANATIONS,
+        }
+    )
     write_result(results, args.results_dir / "search.json")
     print(table(results))
     return results

@@ -61,8 +61,11 @@ def _by_case(rows: tuple[RowResult, ...]) -> dict[str, list[RowResult]]:
 
 
 def _mean_score(rows: list[RowResult], key: str | None) -> float | None:
-    vals = [v for v in ((r.objective if key is None else r.scores.get(key)) for r in rows if r.error is None)
-            if v is not None]
+    vals = [
+        v
+        for v in ((r.objective if key is None else r.scores.get(key)) for r in rows if r.error is None)
+        if v is not None
+    ]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -73,31 +76,55 @@ def compare(a: EvalResult, b: EvalResult, *, seed: int = 0) -> Comparison:
     names = sorted({k for r in a.rows + b.rows for k in r.scores})
     deltas = []
     for name in names:
-        pairs = [(x, y) for x, y in ((_mean_score(ra[c], name), _mean_score(rb[c], name)) for c in common)
-                 if x is not None and y is not None]
+        pairs = [
+            (x, y)
+            for x, y in ((_mean_score(ra[c], name), _mean_score(rb[c], name)) for c in common)
+            if x is not None and y is not None
+        ]
         mean_a = sum(x for x, _ in pairs) / len(pairs) if pairs else None
         mean_b = sum(y for _, y in pairs) / len(pairs) if pairs else None
-        deltas.append(ScorerDelta(
-            scorer=name, mean_a=mean_a, mean_b=mean_b,
-            delta=None if mean_a is None or mean_b is None else mean_b - mean_a,
-            improved=sum(y > x for x, y in pairs), regressed=sum(y < x for x, y in pairs),
-            unchanged=sum(y == x for x, y in pairs)))
+        deltas.append(
+            ScorerDelta(
+                scorer=name,
+                mean_a=mean_a,
+                mean_b=mean_b,
+                delta=None if mean_a is None or mean_b is None else mean_b - mean_a,
+                improved=sum(y > x for x, y in pairs),
+                regressed=sum(y < x for x, y in pairs),
+                unchanged=sum(y == x for x, y in pairs),
+            )
+        )
     changes: list[CaseChange] = []
     for c in common:
         sa, sb = _mean_score(ra[c], None), _mean_score(rb[c], None)
         if sa is None or sb is None:
             continue
         first_a, first_b = ra[c][0], rb[c][0]
-        changes.append(CaseChange(case_id=c, input=first_a.input, expected=first_a.expected,
-                                  output_a=first_a.output, output_b=first_b.output, score_a=sa, score_b=sb))
+        changes.append(
+            CaseChange(
+                case_id=c,
+                input=first_a.input,
+                expected=first_a.expected,
+                output_a=first_a.output,
+                output_b=first_b.output,
+                score_a=sa,
+                score_b=sb,
+            )
+        )
     xs = [ch.score_a for ch in changes]
     ys = [ch.score_b for ch in changes]
     ci = paired_bootstrap_ci(xs, ys, seed=seed) if changes else None
     return Comparison(
-        experiment_a=a.experiment_id, experiment_b=b.experiment_id, paired_cases=len(changes),
-        only_in_one=len(set(ra) ^ set(rb)), errors_a=sum(r.error is not None for r in a.rows),
-        errors_b=sum(r.error is not None for r in b.rows), scorers=tuple(deltas),
-        objective_delta=(sum(ys) - sum(xs)) / len(xs) if xs else None, objective_ci95=ci,
+        experiment_a=a.experiment_id,
+        experiment_b=b.experiment_id,
+        paired_cases=len(changes),
+        only_in_one=len(set(ra) ^ set(rb)),
+        errors_a=sum(r.error is not None for r in a.rows),
+        errors_b=sum(r.error is not None for r in b.rows),
+        scorers=tuple(deltas),
+        objective_delta=(sum(ys) - sum(xs)) / len(xs) if xs else None,
+        objective_ci95=ci,
         p_value=paired_permutation_p(xs, ys, seed=seed) if changes else None,
         improved=tuple(ch for ch in changes if ch.score_b > ch.score_a),
-        regressed=tuple(ch for ch in changes if ch.score_b < ch.score_a))
+        regressed=tuple(ch for ch in changes if ch.score_b < ch.score_a),
+    )

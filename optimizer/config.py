@@ -37,13 +37,21 @@ class PromptConfig(BaseModel):
     examples: tuple[Example, ...] = ()
     tools: tuple[dict[str, Any], ...] | None = None
     response_format: dict[str, Any] | None = None
-    origin: dict[str, Any] = Field(default_factory=dict, exclude=True,
-                                   description="How search built it (not part of the content hash).")
+    origin: dict[str, Any] = Field(
+        default_factory=dict, exclude=True, description="How search built it (not part of the content hash)."
+    )
 
     @classmethod
     def from_task(cls, task: TaskSpec) -> PromptConfig:
-        return cls(messages=task.prompt, model=task.model, params=task.params, output=task.output,
-                   constrained=task.constrained, tools=task.tools, response_format=task.response_format)
+        return cls(
+            messages=task.prompt,
+            model=task.model,
+            params=task.params,
+            output=task.output,
+            constrained=task.constrained,
+            tools=task.tools,
+            response_format=task.response_format,
+        )
 
     @property
     def hash(self) -> str:
@@ -94,8 +102,9 @@ class PromptConfig(BaseModel):
         out = [{"role": m.role, "content": render_template(m.content, variables)} for m in self.messages[:lead]]
         turns = self.messages[lead:]
         for ex in self.examples:
-            out += [{"role": m.role, "content": render_template(m.content, ex.input)} for m in turns
-                    if m.role == "user"]
+            out += [
+                {"role": m.role, "content": render_template(m.content, ex.input)} for m in turns if m.role == "user"
+            ]
             out.append({"role": "assistant", "content": ex.output})
         out += [{"role": m.role, "content": render_template(m.content, variables)} for m in turns]
         return out

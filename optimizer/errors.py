@@ -29,8 +29,9 @@ class InputError(OptimizeError):
 class ModelCallError(OptimizeError):
     """A model call failed. ``retryable`` errors (429, 5xx, timeouts) are retried with backoff."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable, self.retry_after, self.status = retryable, retry_after, status
 

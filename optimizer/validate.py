@@ -37,16 +37,25 @@ def check_data(loaded: LoadedSpec, dataset: Dataset) -> None:
         for idx, case in enumerate(split.cases):
             missing = sorted(variables - set(case.input))
             if missing:
-                raise InputError(file, f"{split_name}[{idx}].input",
-                                 f"template variable(s) {missing} not in this case's input fields "
-                                 f"{sorted(case.input)}; rename the placeholder or the data column")
+                raise InputError(
+                    file,
+                    f"{split_name}[{idx}].input",
+                    f"template variable(s) {missing} not in this case's input fields "
+                    f"{sorted(case.input)}; rename the placeholder or the data column",
+                )
             if labels is not None and case.expected is not None and str(case.expected) not in labels:
-                raise InputError(file, f"{split_name}[{idx}].expected",
-                                 f"{case.expected!r} is not one of task.output.labels {list(labels)}")
+                raise InputError(
+                    file,
+                    f"{split_name}[{idx}].expected",
+                    f"{case.expected!r} is not one of task.output.labels {list(labels)}",
+                )
             if needs_expected and case.expected is None and split_name != "train":
-                raise InputError(file, f"{split_name}[{idx}].expected",
-                                 "missing, but a scorer compares with it (only regex, json_valid and "
-                                 "llm_judge scorers work without 'expected')")
+                raise InputError(
+                    file,
+                    f"{split_name}[{idx}].expected",
+                    "missing, but a scorer compares with it (only regex, json_valid and "
+                    "llm_judge scorers work without 'expected')",
+                )
 
 
 def load_and_check(loaded: LoadedSpec) -> Dataset:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets up everything, then runs the demo or the tests.
 #   bash scripts/dev.sh demo    # set-up + the main job on the embedded model (no API key, no network)
-#   bash scripts/dev.sh test    # set-up + services + the test suite
+#   bash scripts/dev.sh test    # set-up + static checks + services + the test suite
+#   bash scripts/dev.sh check   # set-up + static checks only: ruff check, ruff format --check, mypy (strict)
 #   bash scripts/dev.sh setup   # set-up only
 # Idempotent: a second run skips what is already in place.
 set -euo pipefail
@@ -60,8 +61,18 @@ services() {
   fi
 }
 
+check() {
+  # Tooling that CI does not run is decoration: each of these fails the test command.
+  local failed=0
+  log "ruff check"; "$VENV/bin/ruff" check . || failed=1
+  log "ruff format --check"; "$VENV/bin/ruff" format --check . || failed=1
+  log "mypy (strict, scripts/typecheck.py)"; "$VENV/bin/python" scripts/typecheck.py || failed=1
+  [ "$failed" = 0 ] || { log "static checks failed (fix: ruff check --fix . && ruff format .)"; return 1; }
+}
+
 case "${1:-}" in
   setup) setup ;;
+  check) setup; check ;;
   demo)
     setup
     cd experiments/demo
@@ -70,6 +81,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    check
     services
     browser
     shift
@@ -80,5 +92,5 @@ case "${1:-}" in
     [ "$code" = 5 ] && { echo "no tests collected"; exit 1; }
     exit "$code"
     ;;
-  *) echo "usage: bash scripts/dev.sh {demo|test|setup} [pytest args]" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh {demo|test|check|setup} [pytest args]" >&2; exit 2 ;;
 esac

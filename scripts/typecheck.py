@@ -47,14 +47,20 @@ def link_tree() -> dict[Path, Path]:
 
 def main() -> int:
     links = link_tree()
-    out = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-                          str(TREE / "promptopt")], cwd=ROOT, capture_output=True, text=True)
-    prefixes = sorted(((str(link.relative_to(ROOT)), str(real.relative_to(ROOT))) for link, real in links.items()),
-                      key=lambda p: -len(p[0]))
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(TREE / "promptopt")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    prefixes = sorted(
+        ((str(link.relative_to(ROOT)), str(real.relative_to(ROOT))) for link, real in links.items()),
+        key=lambda p: -len(p[0]),
+    )
     for line in (out.stdout + out.stderr).splitlines():
         for link, real in prefixes:
             if line.startswith(link):
-                line = real + line[len(link):]
+                line = real + line[len(link) :]
                 break
         print(line)
     return out.returncode

@@ -20,7 +20,22 @@ from promptopt.search_spaces._proposers import (
 )
 from promptopt.search_spaces._space import SearchSpace, dimension_from_json
 
-__all__ = ["PROPOSERS", "ConstrainedDimension", "Dimension", "DspyProposer", "FewShotDimension", "FineTuneDimension",
-           "GroundedProposer", "InstructionDimension", "InstructionProposer", "MaxTokensDimension", "ModelDimension",
-           "SearchSpace", "TemperatureDimension", "clean_instruction", "dimension_from_json", "make_proposer",
-           "select_examples"]
+__all__ = [
+    "PROPOSERS",
+    "ConstrainedDimension",
+    "Dimension",
+    "DspyProposer",
+    "FewShotDimension",
+    "FineTuneDimension",
+    "GroundedProposer",
+    "InstructionDimension",
+    "InstructionProposer",
+    "MaxTokensDimension",
+    "ModelDimension",
+    "SearchSpace",
+    "TemperatureDimension",
+    "clean_instruction",
+    "dimension_from_json",
+    "make_proposer",
+    "select_examples",
+]

@@ -33,7 +33,8 @@ class InstructionDimension(Dimension):
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
         idx = int(params["instruction"])
         return config.with_instruction(self.candidates[idx]).model_copy(
-            update={"origin": {**config.origin, "instruction": self.sources[idx]}})
+            update={"origin": {**config.origin, "instruction": self.sources[idx]}}
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "candidates": list(self.candidates), "sources": list(self.sources)}

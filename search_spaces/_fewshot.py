@@ -55,14 +55,20 @@ class FewShotDimension(Dimension):
         self.max_k, self.pools, self.seeds = max_k, pools, seeds
 
     def distributions(self) -> dict[str, BaseDistribution]:
-        return {"fewshot_k": IntDistribution(0, self.max_k),
-                "fewshot_strategy": CategoricalDistribution(sorted(self.pools)),
-                "fewshot_seed": IntDistribution(0, self.seeds - 1),
-                "fewshot_order": CategoricalDistribution(list(ORDERS))}
+        return {
+            "fewshot_k": IntDistribution(0, self.max_k),
+            "fewshot_strategy": CategoricalDistribution(sorted(self.pools)),
+            "fewshot_seed": IntDistribution(0, self.seeds - 1),
+            "fewshot_order": CategoricalDistribution(list(ORDERS)),
+        }
 
     def baseline(self) -> dict[str, Any]:
-        return {"fewshot_k": 0, "fewshot_strategy": sorted(self.pools)[0], "fewshot_seed": 0,
-                "fewshot_order": ORDERS[0]}
+        return {
+            "fewshot_k": 0,
+            "fewshot_strategy": sorted(self.pools)[0],
+            "fewshot_seed": 0,
+            "fewshot_order": ORDERS[0],
+        }
 
     def design(self) -> dict[str, Any]:
         # As many examples as allowed, label-balanced where possible (every label shown beats a random draw
@@ -72,8 +78,7 @@ class FewShotDimension(Dimension):
 
     def examples(self, params: dict[str, Any]) -> tuple[Example, ...]:
         strategy = params["fewshot_strategy"]
-        chosen = select_examples(self.pools[strategy], strategy, int(params["fewshot_seed"]),
-                                 int(params["fewshot_k"]))
+        chosen = select_examples(self.pools[strategy], strategy, int(params["fewshot_seed"]), int(params["fewshot_k"]))
         return chosen[::-1] if params["fewshot_order"] == "reversed" else chosen
 
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
@@ -82,8 +87,12 @@ class FewShotDimension(Dimension):
         return config.model_copy(update={"examples": examples, "origin": origin})
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "max_k": self.max_k, "seeds": self.seeds,
-                "pools": {k: [e.model_dump(mode="json") for e in v] for k, v in self.pools.items()}}
+        return {
+            "kind": self.kind,
+            "max_k": self.max_k,
+            "seeds": self.seeds,
+            "pools": {k: [e.model_dump(mode="json") for e in v] for k, v in self.pools.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FewShotDimension:

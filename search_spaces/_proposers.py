@@ -20,9 +20,16 @@ class InstructionProposer(abc.ABC):
     model writes unusable text); every model call goes through ``call`` so it is budgeted and cached."""
 
     @abc.abstractmethod
-    async def propose(self, *, instruction: str, examples: list[tuple[dict[str, Any], str]],
-                      failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
-                      n: int, call: Call) -> list[str]: ...
+    async def propose(
+        self,
+        *,
+        instruction: str,
+        examples: list[tuple[dict[str, Any], str]],
+        failures: list[tuple[dict[str, Any], str, str]],
+        labels: tuple[str, ...] | None,
+        n: int,
+        call: Call,
+    ) -> list[str]: ...
 
 
 def answer_format_hint(labels: tuple[str, ...] | None) -> str:
@@ -59,9 +66,14 @@ class GroundedProposer(InstructionProposer):
     def __init__(self, model: str, *, temperature: float = 0.9, max_tokens: int = 80, attempts: int = 3) -> None:
         self.model, self.temperature, self.max_tokens, self.attempts = model, temperature, max_tokens, attempts
 
-    def _messages(self, instruction: str, examples: list[tuple[dict[str, Any], str]],
-                  failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
-                  variant: int) -> list[dict[str, str]]:
+    def _messages(
+        self,
+        instruction: str,
+        examples: list[tuple[dict[str, Any], str]],
+        failures: list[tuple[dict[str, Any], str, str]],
+        labels: tuple[str, ...] | None,
+        variant: int,
+    ) -> list[dict[str, str]]:
         lines = [f'The current instruction for a task is: "{instruction}"', "", "Examples of the task:"]
         lines += [f"- Input: {_show(i)}\n  Correct answer: {y}" for i, y in examples]
         if failures:
@@ -69,23 +81,35 @@ class GroundedProposer(InstructionProposer):
             lines += [f"- Input: {_show(i)}\n  Model answered: {o[:60]!r}; correct: {y}" for i, o, y in failures]
         if labels:
             lines += ["", f"The answer is always one of: {', '.join(labels)}."]
-        focus = ["clear and direct", "precise about the answer format", "like an expert's brief",
-                 "short and simple"][variant % 4]
+        focus = ["clear and direct", "precise about the answer format", "like an expert's brief", "short and simple"][
+            variant % 4
+        ]
         lines += ["", f"Write one new instruction for this task, {focus}. Reply with the instruction only."]
-        return [{"role": "system", "content": "You write instructions for language models."},
-                {"role": "user", "content": "\n".join(lines)}]
+        return [
+            {"role": "system", "content": "You write instructions for language models."},
+            {"role": "user", "content": "\n".join(lines)},
+        ]
 
-    async def propose(self, *, instruction: str, examples: list[tuple[dict[str, Any], str]],
-                      failures: list[tuple[dict[str, Any], str, str]], labels: tuple[str, ...] | None,
-                      n: int, call: Call) -> list[str]:
+    async def propose(
+        self,
+        *,
+        instruction: str,
+        examples: list[tuple[dict[str, Any], str]],
+        failures: list[tuple[dict[str, Any], str, str]],
+        labels: tuple[str, ...] | None,
+        n: int,
+        call: Call,
+    ) -> list[str]:
         found: list[str] = []
         seen = {instruction.strip().lower()}
         for i in range(n * self.attempts):
             if len(found) >= n:
                 break
-            request = ModelRequest(model=self.model, messages=tuple(self._messages(
-                instruction, examples, failures, labels, i)),
-                params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": i})
+            request = ModelRequest(
+                model=self.model,
+                messages=tuple(self._messages(instruction, examples, failures, labels, i)),
+                params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": i},
+            )
             text = clean_instruction((await call(request, i)).text, labels)
             if text and text.lower() not in seen:
                 seen.add(text.lower())

@@ -18,9 +18,18 @@ from promptopt.search_spaces._dimensions import (
 )
 from promptopt.search_spaces._fewshot import FewShotDimension
 
-_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (
-    InstructionDimension, FewShotDimension, ModelDimension, TemperatureDimension, MaxTokensDimension,
-    ConstrainedDimension, FineTuneDimension)}
+_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (
+        InstructionDimension,
+        FewShotDimension,
+        ModelDimension,
+        TemperatureDimension,
+        MaxTokensDimension,
+        ConstrainedDimension,
+        FineTuneDimension,
+    )
+}
 
 
 def dimension_from_json(data: dict[str, Any]) -> Dimension:
@@ -71,10 +80,11 @@ class SearchSpace:
         return size
 
     def to_json(self) -> dict[str, Any]:
-        return {"base": self.base.model_dump(mode="json", by_alias=True),
-                "dimensions": [d.to_json() for d in self.dimensions]}
+        return {
+            "base": self.base.model_dump(mode="json", by_alias=True),
+            "dimensions": [d.to_json() for d in self.dimensions],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSpace:
-        return cls(PromptConfig.model_validate(data["base"]),
-                   tuple(dimension_from_json(d) for d in data["dimensions"]))
+        return cls(PromptConfig.model_validate(data["base"]), tuple(dimension_from_json(d) for d in data["dimensions"]))

@@ -24,11 +24,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Folder -> import name, as in setup.py.
-ROOTS = {"optimizer": "promptopt", "search_spaces": "promptopt.search_spaces", "workers": "promptopt.workers",
-         "cli": "promptopt.cli"}
+ROOTS = {
+    "optimizer": "promptopt",
+    "search_spaces": "promptopt.search_spaces",
+    "workers": "promptopt.workers",
+    "cli": "promptopt.cli",
+}
 # Third-party module -> where it may be imported: a file, or a folder (ending in "/") and everything below it.
-ADAPTERS = {"litellm": ("optimizer/models/_litellm.py",), "llama_cpp": ("optimizer/models/_local.py",),
-            "ray": ("workers/",), "dspy": ("search_spaces/_dspy_proposer.py",)}
+ADAPTERS = {
+    "litellm": ("optimizer/models/_litellm.py",),
+    "llama_cpp": ("optimizer/models/_local.py",),
+    "ray": ("workers/",),
+    "dspy": ("search_spaces/_dspy_proposer.py",),
+}
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ def node_of(name: str) -> str:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _statements(body: list[ast.stmt], module_level: bool) -> Iterator[tuple[ast.stmt, bool]]:
@@ -146,7 +155,7 @@ def private_reach(importer: Module, imp: Import) -> str | None:
     owner = package_of(imp.target)
     if owner == package_of(importer.name):
         return None
-    inner = imp.target.split(".")[owner.count(".") + 1:]
+    inner = imp.target.split(".")[owner.count(".") + 1 :]
     if any(_private(part) for part in inner):
         return imp.target
     private_names = [name for name in imp.names if _private(name)]
@@ -170,8 +179,11 @@ def import_graph() -> dict[str, dict[str, Import]]:
         source = node_of(module.name)
         edges = graph.setdefault(source, {})
         for imp in imports_of(module):
-            targets = [imp.target] if not imp.names or imp.target != "promptopt" else [
-                f"promptopt.{name}" for name in imp.names]  # ``from promptopt import errors`` imports a module
+            targets = (
+                [imp.target]
+                if not imp.names or imp.target != "promptopt"
+                else [f"promptopt.{name}" for name in imp.names]
+            )  # ``from promptopt import errors`` imports a module
             for target in targets:
                 if imp.module_level and target.startswith("promptopt") and node_of(target) != source:
                     edges.setdefault(node_of(target), imp)
@@ -254,17 +266,23 @@ def misplaced_adapter_imports() -> list[str]:
 def test_no_module_imports_another_packages_private_module():
     offending = cross_package_private_imports()
     if offending:
-        pytest.fail(f"{len(offending)} imports reach into another package's private modules; import the name from "
-                    "the package (add it to its __init__ and __all__):\n" + "\n".join(offending), pytrace=False)
+        pytest.fail(
+            f"{len(offending)} imports reach into another package's private modules; import the name from "
+            "the package (add it to its __init__ and __all__):\n" + "\n".join(offending),
+            pytrace=False,
+        )
 
 
 def test_subpackages_import_each_other_without_a_cycle():
     graph = import_graph()
     found = cycles(graph)
     if found:
-        pytest.fail(f"{len(found)} import cycles between subpackages (module-level imports; move one import into "
-                    "the function that needs it, or the shared piece into a lower package):\n"
-                    + "\n".join(describe(graph, cycle) for cycle in found), pytrace=False)
+        pytest.fail(
+            f"{len(found)} import cycles between subpackages (module-level imports; move one import into "
+            "the function that needs it, or the shared piece into a lower package):\n"
+            + "\n".join(describe(graph, cycle) for cycle in found),
+            pytrace=False,
+        )
 
 
 def test_third_party_adapters_are_imported_only_in_their_modules():
@@ -273,9 +291,15 @@ def test_third_party_adapters_are_imported_only_in_their_modules():
         pytest.fail("third-party modules imported outside their adapter:\n" + "\n".join(offending), pytrace=False)
 
 
-@pytest.mark.parametrize(("library", "place"), [("litellm", "optimizer/models/_litellm.py"),
-                                                ("llama_cpp", "optimizer/models/_local.py"),
-                                                ("ray", "workers/"), ("dspy", "search_spaces/_dspy_proposer.py")])
+@pytest.mark.parametrize(
+    ("library", "place"),
+    [
+        ("litellm", "optimizer/models/_litellm.py"),
+        ("llama_cpp", "optimizer/models/_local.py"),
+        ("ray", "workers/"),
+        ("dspy", "search_spaces/_dspy_proposer.py"),
+    ],
+)
 def test_the_adapter_scan_finds_each_adapter_where_it_lives(library, place):
     # Guards the scan itself: were it blind, the rule above would pass on any code.
     assert any(imp.target.split(".")[0] == library and _allowed(imp.path, (place,)) for imp in adapter_imports())
@@ -286,23 +310,37 @@ def _module(source: str, path: str = "optimizer/reports/_x.py") -> Module:
 
 
 def test_the_checks_see_function_level_relative_and_from_imports():
-    source = ("from promptopt.search import optuna_storage_url\nfrom promptopt.reports._values import RunReport\n"
-              "def f():\n    from promptopt.search._study import open_study\n"
-              "from promptopt.engine import _runner\nfrom .._x import y\nimport promptopt.store._sql as sql\n")
+    source = (
+        "from promptopt.search import optuna_storage_url\nfrom promptopt.reports._values import RunReport\n"
+        "def f():\n    from promptopt.search._study import open_study\n"
+        "from promptopt.engine import _runner\nfrom .._x import y\nimport promptopt.store._sql as sql\n"
+    )
     module = _module(source)
     reached = [private_reach(module, imp) for imp in imports_of(module)]
-    assert reached == [None, None, "promptopt.search._study", "promptopt.engine._runner", "promptopt._x",
-                       "promptopt.store._sql"]
+    assert reached == [
+        None,
+        None,
+        "promptopt.search._study",
+        "promptopt.engine._runner",
+        "promptopt._x",
+        "promptopt.store._sql",
+    ]
     assert [imp.module_level for imp in imports_of(module)] == [True, True, False, True, True, True]
 
 
 def test_the_graph_leaves_out_type_checking_and_function_imports():
-    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from promptopt.search import Candidate\n"
-              "else:\n    from promptopt import errors\ntry:\n    import promptopt.store\nexcept ImportError:\n"
-              "    pass\nclass A:\n    def f(self):\n        import promptopt.engine\n")
+    source = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from promptopt.search import Candidate\n"
+        "else:\n    from promptopt import errors\ntry:\n    import promptopt.store\nexcept ImportError:\n"
+        "    pass\nclass A:\n    def f(self):\n        import promptopt.engine\n"
+    )
     assert [(imp.target, imp.module_level) for imp in imports_of(_module(source))] == [
-        ("typing", True), ("promptopt.search", False), ("promptopt", True), ("promptopt.store", True),
-        ("promptopt.engine", False)]
+        ("typing", True),
+        ("promptopt.search", False),
+        ("promptopt", True),
+        ("promptopt.store", True),
+        ("promptopt.engine", False),
+    ]
 
 
 def test_the_cycle_finder_reports_the_whole_cycle():

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", "docs/architecture.md", "pyproject.toml"]
 TOP = ("optimizer", "search_spaces", "workers", "cli", "tests", "experiments", "scripts", "docs", ".ci")
 # A path: starts at a top-level folder of the repository, then folders and a file or folder name.
-PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./-]*[\w/])" % "|".join(re.escape(t) for t in TOP))
+PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(re.escape(t) for t in TOP) + r")/[\w./-]*[\w/])")
 
 
 def named_paths(text: str) -> set[str]:
@@ -43,4 +43,6 @@ def test_the_architecture_and_the_readme_list_every_subpackage():
 
 def test_the_path_pattern_finds_paths_and_skips_globs():
     assert named_paths("see `optimizer/search/_run.py`, optimizer/engine/ and experiments/*/spec.yaml.") == {
-        "optimizer/search/_run.py", "optimizer/engine"}
+        "optimizer/search/_run.py",
+        "optimizer/engine",
+    }

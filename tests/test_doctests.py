@@ -17,13 +17,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # Modules that cannot be imported on their own; neither has an example (checked below).
 NOT_IMPORTABLE = {
     "promptopt.store.migrations.env": "Alembic's migration environment: it reads alembic.context.config, which "
-                                      "exists only while alembic runs it",
+    "exists only while alembic runs it",
     "promptopt.cli.__main__": "runs the optimize command when imported (python -m promptopt.cli)",
 }
 # Examples that must be among those found: the pure functions whose docstrings show them.
-REQUIRED = {"promptopt.stats.format_p", "promptopt.stats.paired_permutation_p", "promptopt.engine.parse_label",
-            "promptopt.data.content_hash", "promptopt.data.canonical_json", "promptopt.spec.render_template",
-            "promptopt.spec.template_variables"}
+REQUIRED = {
+    "promptopt.stats.format_p",
+    "promptopt.stats.paired_permutation_p",
+    "promptopt.engine.parse_label",
+    "promptopt.data.content_hash",
+    "promptopt.data.canonical_json",
+    "promptopt.spec.render_template",
+    "promptopt.spec.template_variables",
+}
 MIN_EXAMPLES = 30  # examples that ran and passed when this floor was set: 36 (of 39 run, 3 known broken)
 
 
@@ -69,7 +75,7 @@ def module_files() -> dict[str, Path]:
 
 def example_name(test: doctest.DocTest, module: str) -> str:
     """``promptopt.sdk._logger.PromptLogger`` -> ``promptopt.sdk.PromptLogger``."""
-    return ".".join([*module.split(".")[:2], test.name[len(module) + 1:]]).rstrip(".")
+    return ".".join([*module.split(".")[:2], test.name[len(module) + 1 :]]).rstrip(".")
 
 
 def test_the_walk_finds_every_module_in_the_folders():

@@ -86,7 +86,7 @@ def shell_commands(script: str) -> list[Command]:
         for op in (">", ">>"):
             if op in words:
                 at = words.index(op)
-                redirect, words[at:at + 2] = (op, words[at + 1]), []
+                redirect, words[at : at + 2] = (op, words[at + 1]), []
         if words:
             commands.append(Command(" ".join(shlex.quote(w) for w in words), env, words, redirect))
     return commands
@@ -138,17 +138,22 @@ def test_ci_runs_the_readme_test_command():
 
 def test_dev_script_demo_runs_the_demo_spec_with_optimize_run():
     script = (ROOT / "scripts" / "dev.sh").read_text()
-    demo = script[script.index("  demo)"):script.index(";;", script.index("  demo)"))]
+    demo = script[script.index("  demo)") : script.index(";;", script.index("  demo)"))]
     assert "cd experiments/demo" in demo and '"$VENV/bin/optimize" run spec.yaml' in demo
     assert (ROOT / "experiments" / "demo" / "spec.yaml").is_file()
 
 
 @pytest.mark.slow
 def test_the_demo_command_runs_on_the_embedded_model(tmp_path):
-    env = {**os.environ, "OPTIMIZE_STORE": f"sqlite:///{tmp_path / 'demo.db'}",
-           "OPTIMIZE_CACHE": str(tmp_path / "cache"), "DEMO_ARGS": "--json"}
-    out = subprocess.run(["bash", "scripts/dev.sh", "demo"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    env = {
+        **os.environ,
+        "OPTIMIZE_STORE": f"sqlite:///{tmp_path / 'demo.db'}",
+        "OPTIMIZE_CACHE": str(tmp_path / "cache"),
+        "DEMO_ARGS": "--json",
+    }
+    out = subprocess.run(
+        ["bash", "scripts/dev.sh", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     assert result["status"] == "finished" and result["trials"] >= 2
@@ -158,8 +163,10 @@ def test_the_demo_command_runs_on_the_embedded_model(tmp_path):
 
 
 # Commands of the fenced blocks that are not `optimize`: the test of this file that runs or checks each.
-COVERED_ELSEWHERE = {"bash scripts/dev.sh demo": "test_the_demo_command_runs_on_the_embedded_model",
-                     "bash scripts/dev.sh test": "test_ci_runs_the_readme_test_command"}
+COVERED_ELSEWHERE = {
+    "bash scripts/dev.sh demo": "test_the_demo_command_runs_on_the_embedded_model",
+    "bash scripts/dev.sh test": "test_ci_runs_the_readme_test_command",
+}
 
 
 # -- the environment every fenced block runs in -------------------------------------------------------------------
@@ -178,8 +185,9 @@ PROMPT = spec_blocks()[0][1]["task"]["name"]  # the prompt the README's examples
 
 
 def serve_command() -> Command:
-    found = [c for b in BLOCKS if b.lang == "bash" for c in shell_commands(b.text)
-             if c.argv[:2] == ["optimize", "serve"]]
+    found = [
+        c for b in BLOCKS if b.lang == "bash" for c in shell_commands(b.text) if c.argv[:2] == ["optimize", "serve"]
+    ]
     assert len(found) == 1, f"README.md should start the server once, found {[c.text for c in found]}"
     return found[0]
 
@@ -335,8 +343,9 @@ def run_optimize(command: Command, env: Env) -> None:
     materialize_specs(command, env)
     before = env.registry().labels(PROMPT)
     result = CliRunner().invoke(app, command.argv[1:], env=command.env or None)
-    assert result.exit_code == 0, (f"README.md: `{command.text}` exited {result.exit_code}:\n{result.output}"
-                                   f"\n{result.exception!r}")
+    assert result.exit_code == 0, (
+        f"README.md: `{command.text}` exited {result.exit_code}:\n{result.output}\n{result.exception!r}"
+    )
     if command.redirect:
         op, target = command.redirect
         with open(env.folder / target, "a" if op == ">>" else "w") as out:
@@ -357,8 +366,11 @@ def run_command(command: Command, env: Env) -> None:
 
 # -- python blocks ----------------------------------------------------------------------------------------------
 def calls_to(tree: ast.AST, attribute: str) -> list[ast.Call]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == attribute]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute
+    ]
 
 
 def value(node: ast.expr, namespace: dict[str, Any]) -> Any:
@@ -378,8 +390,13 @@ def run_python(block: Block, env: Env, url: str) -> None:
     and each feedback the block sent is stored as sent."""
     source = block.text.replace(readme_server_url(), url)
     tree = ast.parse(source)
-    namespace: dict[str, Any] = {"__name__": "readme", "URL": url, "TOKEN": TOKEN, "review": REVIEW,
-                                 "litellm": env.litellm}
+    namespace: dict[str, Any] = {
+        "__name__": "readme",
+        "URL": url,
+        "TOKEN": TOKEN,
+        "review": REVIEW,
+        "litellm": env.litellm,
+    }
     logs = LogStore(env.store)
     seen_before, logs_before = len(env.seen), len(logs.query(LogQuery(prompt=PROMPT)))
     try:
@@ -392,8 +409,10 @@ def run_python(block: Block, env: Env, url: str) -> None:
     assert len(sent) == len(calls_to(tree, "completion")), sent
     with PromptClient(env.store_url, cache_dir=False) as client:
         production = client.get(PROMPT, label="production")
-        rendered = [production.render(**{k.arg: value(k.value, namespace) for k in call.keywords if k.arg})
-                    for call in calls_to(tree, "render")]
+        rendered = [
+            production.render(**{k.arg: value(k.value, namespace) for k in call.keywords if k.arg})
+            for call in calls_to(tree, "render")
+        ]
     for messages in sent:
         assert [{"role": m["role"], "content": m["content"]} for m in messages] in [r["messages"] for r in rendered]
     log_calls, feedback_calls = calls_to(tree, "log"), calls_to(tree, "feedback")
@@ -402,8 +421,9 @@ def run_python(block: Block, env: Env, url: str) -> None:
         name = assigned_name(tree, call)
         if name is not None:
             entry = logs.get(namespace[name])
-            assert (entry.prompt, entry.input, entry.output) == tuple(value(a, namespace) for a in
-                                                                      (call.args[0], call.args[2], call.args[3]))
+            assert (entry.prompt, entry.input, entry.output) == tuple(
+                value(a, namespace) for a in (call.args[0], call.args[2], call.args[3])
+            )
     for call in feedback_calls:
         entry = logs.get(value(call.args[0], namespace))
         expected = {k.arg: value(k.value, namespace) for k in call.keywords if k.arg}

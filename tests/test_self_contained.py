@@ -21,12 +21,15 @@ THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()
 # A path out of the repository into the shared folder beside it, in any of the forms it took: a relative path
 # in a spec or a doc, a pathlib join, the machine's absolute path. "shared-cache" (a test's cache folder name)
 # is not such a path. This file names the patterns, so the scan skips it.
-OUTSIDE = re.compile(r"""
+OUTSIDE = re.compile(
+    r"""
     \.\./+shared(?![\w-])                          # ../shared, ../../../shared/datasets
   | shared/+datasets | /work/+shared               # the folder by name, or the machine's absolute path
   | /\s*["']shared["'] | ["']shared["']\s*/        # REPO.parent / "shared" / "datasets"
   | ["']shared["']\s*,\s*["']datasets["']          # os.path.join(.., "shared", "datasets")
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 def tracked_files(root: Path = ROOT) -> list[str]:
@@ -37,8 +40,7 @@ def tracked_files(root: Path = ROOT) -> list[str]:
 
 def validate(spec: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``optimize validate SPEC`` from ``cwd``, as a user runs it."""
-    return subprocess.run([str(OPTIMIZE), "validate", str(spec)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([str(OPTIMIZE), "validate", str(spec)], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def experiment_specs(root: Path = ROOT) -> list[Path]:
@@ -48,11 +50,20 @@ def experiment_specs(root: Path = ROOT) -> list[Path]:
 
 
 def test_the_pattern_finds_every_form_an_outside_path_took():
-    for text in ("train: ../../../shared/datasets/sst2-train.jsonl", 'DATASETS = REPO.parent / "shared" / "datasets"',
-                 "see `../shared/KNOWN-TRAPS.md`", "/work/shared/datasets", 'os.path.join("..", "shared", "datasets")'):
+    for text in (
+        "train: ../../../shared/datasets/sst2-train.jsonl",
+        'DATASETS = REPO.parent / "shared" / "datasets"',
+        "see `../shared/KNOWN-TRAPS.md`",
+        "/work/shared/datasets",
+        'os.path.join("..", "shared", "datasets")',
+    ):
         assert OUTSIDE.search(text), text
-    for text in ('registry.versions("shared")', 'cache_dir="../shared-cache"', "the shared search section",
-                 "train: ../datasets/sst2-train.jsonl"):
+    for text in (
+        'registry.versions("shared")',
+        'cache_dir="../shared-cache"',
+        "the shared search section",
+        "train: ../datasets/sst2-train.jsonl",
+    ):
         assert not OUTSIDE.search(text), text
 
 
@@ -118,8 +129,13 @@ def test_the_copy_validates_every_experiment_spec(clone):
 
 def test_the_copy_loads_every_benchmarks_data_from_inside_itself(clone):
     scratch = clone / ".probe"  # inside the copy: nothing may be written beside it either
-    out = subprocess.run([sys.executable, "-c", PROBE, str(clone), str(scratch)], cwd=clone / "experiments",
-                         capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(clone), str(scratch)],
+        cwd=clone / "experiments",
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     read = json.loads(out.stdout.splitlines()[-1])
     inside = clone.resolve() / "experiments" / "datasets"
@@ -138,8 +154,7 @@ def _readme_table() -> dict[str, tuple[int, dict[str, int]]]:
     for line in (DATASETS / "README.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`") and cells[0].endswith(".jsonl`"):
-            labels = {m.group(1): int(m.group(2).replace(",", ""))
-                      for m in re.finditer(r"([a-z]+) ([\d,]+)", cells[2])}
+            labels = {m.group(1): int(m.group(2).replace(",", "")) for m in re.finditer(r"([a-z]+) ([\d,]+)", cells[2])}
             table[cells[0].strip("`")] = (int(cells[1].replace(",", "")), labels)
     return table
 

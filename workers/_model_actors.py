@@ -43,8 +43,7 @@ class CallFailure(BaseModel):
         return cls(message=str(exc), retryable=exc.retryable, retry_after=exc.retry_after, status=exc.status)
 
     def error(self) -> ModelCallError:
-        return ModelCallError(self.message, retryable=self.retryable, retry_after=self.retry_after,
-                              status=self.status)
+        return ModelCallError(self.message, retryable=self.retryable, retry_after=self.retry_after, status=self.status)
 
 
 @ray.remote(num_cpus=0, max_concurrency=64, max_restarts=2)
@@ -82,9 +81,14 @@ class ModelActors:
             if node in self._handles:
                 continue
             try:
-                handle = cast(Any, LocalModelActor).options(  # an actor class (ray.remote)
-                    name=model_actor_name(node),
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(self._factory)
+                handle = (
+                    cast(Any, LocalModelActor)
+                    .options(  # an actor class (ray.remote)
+                        name=model_actor_name(node),
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+                    )
+                    .remote(self._factory)
+                )
                 self._owned.append(handle)
             except ValueError:  # the name is taken
                 handle = ray.get_actor(model_actor_name(node))
@@ -157,8 +161,9 @@ class RoutedBackend(ModelBackend):
                 ray.cancel(ref)
             raise
         except RayActorError as exc:
-            raise ModelCallError(f"the local model actor died ({type(exc).__name__}); it is restarted",
-                                 retryable=True) from exc
+            raise ModelCallError(
+                f"the local model actor died ({type(exc).__name__}); it is restarted", retryable=True
+            ) from exc
         except RayError as exc:
             raise ModelCallError(f"the local model actor failed: {exc}", retryable=False) from exc
         if isinstance(result, CallFailure):

@@ -4,5 +4,13 @@ from promptopt.cache._base import CACHE_VERSION, NullCache, ResponseCache, cache
 from promptopt.cache._entry import CacheEntry
 from promptopt.cache._stores import DiskResponseCache, RedisResponseCache, get_cache
 
-__all__ = ["CACHE_VERSION", "CacheEntry", "DiskResponseCache", "NullCache", "RedisResponseCache",
-           "ResponseCache", "cache_key", "get_cache"]
+__all__ = [
+    "CACHE_VERSION",
+    "CacheEntry",
+    "DiskResponseCache",
+    "NullCache",
+    "RedisResponseCache",
+    "ResponseCache",
+    "cache_key",
+    "get_cache",
+]

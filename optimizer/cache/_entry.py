@@ -37,8 +37,11 @@ class CacheEntry(BaseModel):
     @classmethod
     def load(cls, value: dict[str, Any]) -> CacheEntry:
         """An entry as stored by :meth:`dump`, or written without ``cost_usd`` / ``latency_s``."""
-        return cls(response=ModelResponse.model_validate(value), cost_usd=value.get("cost_usd"),
-                   latency_s=value.get("latency_s"))
+        return cls(
+            response=ModelResponse.model_validate(value),
+            cost_usd=value.get("cost_usd"),
+            latency_s=value.get("latency_s"),
+        )
 
     def dump(self) -> dict[str, Any]:
         """The stored form (unchanged since the first cache: older and newer versions read each other's)."""

@@ -82,6 +82,5 @@ def make_cases(records: list[dict[str, Any]]) -> tuple[Case, ...]:
         base = content_hash([rec["input"], rec.get("expected")], 16)
         seen[base] = seen.get(base, 0) + 1
         cid = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        cases.append(Case(id=cid, input=rec["input"], expected=rec.get("expected"),
-                          metadata=rec.get("metadata") or {}))
+        cases.append(Case(id=cid, input=rec["input"], expected=rec.get("expected"), metadata=rec.get("metadata") or {}))
     return tuple(cases)

@@ -12,8 +12,10 @@ from promptopt.data._case import Case, Dataset, Split, make_cases
 from promptopt.errors import InputError
 from promptopt.spec import DatasetSpec, SplitRatio
 
-_FORM = ('each row needs "input" (an object of template fields), optional "expected" and "metadata"; '
-         'CSV uses columns input.<field>, expected, metadata')
+_FORM = (
+    'each row needs "input" (an object of template fields), optional "expected" and "metadata"; '
+    "CSV uses columns input.<field>, expected, metadata"
+)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -77,7 +79,7 @@ def _check_row(where: str, row: Any) -> dict[str, Any]:
     if "input" not in row:
         raise InputError(where, "input", f"missing; {_FORM}")
     if not isinstance(row["input"], dict) or not row["input"]:
-        raise InputError(where, "input", "must be a non-empty object of template fields, e.g. {\"text\": \"...\"}")
+        raise InputError(where, "input", 'must be a non-empty object of template fields, e.g. {"text": "..."}')
     if "metadata" in row and row["metadata"] is not None and not isinstance(row["metadata"], dict):
         raise InputError(where, "metadata", "must be a JSON object")
     return row
@@ -121,6 +123,5 @@ def _split_by_ratio(cases: tuple[Case, ...], spec: DatasetSpec) -> dict[str, tup
     random.Random(spec.seed).shuffle(order)
     n_train = round(len(cases) * ratio.train)
     n_val = round(len(cases) * ratio.validation)
-    parts = {"train": order[:n_train], "validation": order[n_train:n_train + n_val],
-             "test": order[n_train + n_val:]}
+    parts = {"train": order[:n_train], "validation": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
     return {name: tuple(cases[i] for i in sorted(idx)) for name, idx in parts.items()}

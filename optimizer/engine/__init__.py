@@ -12,7 +12,26 @@ from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.engine._runner import Evaluator, PaidCalls, backoff_delay, paying, request_for
 from promptopt.engine._services import ExperimentRole, Origin, RecordSink, Services
 
-__all__ = ["Budget", "BudgetUse", "CallLimiter", "EvalResult", "EvalSummary", "Evaluator", "ExperimentRole",
-           "LocalBudget", "LocalLimiter", "Origin", "PaidCalls", "RecordSink", "RowResult", "Services",
-           "backoff_delay", "evaluate_config", "evaluate_spec", "parse_label", "parse_output", "paying",
-           "request_for"]
+__all__ = [
+    "Budget",
+    "BudgetUse",
+    "CallLimiter",
+    "EvalResult",
+    "EvalSummary",
+    "Evaluator",
+    "ExperimentRole",
+    "LocalBudget",
+    "LocalLimiter",
+    "Origin",
+    "PaidCalls",
+    "RecordSink",
+    "RowResult",
+    "Services",
+    "backoff_delay",
+    "evaluate_config",
+    "evaluate_spec",
+    "parse_label",
+    "parse_output",
+    "paying",
+    "request_for",
+]

@@ -13,9 +13,16 @@ from promptopt.engine._services import Origin, Services
 from promptopt.spec import LoadedSpec
 
 
-async def evaluate_config(loaded: LoadedSpec, dataset: Dataset, config: PromptConfig, *, split: str,
-                          services: Services, origin: Origin = Origin(),
-                          on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
+async def evaluate_config(
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    config: PromptConfig,
+    *,
+    split: str,
+    services: Services,
+    origin: Origin = Origin(),
+    on_row: Callable[[RowResult], None] | None = None,
+) -> EvalResult:
     """Run ``config`` over one split of the spec's dataset as a full eval, scored by the spec's scorers under
     the spec's eval settings (they replace ``services.settings``).
 
@@ -26,17 +33,31 @@ async def evaluate_config(loaded: LoadedSpec, dataset: Dataset, config: PromptCo
     from promptopt.scorers import build_scorers
 
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
-    scorers = build_scorers(loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(),
-                            source=str(loaded.path))
+    scorers = build_scorers(
+        loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(), source=str(loaded.path)
+    )
     try:
-        return await evaluator.run(config, dataset.split(split), scorers, name=loaded.spec.task.name,
-                                   dataset_hash=dataset.hash, origin=origin, on_row=on_row)
+        return await evaluator.run(
+            config,
+            dataset.split(split),
+            scorers,
+            name=loaded.spec.task.name,
+            dataset_hash=dataset.hash,
+            origin=origin,
+            on_row=on_row,
+        )
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
 
 
-def evaluate_spec(loaded: LoadedSpec, dataset: Dataset, *, split: str = "validation", services: Services,
-                  on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
+def evaluate_spec(
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    *,
+    split: str = "validation",
+    services: Services,
+    on_row: Callable[[RowResult], None] | None = None,
+) -> EvalResult:
     """Evaluate the spec's configuration as written (synchronous, for the CLI)."""
     config = PromptConfig.from_task(loaded.spec.task)
     return asyncio.run(evaluate_config(loaded, dataset, config, split=split, services=services, on_row=on_row))

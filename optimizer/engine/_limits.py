@@ -41,8 +41,14 @@ class Budget(abc.ABC):
 class LocalBudget(Budget):
     """In-process budget over model calls, dollars and wall time (from construction)."""
 
-    def __init__(self, *, model_calls: int | None = None, usd: float | None = None,
-                 wall_s: float | None = None, start: BudgetUse | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_calls: int | None = None,
+        usd: float | None = None,
+        wall_s: float | None = None,
+        start: BudgetUse | None = None,
+    ) -> None:
         self.max_calls, self.max_usd, self.max_wall = model_calls, usd, wall_s
         start = start or BudgetUse()
         self._calls, self._usd = start.model_calls, start.usd
@@ -56,8 +62,10 @@ class LocalBudget(Budget):
             if self.max_calls is not None and self._calls + calls > self.max_calls:
                 raise BudgetExceeded(f"model-call budget of {self.max_calls} calls is spent")
             if self.max_usd is not None and self._usd + usd > self.max_usd:
-                raise BudgetExceeded(f"dollar budget of ${self.max_usd:g} would be passed "
-                                     f"(spent ${self._usd:.4f}, next call ~${usd:.4f})")
+                raise BudgetExceeded(
+                    f"dollar budget of ${self.max_usd:g} would be passed "
+                    f"(spent ${self._usd:.4f}, next call ~${usd:.4f})"
+                )
             self._calls += calls
             self._usd += usd
 

@@ -89,23 +89,33 @@ class EvalSummary(BaseModel):
     scorer_calls: int = 0
 
     @classmethod
-    def from_rows(cls, rows: list[RowResult], scorer_names: list[str], *, model_calls: int,
-                  wall_s: float) -> EvalSummary:
+    def from_rows(
+        cls, rows: list[RowResult], scorer_names: list[str], *, model_calls: int, wall_s: float
+    ) -> EvalSummary:
         ok = [r for r in rows if r.error is None]
         scores = {n: _mean([r.scores[n] for r in ok if n in r.scores]) for n in scorer_names}
         objective = _mean([r.objective for r in ok if r.objective is not None])
         task_cost = sum(r.task_cost_usd for r in rows)
         scorer_cost = sum(r.scorer_cost_usd for r in rows)
         latencies = [r.latency_s for r in rows if r.output is not None and not r.cache_hit]
-        return cls(rows=len(rows), scores=scores, objective=objective, model_calls=model_calls,
-                   cache_hits=sum(r.cache_hit for r in rows), errors=len(rows) - len(ok),
-                   task_tokens=sum(r.task_prompt_tokens + r.task_completion_tokens for r in rows),
-                   scorer_tokens=sum(r.scorer_prompt_tokens + r.scorer_completion_tokens for r in rows),
-                   scorer_calls=sum(r.scorer_calls for r in rows),
-                   cost_usd=task_cost + scorer_cost, task_cost_usd=task_cost, scorer_cost_usd=scorer_cost,
-                   mean_latency_s=_mean(latencies), wall_s=wall_s,
-                   cost_per_row_usd=_mean([r.call_cost_usd for r in rows if r.call_cost_usd is not None]),
-                   latency_per_row_s=_mean([r.call_latency_s for r in rows if r.call_latency_s is not None]))
+        return cls(
+            rows=len(rows),
+            scores=scores,
+            objective=objective,
+            model_calls=model_calls,
+            cache_hits=sum(r.cache_hit for r in rows),
+            errors=len(rows) - len(ok),
+            task_tokens=sum(r.task_prompt_tokens + r.task_completion_tokens for r in rows),
+            scorer_tokens=sum(r.scorer_prompt_tokens + r.scorer_completion_tokens for r in rows),
+            scorer_calls=sum(r.scorer_calls for r in rows),
+            cost_usd=task_cost + scorer_cost,
+            task_cost_usd=task_cost,
+            scorer_cost_usd=scorer_cost,
+            mean_latency_s=_mean(latencies),
+            wall_s=wall_s,
+            cost_per_row_usd=_mean([r.call_cost_usd for r in rows if r.call_cost_usd is not None]),
+            latency_per_row_s=_mean([r.call_latency_s for r in rows if r.call_latency_s is not None]),
+        )
 
     @property
     def error_rate(self) -> float:

@@ -58,9 +58,15 @@ def request_for(config: PromptConfig, case_input: dict[str, Any], timeout_s: flo
         constraint = Constraint(labels=config.output.labels)
     elif config.constrained and config.output.type == "json":
         constraint = Constraint(json_schema=config.output.json_schema or {"type": "object"})
-    return ModelRequest(model=config.model, messages=tuple(config.render(case_input)), params=params,
-                        constraint=constraint, tools=config.tools, response_format=config.response_format,
-                        timeout_s=timeout_s)
+    return ModelRequest(
+        model=config.model,
+        messages=tuple(config.render(case_input)),
+        params=params,
+        constraint=constraint,
+        tools=config.tools,
+        response_format=config.response_format,
+        timeout_s=timeout_s,
+    )
 
 
 def backoff_delay(attempt: int, retry_after: float | None, base: float = 0.5, cap: float = 30.0) -> float:
@@ -91,8 +97,9 @@ class Evaluator:
     Example::
 
         services = Services(backend=get_backend(), cache=get_cache(), records=get_store(None))
-        result = asyncio.run(Evaluator(services).run(config, dataset.validation, scorers, name="sentiment",
-                                                     dataset_hash=dataset.hash))
+        result = asyncio.run(
+            Evaluator(services).run(config, dataset.validation, scorers, name="sentiment", dataset_hash=dataset.hash)
+        )
     """
 
     def __init__(self, services: Services, *, flush_every: int = 8) -> None:
@@ -102,9 +109,17 @@ class Evaluator:
         self.backend, self.cache, self.records = services.backend, services.cache, services.records
         self.settings, self.budget, self.limiter = services.settings, services.budget, services.limiter
 
-    async def run(self, config: PromptConfig, split: Split, scorers: list[Scorer], *, name: str,
-                  dataset_hash: str, origin: Origin = Origin(),
-                  on_row: Callable[[RowResult], None] | None = None) -> EvalResult:
+    async def run(
+        self,
+        config: PromptConfig,
+        split: Split,
+        scorers: list[Scorer],
+        *,
+        name: str,
+        dataset_hash: str,
+        origin: Origin = Origin(),
+        on_row: Callable[[RowResult], None] | None = None,
+    ) -> EvalResult:
         """Evaluate ``config`` on every case of ``split`` (times ``settings.repeats``).
 
         Raises:
@@ -112,9 +127,17 @@ class Evaluator:
             BudgetExceeded: the budget ran out before the eval finished (recorded as failed; rows kept).
         """
         t0 = time.monotonic()
-        key = content_hash({"config": config.hash, "split": split.hash, "repeats": self.settings.repeats,
-                            "scorers": [[s.name, s.weight, type(s).__name__] for s in scorers],
-                            "run": origin.run_id, "trial": origin.trial, "role": origin.role.value})
+        key = content_hash(
+            {
+                "config": config.hash,
+                "split": split.hash,
+                "repeats": self.settings.repeats,
+                "scorers": [[s.name, s.weight, type(s).__name__] for s in scorers],
+                "run": origin.run_id,
+                "trial": origin.trial,
+                "role": origin.role.value,
+            }
+        )
         exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, origin)
         done = {(r.case_id, r.repeat): r for r in done_rows}
         todo = [(c, k) for c in split.cases for k in range(self.settings.repeats) if (c.id, k) not in done]
@@ -143,8 +166,10 @@ class Evaluator:
             if on_row:
                 on_row(row)
             if counters.errors > self.settings.max_error_rate * total:
-                raise EvalFailed(f"{counters.errors} of {total} rows failed, over the allowed error rate "
-                                 f"{self.settings.max_error_rate:.0%}; last error: {row.error}")
+                raise EvalFailed(
+                    f"{counters.errors} of {total} rows failed, over the allowed error rate "
+                    f"{self.settings.max_error_rate:.0%}; last error: {row.error}"
+                )
 
         failure: EvalFailed | BudgetExceeded | None = None
         tasks = [asyncio.create_task(one(c, k)) for c, k in todo]
@@ -160,28 +185,47 @@ class Evaluator:
             self._flush(exp_id, pending)
         if failure is None and budget_stop:
             failure = budget_stop[0]
-        ordered = [results[(c.id, k)] for c in split.cases for k in range(self.settings.repeats)
-                   if (c.id, k) in results]
-        summary = EvalSummary.from_rows(ordered, [s.name for s in scorers], model_calls=counters.model_calls,
-                                        wall_s=time.monotonic() - t0)
+        ordered = [
+            results[(c.id, k)] for c in split.cases for k in range(self.settings.repeats) if (c.id, k) in results
+        ]
+        summary = EvalSummary.from_rows(
+            ordered, [s.name for s in scorers], model_calls=counters.model_calls, wall_s=time.monotonic() - t0
+        )
         status = "finished" if failure is None else "failed"
         if self.records is not None:
-            self.records.finish_experiment(exp_id, summary, status=status,
-                                         error_message=None if failure is None else str(failure))
+            self.records.finish_experiment(
+                exp_id, summary, status=status, error_message=None if failure is None else str(failure)
+            )
         if failure is not None:
             failure.experiment_id = exp_id
             raise failure
-        return EvalResult(experiment_id=exp_id, config_hash=config.hash, split=split.name,
-                          dataset_hash=dataset_hash, rows=tuple(ordered), summary=summary, status=status)
+        return EvalResult(
+            experiment_id=exp_id,
+            config_hash=config.hash,
+            split=split.name,
+            dataset_hash=dataset_hash,
+            rows=tuple(ordered),
+            summary=summary,
+            status=status,
+        )
 
-    def _begin(self, key: str, config: PromptConfig, split: Split, name: str, dataset_hash: str,
-               origin: Origin) -> tuple[str, list[RowResult]]:
+    def _begin(
+        self, key: str, config: PromptConfig, split: Split, name: str, dataset_hash: str, origin: Origin
+    ) -> tuple[str, list[RowResult]]:
         if self.records is None:
             return "mem-" + key[:16], []
         return self.records.begin_experiment(
-            key=key, name=name, config=config.model_dump(mode="json", by_alias=True), config_hash=config.hash,
-            model=config.model, split=split.name, dataset_hash=dataset_hash, run_id=origin.run_id,
-            trial_number=origin.trial, role=origin.role)
+            key=key,
+            name=name,
+            config=config.model_dump(mode="json", by_alias=True),
+            config_hash=config.hash,
+            model=config.model,
+            split=split.name,
+            dataset_hash=dataset_hash,
+            run_id=origin.run_id,
+            trial_number=origin.trial,
+            role=origin.role,
+        )
 
     def _flush(self, exp_id: str, pending: list[RowResult]) -> None:
         if pending and self.records is not None:
@@ -191,8 +235,9 @@ class Evaluator:
         else:
             pending.clear()
 
-    async def _row(self, config: PromptConfig, case: Case, repeat: int, scorers: list[Scorer],
-                   counters: _Counters) -> RowResult:
+    async def _row(
+        self, config: PromptConfig, case: Case, repeat: int, scorers: list[Scorer], counters: _Counters
+    ) -> RowResult:
         base = {"case_id": case.id, "repeat": repeat, "input": case.input, "expected": case.expected}
         try:
             request = request_for(config, case.input, self.settings.timeout_s)
@@ -204,15 +249,24 @@ class Evaluator:
             return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
         response, hit = done.response, done.hit
         parsed, parse_error = parse_output(response.text, config.output)
-        usage = {"output": response.text, "parsed": parsed, "parse_error": parse_error, "cache_hit": hit,
-                 "task_prompt_tokens": response.prompt_tokens, "task_completion_tokens": response.completion_tokens,
-                 "task_cost_usd": 0.0 if hit else response.cost_usd, "latency_s": 0.0 if hit else response.latency_s,
-                 "call_cost_usd": done.cost_usd, "call_latency_s": done.latency_s}
+        usage = {
+            "output": response.text,
+            "parsed": parsed,
+            "parse_error": parse_error,
+            "cache_hit": hit,
+            "task_prompt_tokens": response.prompt_tokens,
+            "task_completion_tokens": response.completion_tokens,
+            "task_cost_usd": 0.0 if hit else response.cost_usd,
+            "latency_s": 0.0 if hit else response.latency_s,
+            "call_cost_usd": done.cost_usd,
+            "call_latency_s": done.latency_s,
+        }
         return await self._score(base | usage, case, scorers)
 
     async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
-        inp = ScoreInput(input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected,
-                         metadata=case.metadata)
+        inp = ScoreInput(
+            input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected, metadata=case.metadata
+        )
         with paying() as judged:
             outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)
         row["scorer_calls"] = judged.calls
@@ -236,8 +290,9 @@ class Evaluator:
         per-model limit and retries, and are not counted as task calls."""
         return _GuardedBackend(self)
 
-    async def complete(self, request: ModelRequest, repeat: int = 0,
-                       counters: _Counters | None = None) -> tuple[ModelResponse, bool]:
+    async def complete(
+        self, request: ModelRequest, repeat: int = 0, counters: _Counters | None = None
+    ) -> tuple[ModelResponse, bool]:
         """One model call through the cache, the budget, the limiter and retries; returns (response, hit).
 
         Used for every call the package makes (task rows, proposers, bootstrapping), so that none of them
@@ -264,8 +319,11 @@ class Evaluator:
         attempt = 0
         while True:
             # Token counting costs ~0.2 ms a call: only pay it when a budget will read the estimate.
-            estimate = (self.backend.estimate_cost(request, int(request.params.get("max_tokens", 16)))
-                        if self.budget is not None else 0.0)
+            estimate = (
+                self.backend.estimate_cost(request, int(request.params.get("max_tokens", 16)))
+                if self.budget is not None
+                else 0.0
+            )
             try:
                 async with self.limiter.slot(request.model):
                     # Reserved only once a slot is free: the budget sees calls in the order they are sent.
@@ -278,11 +336,15 @@ class Evaluator:
             except (ModelCallError, TimeoutError) as exc:
                 if self.budget is not None:
                     self.budget.settle(estimate, 0.0)
-                err = exc if isinstance(exc, ModelCallError) else ModelCallError(
-                    f"timed out after {request.timeout_s:g} s", retryable=True)
+                err = (
+                    exc
+                    if isinstance(exc, ModelCallError)
+                    else ModelCallError(f"timed out after {request.timeout_s:g} s", retryable=True)
+                )
                 if not err.retryable or attempt >= self.settings.retries:
-                    raise ModelCallError(f"{err} (after {attempt + 1} attempt(s))", retryable=False,
-                                         status=err.status) from exc
+                    raise ModelCallError(
+                        f"{err} (after {attempt + 1} attempt(s))", retryable=False, status=err.status
+                    ) from exc
                 await asyncio.sleep(backoff_delay(attempt, err.retry_after))
                 attempt += 1
                 continue

@@ -58,14 +58,26 @@ class Origin:
 class RecordSink(Protocol):
     """What the engine needs of the store (``promptopt.store.Store`` satisfies it)."""
 
-    def begin_experiment(self, *, key: str, name: str, config: dict[str, Any], config_hash: str, model: str,
-                         split: str, dataset_hash: str, run_id: str | None = None, trial_number: int | None = None,
-                         role: ExperimentRole = ExperimentRole.EVAL) -> tuple[str, list[RowResult]]: ...
+    def begin_experiment(
+        self,
+        *,
+        key: str,
+        name: str,
+        config: dict[str, Any],
+        config_hash: str,
+        model: str,
+        split: str,
+        dataset_hash: str,
+        run_id: str | None = None,
+        trial_number: int | None = None,
+        role: ExperimentRole = ExperimentRole.EVAL,
+    ) -> tuple[str, list[RowResult]]: ...
 
     def add_rows(self, experiment_id: str, rows: list[RowResult]) -> None: ...
 
-    def finish_experiment(self, experiment_id: str, summary: EvalSummary, *, status: str = ...,
-                          error_message: str | None = ...) -> None: ...
+    def finish_experiment(
+        self, experiment_id: str, summary: EvalSummary, *, status: str = ..., error_message: str | None = ...
+    ) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,8 +6,9 @@ that writing logs straight into a store never loads FastAPI.
 
 Example:
     >>> from promptopt.logs import LogQuery, export_dataset
-    >>> export_dataset(get_store(), LogQuery(prompt="support-triage", with_feedback=True), "fresh.jsonl",
-    ...                require_expected=True)  # doctest: +SKIP
+    >>> export_dataset(
+    ...     get_store(), LogQuery(prompt="support-triage", with_feedback=True), "fresh.jsonl", require_expected=True
+    ... )  # doctest: +SKIP
 """
 
 from typing import Any
@@ -31,10 +32,32 @@ from promptopt.logs._values import (
 from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules a log is checked against
 from promptopt.names import LOG_ID_PATTERN as ID_PATTERN
 
-__all__ = ["ID_PATTERN", "LABEL_PATTERN", "NAME_PATTERN", "ExportResult", "Feedback", "FeedbackBatch", "FeedbackIn",
-           "IngestResult", "LogBatch", "LogEntry", "LogIn", "LogQuery", "LogStore", "ScoreReport", "VersionStats",
-           "ascore_logs", "dataset_from_logs", "dataset_hash", "export_dataset", "in_sample", "log_record",
-           "router", "score_logs", "write_jsonl"]
+__all__ = [
+    "ID_PATTERN",
+    "LABEL_PATTERN",
+    "NAME_PATTERN",
+    "ExportResult",
+    "Feedback",
+    "FeedbackBatch",
+    "FeedbackIn",
+    "IngestResult",
+    "LogBatch",
+    "LogEntry",
+    "LogIn",
+    "LogQuery",
+    "LogStore",
+    "ScoreReport",
+    "VersionStats",
+    "ascore_logs",
+    "dataset_from_logs",
+    "dataset_hash",
+    "export_dataset",
+    "in_sample",
+    "log_record",
+    "router",
+    "score_logs",
+    "write_jsonl",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,10 +21,16 @@ def log_record(entry: LogEntry) -> dict[str, Any]:
     the reference its feedback gives (corrected output, else label; ``None`` without feedback), and metadata
     naming the log, the version that answered and the feedback (the application's own under ``app``)."""
     feedback = entry.feedback
-    metadata: dict[str, Any] = {"log_id": entry.id, "prompt": entry.prompt, "version": entry.version,
-                                "label": entry.label, "model": entry.model,
-                                "created_at": entry.created_at.isoformat(), "output": entry.output,
-                                "feedback_score": None if feedback is None else feedback.score}
+    metadata: dict[str, Any] = {
+        "log_id": entry.id,
+        "prompt": entry.prompt,
+        "version": entry.version,
+        "label": entry.label,
+        "model": entry.model,
+        "created_at": entry.created_at.isoformat(),
+        "output": entry.output,
+        "feedback_score": None if feedback is None else feedback.score,
+    }
     if entry.metadata:
         metadata["app"] = entry.metadata
     inputs = entry.input if isinstance(entry.input, dict) and entry.input else {"input": entry.input}
@@ -58,13 +64,21 @@ def write_jsonl(records: list[dict[str, Any]], out: Path) -> ExportResult:
     """
     text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     digest = dataset_hash(records)
-    result = ExportResult(path=str(out), hash=digest, records=len(records),
-                          with_expected=sum(1 for r in records if r["expected"] is not None))
+    result = ExportResult(
+        path=str(out),
+        hash=digest,
+        records=len(records),
+        with_expected=sum(1 for r in records if r["expected"] is not None),
+    )
     if out.exists():
         if out.read_text(encoding="utf-8") == text:
             return result
-        raise InputError(str(out), "", "exists with other content; a dataset is never overwritten, so choose "
-                         "another file name (e.g. one with the hash in it)")
+        raise InputError(
+            str(out),
+            "",
+            "exists with other content; a dataset is never overwritten, so choose "
+            "another file name (e.g. one with the hash in it)",
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -90,6 +104,11 @@ def export_dataset(store: Store, query: LogQuery, out: str | Path, *, require_ex
     """
     records = dataset_from_logs(store, query, require_expected=require_expected)
     if not records:
-        raise InputError("logs query", "", "no log matches the query" + (" with a label or corrected output in its "
-                         "feedback" if require_expected else "") + "; widen --since/--until or drop a filter")
+        raise InputError(
+            "logs query",
+            "",
+            "no log matches the query"
+            + (" with a label or corrected output in its feedback" if require_expected else "")
+            + "; widen --since/--until or drop a filter",
+        )
     return write_jsonl(records, Path(out))

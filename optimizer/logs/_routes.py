@@ -28,13 +28,21 @@ def router(store_factory: Callable[[], Store], auth: Callable[..., Any] = write_
     """
     api = APIRouter(prefix="/v1", tags=["logs"], dependencies=[Depends(auth)])
 
-    @api.post("/logs:bulk", response_model=IngestResult, responses=responses(401, 403, 422, 503),
-              summary="Store a batch of logged model calls")
+    @api.post(
+        "/logs:bulk",
+        response_model=IngestResult,
+        responses=responses(401, 403, 422, 503),
+        summary="Store a batch of logged model calls",
+    )
     def ingest_logs(batch: LogBatch) -> IngestResult:
         return LogStore(store_factory()).add_logs(batch.logs)
 
-    @api.post("/feedback:bulk", response_model=IngestResult, responses=responses(401, 403, 422, 503),
-              summary="Store a batch of feedback on logged calls")
+    @api.post(
+        "/feedback:bulk",
+        response_model=IngestResult,
+        responses=responses(401, 403, 422, 503),
+        summary="Store a batch of feedback on logged calls",
+    )
     def ingest_feedback(batch: FeedbackBatch) -> IngestResult:
         return LogStore(store_factory()).add_feedback(batch.feedback)
 

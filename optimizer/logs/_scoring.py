@@ -25,8 +25,16 @@ def in_sample(log_id: str, *, rate: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
-def score_logs(store: Store, prompt: str, *, scorers: Sequence[Scorer], sample_rate: float, seed: int = 0,
-               since: datetime | None = None, concurrency: int = 8) -> ScoreReport:
+def score_logs(
+    store: Store,
+    prompt: str,
+    *,
+    scorers: Sequence[Scorer],
+    sample_rate: float,
+    seed: int = 0,
+    since: datetime | None = None,
+    concurrency: int = 8,
+) -> ScoreReport:
     """Score the sampled logs of ``prompt`` that some of ``scorers`` have not scored yet, and record it.
 
     Only scorers that need no expected value (``needs_expected`` false: regex, json_valid, llm_judge) can
@@ -41,12 +49,23 @@ def score_logs(store: Store, prompt: str, *, scorers: Sequence[Scorer], sample_r
     Raises:
         InputError: a scorer needs an expected value, or ``sample_rate`` is not in (0, 1].
     """
-    return asyncio.run(ascore_logs(store, prompt, scorers=scorers, sample_rate=sample_rate, seed=seed, since=since,
-                                   concurrency=concurrency))
+    return asyncio.run(
+        ascore_logs(
+            store, prompt, scorers=scorers, sample_rate=sample_rate, seed=seed, since=since, concurrency=concurrency
+        )
+    )
 
 
-async def ascore_logs(store: Store, prompt: str, *, scorers: Sequence[Scorer], sample_rate: float, seed: int = 0,
-                      since: datetime | None = None, concurrency: int = 8) -> ScoreReport:
+async def ascore_logs(
+    store: Store,
+    prompt: str,
+    *,
+    scorers: Sequence[Scorer],
+    sample_rate: float,
+    seed: int = 0,
+    since: datetime | None = None,
+    concurrency: int = 8,
+) -> ScoreReport:
     """:func:`score_logs` for callers inside an event loop."""
     _check(scorers, sample_rate)
     logs = LogStore(store)
@@ -69,15 +88,25 @@ async def ascore_logs(store: Store, prompt: str, *, scorers: Sequence[Scorer], s
     for name in names:
         values = [v for _, n, v, _ in rows if n == name and v is not None]
         means[name] = sum(values) / len(values) if values else None
-    return ScoreReport(prompt=prompt, considered=len(todo), sampled=len(sampled), recorded=len(rows),
-                       errors=sum(1 for *_, error in rows if error is not None), means=means)
+    return ScoreReport(
+        prompt=prompt,
+        considered=len(todo),
+        sampled=len(sampled),
+        recorded=len(rows),
+        errors=sum(1 for *_, error in rows if error is not None),
+        means=means,
+    )
 
 
 def _check(scorers: Sequence[Scorer], sample_rate: float) -> None:
     needing = [s.name for s in scorers if s.needs_expected]
     if needing:
-        raise InputError("score_logs", "scorers", f"{needing} compare with an expected value, which production logs "
-                         f"do not have; online scoring takes regex, json_valid and llm_judge scorers")
+        raise InputError(
+            "score_logs",
+            "scorers",
+            f"{needing} compare with an expected value, which production logs "
+            f"do not have; online scoring takes regex, json_valid and llm_judge scorers",
+        )
     if not scorers:
         raise InputError("score_logs", "scorers", "give at least one reference-free scorer")
     if not 0.0 < sample_rate <= 1.0:
@@ -85,8 +114,12 @@ def _check(scorers: Sequence[Scorer], sample_rate: float) -> None:
 
 
 async def _score(scorer: Scorer, entry: LogEntry, parsed: Any) -> tuple[float | None, str | None]:
-    row = ScoreInput(input=entry.input if isinstance(entry.input, dict) else {"input": entry.input},
-                     output=entry.output or "", parsed=parsed, metadata=entry.metadata)
+    row = ScoreInput(
+        input=entry.input if isinstance(entry.input, dict) else {"input": entry.input},
+        output=entry.output or "",
+        parsed=parsed,
+        metadata=entry.metadata,
+    )
     try:
         return (await scorer.score(row)).value, None
     except Exception as exc:  # a failed scorer is an error on the row, never a score of 0

@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class LogStore:
@@ -80,8 +80,11 @@ class LogStore:
                 known.update(session.exec(select(PromptLogTable.id).where(col(PromptLogTable.id).in_(chunk))))
             for index, row in enumerate(rows):
                 if row["log_id"] not in known:
-                    raise InputError(_SOURCE, f"body.feedback.{index}.log_id",
-                                     f"no log with id {row['log_id']!r}; send the log before its feedback")
+                    raise InputError(
+                        _SOURCE,
+                        f"body.feedback.{index}.log_id",
+                        f"no log with id {row['log_id']!r}; send the log before its feedback",
+                    )
             return _insert_new(session, LogFeedbackTable, rows)
 
     def get(self, log_id: str) -> LogEntry:
@@ -125,9 +128,12 @@ class LogStore:
 
     def new_feedback(self, prompt: str, since: datetime | None) -> int:
         """Feedback entries on ``prompt``'s logs received after ``since`` (all of them for ``None``)."""
-        stmt = (select(func.count()).select_from(LogFeedbackTable)
-                .join(PromptLogTable, col(PromptLogTable.id) == col(LogFeedbackTable.log_id))
-                .where(PromptLogTable.prompt == prompt))
+        stmt = (
+            select(func.count())
+            .select_from(LogFeedbackTable)
+            .join(PromptLogTable, col(PromptLogTable.id) == col(LogFeedbackTable.log_id))
+            .where(PromptLogTable.prompt == prompt)
+        )
         if since is not None:
             stmt = stmt.where(LogFeedbackTable.received_at > since)
         with Session(self._engine) as session:
@@ -135,9 +141,12 @@ class LogStore:
 
     def scored(self, prompt: str, scorers: Iterable[str]) -> set[tuple[str, str]]:
         """``(log id, scorer)`` pairs of ``prompt``'s logs that already have an online score (or error)."""
-        stmt = (select(LogScoreTable.log_id, LogScoreTable.scorer).select_from(LogScoreTable)
-                .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
-                .where(PromptLogTable.prompt == prompt, col(LogScoreTable.scorer).in_(list(scorers))))
+        stmt = (
+            select(LogScoreTable.log_id, LogScoreTable.scorer)
+            .select_from(LogScoreTable)
+            .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
+            .where(PromptLogTable.prompt == prompt, col(LogScoreTable.scorer).in_(list(scorers)))
+        )
         with Session(self._engine) as session:
             return {(log_id, scorer) for log_id, scorer in session.exec(stmt)}
 
@@ -146,8 +155,10 @@ class LogStore:
         if not scores:
             return
         now = datetime.now(UTC)
-        values = [{"log_id": log_id, "scorer": scorer, "value": value, "error": error, "created_at": now}
-                  for log_id, scorer, value, error in scores]
+        values = [
+            {"log_id": log_id, "scorer": scorer, "value": value, "error": error, "created_at": now}
+            for log_id, scorer, value, error in scores
+        ]
         with Session(self._writer) as session, session.begin():
             dialect = session.get_bind().dialect.name
             stmt = insert_ignoring_duplicates(dialect, LogScoreTable.__table__, ["log_id", "scorer"])  # type: ignore[attr-defined]
@@ -157,36 +168,75 @@ class LogStore:
         """Per version of ``prompt`` (newest first): logs, online score, feedback rate."""
         with Session(self._engine) as session:
             counts = session.exec(
-                select(PromptLogTable.version, func.count(), func.min(PromptLogTable.created_at),
-                       func.max(PromptLogTable.created_at))
-                .where(PromptLogTable.prompt == prompt).group_by(col(PromptLogTable.version))).all()
+                select(
+                    PromptLogTable.version,
+                    func.count(),
+                    func.min(PromptLogTable.created_at),
+                    func.max(PromptLogTable.created_at),
+                )
+                .where(PromptLogTable.prompt == prompt)
+                .group_by(col(PromptLogTable.version))
+            ).all()
             online = session.execute(  # five columns: more than sqlmodel's select() is typed for
-                sa.select(col(PromptLogTable.version), col(LogScoreTable.scorer), func.avg(col(LogScoreTable.value)),
-                          func.count(col(LogScoreTable.value)), func.count())
-                .select_from(LogScoreTable).join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
+                sa.select(
+                    col(PromptLogTable.version),
+                    col(LogScoreTable.scorer),
+                    func.avg(col(LogScoreTable.value)),
+                    func.count(col(LogScoreTable.value)),
+                    func.count(),
+                )
+                .select_from(LogScoreTable)
+                .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
                 .where(col(PromptLogTable.prompt) == prompt)
-                .group_by(col(PromptLogTable.version), col(LogScoreTable.scorer))).all()
-            scored = dict(session.exec(
-                select(PromptLogTable.version, func.count(func.distinct(LogScoreTable.log_id)))
-                .select_from(LogScoreTable).join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
-                .where(PromptLogTable.prompt == prompt).group_by(col(PromptLogTable.version))).all())
+                .group_by(col(PromptLogTable.version), col(LogScoreTable.scorer))
+            ).all()
+            scored = dict(
+                session.exec(
+                    select(PromptLogTable.version, func.count(func.distinct(LogScoreTable.log_id)))
+                    .select_from(LogScoreTable)
+                    .join(PromptLogTable, col(PromptLogTable.id) == col(LogScoreTable.log_id))
+                    .where(PromptLogTable.prompt == prompt)
+                    .group_by(col(PromptLogTable.version))
+                ).all()
+            )
             feedback = _feedback_by_version(session, prompt)
-        return sorted((_version_stats(v, n, first, last, scored.get(v, 0), online, feedback.get(v, []))
-                       for v, n, first, last in counts), key=lambda s: -(s.version or 0))
+        return sorted(
+            (
+                _version_stats(v, n, first, last, scored.get(v, 0), online, feedback.get(v, []))
+                for v, n, first, last in counts
+            ),
+            key=lambda s: -(s.version or 0),
+        )
 
     def _log_row(self, log: LogIn, now: datetime) -> dict[str, Any]:
-        clean = self._scrub({"input": log.input, "output": log.output, "metadata": log.metadata,
-                             "model": log.model})
-        return {"id": log.id or uuid.uuid4().hex, "prompt": log.prompt, "version": log.version, "label": log.label,
-                "input": clean["input"], "output": clean["output"], "model": clean["model"],
-                "latency_s": log.latency_s, "tokens": log.tokens, "cost_usd": log.cost_usd,
-                "metadata": clean["metadata"], "created_at": log.created_at or now, "received_at": now}
+        clean = self._scrub({"input": log.input, "output": log.output, "metadata": log.metadata, "model": log.model})
+        return {
+            "id": log.id or uuid.uuid4().hex,
+            "prompt": log.prompt,
+            "version": log.version,
+            "label": log.label,
+            "input": clean["input"],
+            "output": clean["output"],
+            "model": clean["model"],
+            "latency_s": log.latency_s,
+            "tokens": log.tokens,
+            "cost_usd": log.cost_usd,
+            "metadata": clean["metadata"],
+            "created_at": log.created_at or now,
+            "received_at": now,
+        }
 
     def _feedback_row(self, entry: FeedbackIn, now: datetime) -> dict[str, Any]:
         clean = self._scrub({"label": entry.label, "corrected": entry.corrected})
-        return {"id": entry.id or uuid.uuid4().hex, "log_id": entry.log_id, "score": entry.score,
-                "label": clean["label"], "corrected": clean["corrected"], "created_at": entry.created_at or now,
-                "received_at": now}
+        return {
+            "id": entry.id or uuid.uuid4().hex,
+            "log_id": entry.log_id,
+            "score": entry.score,
+            "label": clean["label"],
+            "corrected": clean["corrected"],
+            "created_at": entry.created_at or now,
+            "received_at": now,
+        }
 
 
 def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]]) -> IngestResult:
@@ -213,15 +263,20 @@ def _latest_feedback(session: Session, log_ids: list[str]) -> dict[str, Feedback
             held = latest.get(row.log_id)
             if held is None or (utc(row.created_at), row.id) > (utc(held.created_at), held.id):
                 latest[row.log_id] = row
-    return {log_id: Feedback(id=r.id, score=r.score, label=r.label, corrected=r.corrected,
-                             created_at=utc(r.created_at)) for log_id, r in latest.items()}
+    return {
+        log_id: Feedback(id=r.id, score=r.score, label=r.label, corrected=r.corrected, created_at=utc(r.created_at))
+        for log_id, r in latest.items()
+    }
 
 
 def _feedback_by_version(session: Session, prompt: str) -> dict[int | None, list[float | None]]:
     """Latest feedback score of every log of ``prompt`` that has feedback, by version (``None``: no score)."""
-    rows = session.exec(select(PromptLogTable.version, LogFeedbackTable).select_from(LogFeedbackTable)
-                        .join(PromptLogTable, col(PromptLogTable.id) == col(LogFeedbackTable.log_id))
-                        .where(PromptLogTable.prompt == prompt)).all()
+    rows = session.exec(
+        select(PromptLogTable.version, LogFeedbackTable)
+        .select_from(LogFeedbackTable)
+        .join(PromptLogTable, col(PromptLogTable.id) == col(LogFeedbackTable.log_id))
+        .where(PromptLogTable.prompt == prompt)
+    ).all()
     latest: dict[str, tuple[int | None, LogFeedbackTable]] = {}
     for version, row in rows:
         held = latest.get(row.log_id)
@@ -233,21 +288,46 @@ def _feedback_by_version(session: Session, prompt: str) -> dict[int | None, list
     return out
 
 
-def _version_stats(version: int | None, logs: int, first: datetime, last: datetime, scored: int,
-                   online: Sequence[Any], feedback: list[float | None]) -> VersionStats:
+def _version_stats(
+    version: int | None,
+    logs: int,
+    first: datetime,
+    last: datetime,
+    scored: int,
+    online: Sequence[Any],
+    feedback: list[float | None],
+) -> VersionStats:
     mine = [(scorer, mean, n_values, n_rows) for v, scorer, mean, n_values, n_rows in online if v == version]
     values = sum(n for _, _, n, _ in mine)
     total = sum((mean or 0.0) * n for _, mean, n, _ in mine)
     scores = [s for s in feedback if s is not None]
     return VersionStats(
-        version=version, logs=logs, first_at=utc(first), last_at=utc(last), scored_logs=scored,
+        version=version,
+        logs=logs,
+        first_at=utc(first),
+        last_at=utc(last),
+        scored_logs=scored,
         online_score=total / values if values else None,
         online_by_scorer={scorer: None if mean is None else float(mean) for scorer, mean, _, _ in mine},
-        scorer_errors=sum(rows - n for _, _, n, rows in mine), feedback_logs=len(feedback),
-        feedback_score=sum(scores) / len(scores) if scores else None)
+        scorer_errors=sum(rows - n for _, _, n, rows in mine),
+        feedback_logs=len(feedback),
+        feedback_score=sum(scores) / len(scores) if scores else None,
+    )
 
 
 def _entry(row: PromptLogTable, feedback: Feedback | None) -> LogEntry:
-    return LogEntry(id=row.id, prompt=row.prompt, version=row.version, label=row.label, input=row.input,
-                    output=row.output, model=row.model, latency_s=row.latency_s, tokens=row.tokens,
-                    cost_usd=row.cost_usd, metadata=row.meta, created_at=utc(row.created_at), feedback=feedback)
+    return LogEntry(
+        id=row.id,
+        prompt=row.prompt,
+        version=row.version,
+        label=row.label,
+        input=row.input,
+        output=row.output,
+        model=row.model,
+        latency_s=row.latency_s,
+        tokens=row.tokens,
+        cost_usd=row.cost_usd,
+        metadata=row.meta,
+        created_at=utc(row.created_at),
+        feedback=feedback,
+    )

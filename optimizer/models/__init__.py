@@ -16,8 +16,16 @@ if TYPE_CHECKING:
 
 LOCAL_DEFAULT_MODEL = "local/smollm2-135m"
 
-__all__ = ["LOCAL_DEFAULT_MODEL", "Constraint", "LiteLLMBackend", "ModelBackend", "ModelRequest",
-           "ModelResponse", "ScriptedBackend", "get_backend"]
+__all__ = [
+    "LOCAL_DEFAULT_MODEL",
+    "Constraint",
+    "LiteLLMBackend",
+    "ModelBackend",
+    "ModelRequest",
+    "ModelResponse",
+    "ScriptedBackend",
+    "get_backend",
+]
 
 
 def get_backend(*, local_prefix_reuse: bool | None = None) -> LiteLLMBackend:

@@ -32,8 +32,13 @@ class ScriptedBackend(ModelBackend):
         if isinstance(answer, Exception):
             raise answer
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.messages)
-        return ModelResponse(text=answer, prompt_tokens=prompt_tokens, completion_tokens=len(answer.split()),
-                             cost_usd=self.cost_per_call, latency_s=self.latency_s)
+        return ModelResponse(
+            text=answer,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(answer.split()),
+            cost_usd=self.cost_per_call,
+            latency_s=self.latency_s,
+        )
 
     def estimate_cost(self, request: ModelRequest, completion_tokens: int) -> float:
         return self.cost_per_call

@@ -39,8 +39,14 @@ LOCAL_PROVIDER = "local"
 CONSTRAINT_PARAM = "promptopt_constraint"
 PREFIX_REUSE_PARAM = "promptopt_prefix_reuse"
 _MAX_MESSAGE = 600
-_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-              litellm.InternalServerError, litellm.ServiceUnavailableError, litellm.BadGatewayError)
+_RETRYABLE = (
+    litellm.RateLimitError,
+    litellm.Timeout,
+    litellm.APIConnectionError,
+    litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+    litellm.BadGatewayError,
+)
 _HINTS = {
     litellm.AuthenticationError: "set the provider's API key in the environment (e.g. OPENAI_API_KEY)",
     litellm.NotFoundError: "check the model name (provider/model: openai/gpt-4o-mini, local/smollm2-135m)",
@@ -59,8 +65,11 @@ class LiteLLMBackend(ModelBackend):
             follows ``PROMPTOPT_LOCAL_PREFIX_REUSE`` (on unless ``0``).
 
     Example:
-        >>> request = ModelRequest(model="local/smollm2-135m", messages=({"role": "user", "content": "Hi"},),
-        ...                        params={"max_tokens": 8, "temperature": 0})
+        >>> request = ModelRequest(
+        ...     model="local/smollm2-135m",
+        ...     messages=({"role": "user", "content": "Hi"},),
+        ...     params={"max_tokens": 8, "temperature": 0},
+        ... )
         >>> response = await LiteLLMBackend().complete(request)  # doctest: +SKIP
     """
 
@@ -85,7 +94,8 @@ class LiteLLMBackend(ModelBackend):
         try:
             prompt_tokens = litellm.token_counter(model=request.model, messages=list(request.messages))
             prompt_cost, completion_cost = litellm.cost_per_token(
-                model=request.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                model=request.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
         except Exception:  # litellm raises several unrelated types for a model missing from its price map
             return 0.0
         return float(prompt_cost + completion_cost)
@@ -101,9 +111,13 @@ class LiteLLMBackend(ModelBackend):
         await GLOBAL_LOGGING_WORKER.stop(timeout=5)
 
     def _call_kwargs(self, request: ModelRequest) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {**request.params, "model": request.model,
-                                  "messages": list(request.messages), "timeout": request.timeout_s,
-                                  "num_retries": 0}
+        kwargs: dict[str, Any] = {
+            **request.params,
+            "model": request.model,
+            "messages": list(request.messages),
+            "timeout": request.timeout_s,
+            "num_retries": 0,
+        }
         if request.tools is not None:
             kwargs["tools"] = list(request.tools)
         if request.response_format is not None:
@@ -142,9 +156,13 @@ def _to_response(raw: Any, request: ModelRequest, latency_s: float) -> ModelResp
     usage = getattr(raw, "usage", None)
     calls = getattr(message, "tool_calls", None)
     return ModelResponse(
-        text=message.content or "", prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        completion_tokens=getattr(usage, "completion_tokens", 0) or 0, cost_usd=_cost(raw, request),
-        latency_s=latency_s, tool_calls=tuple(_as_dict(call) for call in calls) if calls else None)
+        text=message.content or "",
+        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        cost_usd=_cost(raw, request),
+        latency_s=latency_s,
+        tool_calls=tuple(_as_dict(call) for call in calls) if calls else None,
+    )
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -163,6 +181,7 @@ def _cost(raw: Any, request: ModelRequest) -> float:
 
 # --- errors -------------------------------------------------------------------------------------------
 
+
 def _call_error(exc: Exception, request: ModelRequest) -> ModelCallError:
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None  # litellm reports a refused connection as 500
@@ -171,14 +190,21 @@ def _call_error(exc: Exception, request: ModelRequest) -> ModelCallError:
     message = mask_credentials(f"{request.model}: {exc}", extra=[str(request.params.get("api_key") or "")])
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "..."
-    return ModelCallError(f"{message} ({hint})" if hint else message, retryable=retryable,
-                          retry_after=retry_after(exc) if retryable else None, status=status)
+    return ModelCallError(
+        f"{message} ({hint})" if hint else message,
+        retryable=retryable,
+        retry_after=retry_after(exc) if retryable else None,
+        status=status,
+    )
 
 
 def retry_after(exc: Exception) -> float | None:
     """Seconds from the ``Retry-After`` (or ``retry-after-ms``) header of the error's response, if any."""
-    for headers in (getattr(getattr(exc, "response", None), "headers", None),
-                    getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None)):
+    for headers in (
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+        getattr(exc, "headers", None),
+    ):
         if headers:
             lowered = {str(key).lower(): str(value) for key, value in headers.items()}
             seconds = _parse_retry_after(lowered.get("retry-after-ms"), lowered.get("retry-after"))
@@ -204,30 +230,41 @@ def _parse_retry_after(milliseconds: str | None, value: str | None) -> float | N
 
 # --- the embedded models as a litellm provider --------------------------------------------------------
 
+
 class _LocalProvider(litellm.CustomLLM):
     """Serves ``local/<name>`` from :mod:`promptopt.models._local`, imported with llama.cpp on first use."""
 
     # litellm passes everything by keyword; only these are read (the rest of its signature is swallowed).
-    async def acompletion(self, model: str, messages: list[dict[str, Any]], model_response: Any,  # type: ignore[override]
-                          optional_params: dict[str, Any], **_: Any) -> Any:
+    async def acompletion(  # type: ignore[override]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        model_response: Any,
+        optional_params: dict[str, Any],
+        **_: Any,
+    ) -> Any:
         from promptopt.models import _local
 
         params, constraint, reuse = _split_local_params(optional_params)
         try:
-            result = await _local.achat(model, messages, params=params, constraint=constraint,
-                                        prefix_reuse=reuse)
+            result = await _local.achat(model, messages, params=params, constraint=constraint, prefix_reuse=reuse)
         except Exception as exc:
             raise _provider_error(exc) from None
         return _fill(model_response, model, result)
 
-    def completion(self, model: str, messages: list[dict[str, Any]], model_response: Any,  # type: ignore[override]
-                   optional_params: dict[str, Any], **_: Any) -> Any:
+    def completion(  # type: ignore[override]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        model_response: Any,
+        optional_params: dict[str, Any],
+        **_: Any,
+    ) -> Any:
         from promptopt.models import _local
 
         params, constraint, reuse = _split_local_params(optional_params)
         try:
-            result = _local.get_model(model).chat(messages, params=params, constraint=constraint,
-                                                  prefix_reuse=reuse)
+            result = _local.get_model(model).chat(messages, params=params, constraint=constraint, prefix_reuse=reuse)
         except Exception as exc:
             raise _provider_error(exc) from None
         return _fill(model_response, model, result)
@@ -240,8 +277,7 @@ def _provider_error(exc: Exception) -> CustomLLMError:
     return CustomLLMError(status_code=status, message=str(exc) if status != 500 else f"{type(exc).__name__}: {exc}")
 
 
-def _split_local_params(
-        optional_params: dict[str, Any]) -> tuple[dict[str, Any], Constraint | None, bool | None]:
+def _split_local_params(optional_params: dict[str, Any]) -> tuple[dict[str, Any], Constraint | None, bool | None]:
     params = dict(optional_params)
     raw_constraint = params.pop(CONSTRAINT_PARAM, None)
     reuse = params.pop(PREFIX_REUSE_PARAM, None)
@@ -258,17 +294,21 @@ def _fill(model_response: Any, model: str, result: Any) -> Any:
     choice = model_response.choices[0]
     choice.message.content = result.text
     choice.finish_reason = result.finish_reason
-    model_response.usage = litellm.Usage(prompt_tokens=result.prompt_tokens,
-                                         completion_tokens=result.completion_tokens,
-                                         total_tokens=result.prompt_tokens + result.completion_tokens)
+    model_response.usage = litellm.Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+    )
     return model_response
 
 
 def register_local_provider() -> None:
     """Make ``litellm.acompletion(model="local/...")`` reach the embedded models (idempotent)."""
     if not any(item["provider"] == LOCAL_PROVIDER for item in litellm.custom_provider_map):
-        litellm.custom_provider_map = [*litellm.custom_provider_map,
-                                       {"provider": LOCAL_PROVIDER, "custom_handler": _LocalProvider()}]
+        litellm.custom_provider_map = [
+            *litellm.custom_provider_map,
+            {"provider": LOCAL_PROVIDER, "custom_handler": _LocalProvider()},
+        ]
 
 
 register_local_provider()

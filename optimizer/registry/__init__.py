@@ -21,6 +21,18 @@ from promptopt.registry._values import (
     PromptVersion,
 )
 
-__all__ = ["LABEL_PATTERN", "NAME_PATTERN", "Evaluate", "Evidence", "LabelConflict", "LabelEvent", "Lineage",
-           "PromotionDecision", "PromptSummary", "PromptVersion", "Registry", "paired_evidence",
-           "promote_if_better"]
+__all__ = [
+    "LABEL_PATTERN",
+    "NAME_PATTERN",
+    "Evaluate",
+    "Evidence",
+    "LabelConflict",
+    "LabelEvent",
+    "Lineage",
+    "PromotionDecision",
+    "PromptSummary",
+    "PromptVersion",
+    "Registry",
+    "paired_evidence",
+    "promote_if_better",
+]

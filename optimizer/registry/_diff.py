@@ -53,8 +53,13 @@ def version_diff(a: PromptVersion, b: PromptVersion) -> str:
     """
     out: list[str] = []
     for section, lines in (("template", _template), ("examples", _examples), ("parameters", _parameters)):
-        out += difflib.unified_diff(lines(a), lines(b), fromfile=f"{a.name} v{a.version} {section}",
-                                    tofile=f"{b.name} v{b.version} {section}", lineterm="")
+        out += difflib.unified_diff(
+            lines(a),
+            lines(b),
+            fromfile=f"{a.name} v{a.version} {section}",
+            tofile=f"{b.name} v{b.version} {section}",
+            lineterm="",
+        )
     for field in ("validation_score", "test_score"):
         line = _score(field, getattr(a.lineage, field), getattr(b.lineage, field))
         if line is not None:

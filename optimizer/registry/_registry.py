@@ -63,8 +63,9 @@ class Registry:
     def store(self) -> Store:
         return self._store
 
-    def register(self, name: str, config: PromptConfig, *, lineage: Lineage = Lineage(),
-                 created_by: str) -> tuple[PromptVersion, bool]:
+    def register(
+        self, name: str, config: PromptConfig, *, lineage: Lineage = Lineage(), created_by: str
+    ) -> tuple[PromptVersion, bool]:
         """Register ``config`` as the next version of ``name``; ``(version, created)``.
 
         Content already registered under ``name`` returns its version (with its original lineage) and
@@ -76,16 +77,26 @@ class Registry:
         config_hash = config.hash
         with Session(self._writer) as session, session.begin():
             lock(session.connection(), _LOCK_NAMESPACE, name)
-            found = session.exec(select(PromptVersionTable).where(
-                PromptVersionTable.name == name, PromptVersionTable.config_hash == config_hash)).first()
+            found = session.exec(
+                select(PromptVersionTable).where(
+                    PromptVersionTable.name == name, PromptVersionTable.config_hash == config_hash
+                )
+            ).first()
             if found is not None:
                 return _version(found), False
-            latest = session.exec(select(func.max(PromptVersionTable.version)).where(
-                PromptVersionTable.name == name)).one()
+            latest = session.exec(
+                select(func.max(PromptVersionTable.version)).where(PromptVersionTable.name == name)
+            ).one()
             row = PromptVersionTable(
-                name=name, version=(latest or 0) + 1, config=config.model_dump(mode="json", by_alias=True),
-                config_hash=config_hash, model=config.model, **lineage.model_dump(),
-                created_at=datetime.now(UTC), created_by=created_by)
+                name=name,
+                version=(latest or 0) + 1,
+                config=config.model_dump(mode="json", by_alias=True),
+                config_hash=config_hash,
+                model=config.model,
+                **lineage.model_dump(),
+                created_at=datetime.now(UTC),
+                created_by=created_by,
+            )
             session.add(row)
             session.flush()
             return _version(row), True
@@ -107,8 +118,11 @@ class Registry:
     def versions(self, name: str) -> list[PromptVersion]:
         """Every version of ``name``, oldest first."""
         with Session(self._engine) as session:
-            rows = session.exec(select(PromptVersionTable).where(PromptVersionTable.name == name)
-                                .order_by(col(PromptVersionTable.version))).all()
+            rows = session.exec(
+                select(PromptVersionTable)
+                .where(PromptVersionTable.name == name)
+                .order_by(col(PromptVersionTable.version))
+            ).all()
             if not rows:
                 raise NotFound(_no_prompt(name))
             return [_version(r) for r in rows]
@@ -122,14 +136,22 @@ class Registry:
     def list_prompts(self) -> list[PromptSummary]:
         """Every prompt name with its newest version and labels, by name."""
         with Session(self._engine) as session:
-            rows = session.exec(select(PromptVersionTable.name, func.max(PromptVersionTable.version),
-                                       func.max(PromptVersionTable.created_at))
-                                .group_by(col(PromptVersionTable.name)).order_by(col(PromptVersionTable.name))).all()
+            rows = session.exec(
+                select(
+                    PromptVersionTable.name,
+                    func.max(PromptVersionTable.version),
+                    func.max(PromptVersionTable.created_at),
+                )
+                .group_by(col(PromptVersionTable.name))
+                .order_by(col(PromptVersionTable.name))
+            ).all()
             labels: dict[str, dict[str, int]] = {}
             for row in session.exec(select(PromptLabelTable).order_by(col(PromptLabelTable.label))):
                 labels.setdefault(row.name, {})[row.label] = row.version
-            return [PromptSummary(name=name, latest_version=latest, labels=labels.get(name, {}),
-                                  updated_at=utc(updated)) for name, latest, updated in rows]
+            return [
+                PromptSummary(name=name, latest_version=latest, labels=labels.get(name, {}), updated_at=utc(updated))
+                for name, latest, updated in rows
+            ]
 
     def set_label(self, name: str, label: str, version: int, *, who: str, why: str | None = None) -> LabelEvent:
         """Point ``label`` at ``version`` (creating the label if needed) and record who, when and why.
@@ -152,15 +174,20 @@ class Registry:
         with Session(self._writer) as session, session.begin():
             lock(session.connection(), _LOCK_NAMESPACE, name)
             _label_row(session, name, label)
-            events = session.exec(select(PromptLabelEventTable).where(
-                PromptLabelEventTable.name == name, PromptLabelEventTable.label == label)
-                .order_by(col(PromptLabelEventTable.id).desc())).all()
+            events = session.exec(
+                select(PromptLabelEventTable)
+                .where(PromptLabelEventTable.name == name, PromptLabelEventTable.label == label)
+                .order_by(col(PromptLabelEventTable.id).desc())
+            ).all()
             last = next((e for e in events if e.kind != "refuse" and e.from_version != e.to_version), None)
             if last is None or last.from_version is None:
-                raise InputError(_SOURCE, "label", f"label {label!r} of {name!r} was created by its last move, "
-                                 f"so there is no earlier version to roll back to; set the version wanted instead")
-            return _write_event(session, name, label, kind="rollback", to_version=last.from_version, who=who,
-                                why=why)
+                raise InputError(
+                    _SOURCE,
+                    "label",
+                    f"label {label!r} of {name!r} was created by its last move, "
+                    f"so there is no earlier version to roll back to; set the version wanted instead",
+                )
+            return _write_event(session, name, label, kind="rollback", to_version=last.from_version, who=who, why=why)
 
     def history(self, name: str, *, label: str | None = None) -> list[LabelEvent]:
         """The audit log of ``name``'s labels (optionally one label), oldest first."""
@@ -175,8 +202,9 @@ class Registry:
         """Unified text diff from ``v1`` to ``v2``: template, examples, parameters, then score changes."""
         return version_diff(self.get(name, version=v1), self.get(name, version=v2))
 
-    def record_promotion(self, name: str, label: str, version: int, *, who: str, why: str | None,
-                         expect: int | None, evidence: Evidence) -> LabelEvent:
+    def record_promotion(
+        self, name: str, label: str, version: int, *, who: str, why: str | None, expect: int | None, evidence: Evidence
+    ) -> LabelEvent:
         """Move ``label`` to ``version`` as a gated promotion decided on ``evidence`` (audited as ``promote``),
         provided the label still points at ``expect``, the version the gate compared against (``None``: no
         version held it).
@@ -184,18 +212,39 @@ class Registry:
         Raises:
             LabelConflict: the label moved while the gate was deciding; nothing was changed.
         """
-        return self._label_event(name, label, kind="promote", to_version=version, who=who, why=why, expect=expect,
-                                 candidate=version, evidence=evidence)
+        return self._label_event(
+            name,
+            label,
+            kind="promote",
+            to_version=version,
+            who=who,
+            why=why,
+            expect=expect,
+            candidate=version,
+            evidence=evidence,
+        )
 
-    def record_refusal(self, name: str, label: str, version: int, *, who: str, why: str | None,
-                       evidence: Evidence | None) -> LabelEvent:
+    def record_refusal(
+        self, name: str, label: str, version: int, *, who: str, why: str | None, evidence: Evidence | None
+    ) -> LabelEvent:
         """Audit a gated promotion of ``version`` that was refused (``refuse``): the label stays where it is."""
-        return self._label_event(name, label, kind="refuse", to_version=None, who=who, why=why, candidate=version,
-                                 evidence=evidence)
+        return self._label_event(
+            name, label, kind="refuse", to_version=None, who=who, why=why, candidate=version, evidence=evidence
+        )
 
-    def _label_event(self, name: str, label: str, *, kind: EventKind, to_version: int | None, who: str,
-                     why: str | None, expect: int | None = _ANY, candidate: int | None = None,
-                     evidence: Evidence | None = None) -> LabelEvent:
+    def _label_event(
+        self,
+        name: str,
+        label: str,
+        *,
+        kind: EventKind,
+        to_version: int | None,
+        who: str,
+        why: str | None,
+        expect: int | None = _ANY,
+        candidate: int | None = None,
+        evidence: Evidence | None = None,
+    ) -> LabelEvent:
         """Write one audit entry (and move the label unless ``kind`` is "refuse") in one transaction.
 
         Raises:
@@ -209,12 +258,31 @@ class Registry:
             if expect is not _ANY and (None if current is None else current.version) != expect:
                 now = "does not exist" if current is None else f"points at v{current.version}"
                 raise LabelConflict(f"label {label!r} of {name!r} {now} now; it moved while deciding")
-            return _write_event(session, name, label, kind=kind, to_version=to_version, who=who, why=why,
-                                candidate=candidate, evidence=evidence)
+            return _write_event(
+                session,
+                name,
+                label,
+                kind=kind,
+                to_version=to_version,
+                who=who,
+                why=why,
+                candidate=candidate,
+                evidence=evidence,
+            )
 
 
-def _write_event(session: Session, name: str, label: str, *, kind: EventKind, to_version: int | None, who: str,
-                 why: str | None, candidate: int | None = None, evidence: Evidence | None = None) -> LabelEvent:
+def _write_event(
+    session: Session,
+    name: str,
+    label: str,
+    *,
+    kind: EventKind,
+    to_version: int | None,
+    who: str,
+    why: str | None,
+    candidate: int | None = None,
+    evidence: Evidence | None = None,
+) -> LabelEvent:
     current = session.get(PromptLabelTable, (name, label))
     from_version = None if current is None else current.version
     now = datetime.now(UTC)
@@ -227,9 +295,18 @@ def _write_event(session: Session, name: str, label: str, *, kind: EventKind, to
             session.add(PromptLabelTable(name=name, label=label, version=to_version, updated_at=now, updated_by=who))
         else:
             current.version, current.updated_at, current.updated_by = to_version, now, who
-    event = PromptLabelEventTable(name=name, label=label, kind=kind, from_version=from_version,
-                                  to_version=to_version, candidate_version=candidate, who=who, why=why, at=now,
-                                  evidence=None if evidence is None else evidence.model_dump(mode="json"))
+    event = PromptLabelEventTable(
+        name=name,
+        label=label,
+        kind=kind,
+        from_version=from_version,
+        to_version=to_version,
+        candidate_version=candidate,
+        who=who,
+        why=why,
+        at=now,
+        evidence=None if evidence is None else evidence.model_dump(mode="json"),
+    )
     session.add(event)
     session.flush()
     return _event(event)
@@ -260,13 +337,15 @@ def _label_row(session: Session, name: str, label: str) -> PromptLabelTable:
         return found
     _version_row(session, name, None)
     known = ", ".join(_labels(session, name)) or "none yet"
-    raise NotFound(f"prompt {name!r} has no label {label!r} (its labels: {known}); "
-                   f"`optimize registry promote` sets one")
+    raise NotFound(
+        f"prompt {name!r} has no label {label!r} (its labels: {known}); `optimize registry promote` sets one"
+    )
 
 
 def _labels(session: Session, name: str) -> dict[str, int]:
-    rows = session.exec(select(PromptLabelTable).where(PromptLabelTable.name == name)
-                        .order_by(col(PromptLabelTable.label))).all()
+    rows = session.exec(
+        select(PromptLabelTable).where(PromptLabelTable.name == name).order_by(col(PromptLabelTable.label))
+    ).all()
     return {r.label: r.version for r in rows}
 
 
@@ -276,8 +355,12 @@ def _no_prompt(name: str) -> str:
 
 def _check_name(name: str) -> str:
     if not is_prompt_name(name):
-        raise InputError(_SOURCE, "name", f"{name!r} is not a prompt name: letters, digits, '_', '.' and '-', "
-                         f"starting with a letter or digit, at most 100 characters")
+        raise InputError(
+            _SOURCE,
+            "name",
+            f"{name!r} is not a prompt name: letters, digits, '_', '.' and '-', "
+            f"starting with a letter or digit, at most 100 characters",
+        )
     return name
 
 
@@ -285,14 +368,22 @@ def _check_no_credentials(config: PromptConfig) -> None:
     # A version is served to anyone who may read prompts: keys stay in the environment of whoever calls.
     for key in config.params.extra:
         if _CREDENTIAL.search(key):
-            raise InputError(_SOURCE, f"config.params.extra.{key}", "looks like a credential; a registered prompt "
-                             "is readable by every client, so keep keys in the caller's environment")
+            raise InputError(
+                _SOURCE,
+                f"config.params.extra.{key}",
+                "looks like a credential; a registered prompt "
+                "is readable by every client, so keep keys in the caller's environment",
+            )
 
 
 def _check_label(label: str) -> str:
     if not is_label(label):
-        raise InputError(_SOURCE, "label", f"{label!r} is not a label: lower-case letters, digits, '_', '.' and "
-                         f"'-', starting with a letter or digit, at most 64 characters (e.g. production)")
+        raise InputError(
+            _SOURCE,
+            "label",
+            f"{label!r} is not a label: lower-case letters, digits, '_', '.' and "
+            f"'-', starting with a letter or digit, at most 64 characters (e.g. production)",
+        )
     return label
 
 
@@ -311,16 +402,37 @@ def _check_texts(who: str, why: str | None) -> None:
 
 
 def _version(row: PromptVersionTable) -> PromptVersion:
-    lineage = Lineage(run_id=row.run_id, trial=row.trial, spec_hash=row.spec_hash, dataset_hash=row.dataset_hash,
-                      validation_score=row.validation_score, test_score=row.test_score)
-    return PromptVersion(name=row.name, version=row.version, config=PromptConfig.model_validate(row.config),
-                         config_hash=row.config_hash, lineage=lineage, created_at=utc(row.created_at),
-                         created_by=row.created_by)
+    lineage = Lineage(
+        run_id=row.run_id,
+        trial=row.trial,
+        spec_hash=row.spec_hash,
+        dataset_hash=row.dataset_hash,
+        validation_score=row.validation_score,
+        test_score=row.test_score,
+    )
+    return PromptVersion(
+        name=row.name,
+        version=row.version,
+        config=PromptConfig.model_validate(row.config),
+        config_hash=row.config_hash,
+        lineage=lineage,
+        created_at=utc(row.created_at),
+        created_by=row.created_by,
+    )
 
 
 def _event(row: PromptLabelEventTable) -> LabelEvent:
     assert row.id is not None
-    return LabelEvent(id=row.id, name=row.name, label=row.label, kind=row.kind,
-                      from_version=row.from_version, to_version=row.to_version,
-                      candidate_version=row.candidate_version, who=row.who, why=row.why, at=utc(row.at),
-                      evidence=None if row.evidence is None else Evidence.model_validate(row.evidence))
+    return LabelEvent(
+        id=row.id,
+        name=row.name,
+        label=row.label,
+        kind=row.kind,
+        from_version=row.from_version,
+        to_version=row.to_version,
+        candidate_version=row.candidate_version,
+        who=row.who,
+        why=row.why,
+        at=utc(row.at),
+        evidence=None if row.evidence is None else Evidence.model_validate(row.evidence),
+    )

@@ -33,10 +33,28 @@ from promptopt.reports._values import (
     TrialPoint,
 )
 
-__all__ = ["CaseDiff", "CaseDiffs", "Estimate", "GateResult", "Importance", "LeaderboardRow", "ModelSpread",
-           "ProgressPoint", "PromptEntry", "PromptLeaderboard", "RunReport", "TrialPoint", "build_prompt_leaderboard",
-           "build_run_report", "case_diffs", "gate", "render_html", "render_leaderboard_html", "render_markdown",
-           "router"]
+__all__ = [
+    "CaseDiff",
+    "CaseDiffs",
+    "Estimate",
+    "GateResult",
+    "Importance",
+    "LeaderboardRow",
+    "ModelSpread",
+    "ProgressPoint",
+    "PromptEntry",
+    "PromptLeaderboard",
+    "RunReport",
+    "TrialPoint",
+    "build_prompt_leaderboard",
+    "build_run_report",
+    "case_diffs",
+    "gate",
+    "render_html",
+    "render_leaderboard_html",
+    "render_markdown",
+    "router",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -51,28 +51,46 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     paid = _paid(by_trial)
     points = tuple(trial_point(t, paid, _model(by_trial, t)) for t in trials)
     candidates = list(result.leaderboard) if result else _candidates(record, trials)
-    baseline = result.baseline.trial if result else next((t.number for t in trials if t.user_attrs.get("baseline")),
-                                                          None)
+    baseline = (
+        result.baseline.trial if result else next((t.number for t in trials if t.user_attrs.get("baseline")), None)
+    )
     objectives = tuple(record.settings.get("objectives", ("score",)))
     rows = _leaderboard(store, candidates, by_trial, tested, baseline, front_objective(objectives), seed=seed)
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
     return RunReport(
-        run_id=record.id, name=record.name, status=record.status, created_at=record.created_at,
-        finished_at=record.finished_at, stopped_by=result.stopped_by if result else None,
-        error_message=record.error_message, objectives=objectives,
-        directions=directions or ("maximize",), sampler=record.settings.get("sampler"),
+        run_id=record.id,
+        name=record.name,
+        status=record.status,
+        created_at=record.created_at,
+        finished_at=record.finished_at,
+        stopped_by=result.stopped_by if result else None,
+        error_message=record.error_message,
+        objectives=objectives,
+        directions=directions or ("maximize",),
+        sampler=record.settings.get("sampler"),
         seed=record.settings.get("seed"),
         trial_count=result.trials if result else sum(p.state in ("complete", "duplicate", "failed") for p in points),
         failed_trials=result.failed_trials if result else sum(p.state == "failed" for p in points),
-        model_calls=calls, cost_usd=usd, wall_s=result.wall_s if result else None,
-        baseline_trial=_role(rows, "baseline"), winner_trial=_role(rows, "winner"),
-        lift=result.lift if result else None, lift_ci95=result.lift_ci95 if result else None,
-        p_value=result.p_value if result else None, leaderboard=rows, trials=points,
-        baseline_config=configs.get(_role(rows, "baseline")), winner_config=configs.get(_role(rows, "winner")),
-        distributions=distributions(trials), progress=_progress(points, _unattributed(experiments)),
+        model_calls=calls,
+        cost_usd=usd,
+        wall_s=result.wall_s if result else None,
+        baseline_trial=_role(rows, "baseline"),
+        winner_trial=_role(rows, "winner"),
+        lift=result.lift if result else None,
+        lift_ci95=result.lift_ci95 if result else None,
+        p_value=result.p_value if result else None,
+        leaderboard=rows,
+        trials=points,
+        baseline_config=configs.get(_role(rows, "baseline")),
+        winner_config=configs.get(_role(rows, "winner")),
+        distributions=distributions(trials),
+        progress=_progress(points, _unattributed(experiments)),
         importance=importance(trials, directions) if trials else Importance(note="no trial yet"),
-        models=_spreads(rows), case_diff=_case_diff(store, result, seed=seed), generated_at=datetime.now(UTC))
+        models=_spreads(rows),
+        case_diff=_case_diff(store, result, seed=seed),
+        generated_at=datetime.now(UTC),
+    )
 
 
 def _by_trial(experiments: Sequence[ExperimentRecord], role: ExperimentRole) -> dict[int, list[ExperimentRecord]]:
@@ -91,8 +109,10 @@ def _model(by_trial: Mapping[int, list[ExperimentRecord]], trial: Any) -> str | 
 
 
 def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[float, int]]:
-    return {n: (sum(e.summary.cost_usd for e in exps if e.summary),
-                sum(e.summary.model_calls for e in exps if e.summary)) for n, exps in by_trial.items()}
+    return {
+        n: (sum(e.summary.cost_usd for e in exps if e.summary), sum(e.summary.model_calls for e in exps if e.summary))
+        for n, exps in by_trial.items()
+    }
 
 
 def _unattributed(experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
@@ -116,9 +136,16 @@ def _progress(points: tuple[TrialPoint, ...], start: tuple[float, int]) -> tuple
     return tuple(out)
 
 
-def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, list[ExperimentRecord]],
-                 tested: Mapping[int, list[ExperimentRecord]], baseline: int | None, objective: FrontObjective, *,
-                 seed: int) -> tuple[LeaderboardRow, ...]:
+def _leaderboard(
+    store: Store,
+    candidates: list[Any],
+    by_trial: Mapping[int, list[ExperimentRecord]],
+    tested: Mapping[int, list[ExperimentRecord]],
+    baseline: int | None,
+    objective: FrontObjective,
+    *,
+    seed: int,
+) -> tuple[LeaderboardRow, ...]:
     """Rows in the candidates' order (the run's ranking); the first is the winner. ``pareto`` marks the front of
     validation score against ``objective`` per row: on a two-objective run, the run's own front."""
     rows = []
@@ -126,17 +153,27 @@ def _leaderboard(store: Store, candidates: list[Any], by_trial: Mapping[int, lis
         validation = by_trial.get(c.trial, [])
         summaries = [e.summary for e in validation + tested.get(c.trial, []) if e.summary]
         recorded = _rows(store, c.experiment_id)
-        rows.append(LeaderboardRow(
-            rank=rank, trial=c.trial, description=c.description, model=c.config.get("model", "?"),
-            validation=_estimate(recorded, c.validation_score, seed=seed),
-            test=_estimate(_rows(store, c.test_experiment_id), c.test_score, seed=seed), cost_usd=c.cost_usd,
-            mean_latency_s=c.mean_latency_s, model_calls=c.model_calls,
-            cost_per_row_usd=_per_row(c.cost_per_row_usd, recorded, "call_cost_usd"),
-            latency_per_row_s=_per_row(c.latency_per_row_s, recorded, "call_latency_s"),
-            tokens=sum(s.task_tokens + s.scorer_tokens for s in summaries),
-            errors=sum(e.summary.errors for e in validation if e.summary),
-            baseline=c.trial == baseline, winner=rank == 1, experiment_id=c.experiment_id,
-            test_experiment_id=c.test_experiment_id))
+        rows.append(
+            LeaderboardRow(
+                rank=rank,
+                trial=c.trial,
+                description=c.description,
+                model=c.config.get("model", "?"),
+                validation=_estimate(recorded, c.validation_score, seed=seed),
+                test=_estimate(_rows(store, c.test_experiment_id), c.test_score, seed=seed),
+                cost_usd=c.cost_usd,
+                mean_latency_s=c.mean_latency_s,
+                model_calls=c.model_calls,
+                cost_per_row_usd=_per_row(c.cost_per_row_usd, recorded, "call_cost_usd"),
+                latency_per_row_s=_per_row(c.latency_per_row_s, recorded, "call_latency_s"),
+                tokens=sum(s.task_tokens + s.scorer_tokens for s in summaries),
+                errors=sum(e.summary.errors for e in validation if e.summary),
+                baseline=c.trial == baseline,
+                winner=rank == 1,
+                experiment_id=c.experiment_id,
+                test_experiment_id=c.test_experiment_id,
+            )
+        )
     points = [(r.trial, r.validation.mean, r.per_row(objective)) for r in rows if r.validation is not None]
     front = pareto_front([(trial, mean, per_row) for trial, mean, per_row in points if per_row is not None])
     return tuple(r.model_copy(update={"pareto": r.trial in front}) for r in rows)
@@ -149,8 +186,7 @@ def _rows(store: Store, experiment_id: str | None) -> list[RowResult]:
 def _estimate(rows: list[RowResult], score: float | None, *, seed: int) -> Any:
     if score is None:
         return None
-    return estimate([r.objective for r in rows if r.objective is not None and r.error is None], mean=score,
-                    seed=seed)
+    return estimate([r.objective for r in rows if r.objective is not None and r.error is None], mean=score, seed=seed)
 
 
 def _per_row(figure: float | None, rows: list[RowResult], field: str) -> float | None:
@@ -169,8 +205,10 @@ def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
 
     space = SearchSpace.from_json(record.space) if record.space else None
     done = [t for t in trials if t.values and "duplicate_of" not in t.user_attrs and t.state.name == "COMPLETE"]
-    return [Candidate.of_trial(t, space.config(t.params) if space else None)
-            for t in sorted(done, key=lambda t: (-t.values[0], t.number))]
+    return [
+        Candidate.of_trial(t, space.config(t.params) if space else None)
+        for t in sorted(done, key=lambda t: (-t.values[0], t.number))
+    ]
 
 
 def _role(rows: tuple[LeaderboardRow, ...], role: str) -> int | None:
@@ -185,8 +223,15 @@ def _spreads(rows: tuple[LeaderboardRow, ...]) -> tuple[ModelSpread, ...]:
     out = []
     for model in sorted(groups):
         scores = [r.validation.mean for r in groups[model] if r.validation is not None]
-        out.append(ModelSpread(model=model, trials=len(scores), scores=tuple(scores), **spread(scores),
-                               cost_usd=sum(r.cost_usd for r in groups[model])))
+        out.append(
+            ModelSpread(
+                model=model,
+                trials=len(scores),
+                scores=tuple(scores),
+                **spread(scores),
+                cost_usd=sum(r.cost_usd for r in groups[model]),
+            )
+        )
     return tuple(out)
 
 
@@ -208,13 +253,30 @@ def case_diffs(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> Ca
     for case in (c for c in a if c in b):
         ra, rb = first_a[case], first_b[case]
         kind = "improved" if b[case] > a[case] else "regressed" if b[case] < a[case] else "unchanged"
-        cases.append(CaseDiff(case_id=case, kind=kind, input=ra.input, expected=ra.expected,
-                              baseline_output=ra.output, winner_output=rb.output, baseline_score=a[case],
-                              winner_score=b[case]))
+        cases.append(
+            CaseDiff(
+                case_id=case,
+                kind=kind,
+                input=ra.input,
+                expected=ra.expected,
+                baseline_output=ra.output,
+                winner_output=rb.output,
+                baseline_score=a[case],
+                winner_score=b[case],
+            )
+        )
     cases.sort(key=lambda c: (_KIND_ORDER[c.kind], -abs(c.winner_score - c.baseline_score)))
     return CaseDiffs(
-        baseline_experiment_id=baseline.experiment_id, winner_experiment_id=winner.experiment_id,
-        paired_cases=len(cases), delta=cmp.objective_delta, ci95=cmp.objective_ci95, p_value=cmp.p_value,
-        improved=sum(c.kind == "improved" for c in cases), regressed=sum(c.kind == "regressed" for c in cases),
-        unchanged=sum(c.kind == "unchanged" for c in cases), errors_baseline=cmp.errors_a, errors_winner=cmp.errors_b,
-        cases=tuple(cases))
+        baseline_experiment_id=baseline.experiment_id,
+        winner_experiment_id=winner.experiment_id,
+        paired_cases=len(cases),
+        delta=cmp.objective_delta,
+        ci95=cmp.objective_ci95,
+        p_value=cmp.p_value,
+        improved=sum(c.kind == "improved" for c in cases),
+        regressed=sum(c.kind == "regressed" for c in cases),
+        unchanged=sum(c.kind == "unchanged" for c in cases),
+        errors_baseline=cmp.errors_a,
+        errors_winner=cmp.errors_b,
+        cases=tuple(cases),
+    )

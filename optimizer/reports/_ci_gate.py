@@ -39,7 +39,8 @@ def gate(candidate: EvalResult, incumbent: EvalResult, *, threshold: float) -> G
 
     Example:
         >>> result = gate(store.get_result(new_id), store.get_result(prod_id), threshold=0.01)  # doctest: +SKIP
-        >>> print(result.markdown); raise SystemExit(0 if result.passed else 1)  # doctest: +SKIP
+        >>> print(result.markdown)
+        ... raise SystemExit(0 if result.passed else 1)  # doctest: +SKIP
 
     Raises:
         ValueError: ``threshold`` is not a finite number.
@@ -53,9 +54,16 @@ def gate(candidate: EvalResult, incumbent: EvalResult, *, threshold: float) -> G
     mean_b = sum(b[c] for c in common) / len(common) if common else None
     delta = None if mean_a is None or mean_b is None else mean_b - mean_a
     passed, reason = _decide(candidate, incumbent, delta, threshold)
-    return GateResult(passed=passed, reason=reason, threshold=threshold, incumbent_mean=mean_a,
-                      candidate_mean=mean_b, delta=delta, comparison=cmp,
-                      markdown=_markdown(candidate, incumbent, cmp, passed, reason, mean_a, mean_b, threshold))
+    return GateResult(
+        passed=passed,
+        reason=reason,
+        threshold=threshold,
+        incumbent_mean=mean_a,
+        candidate_mean=mean_b,
+        delta=delta,
+        comparison=cmp,
+        markdown=_markdown(candidate, incumbent, cmp, passed, reason, mean_a, mean_b, threshold),
+    )
 
 
 def _decide(candidate: EvalResult, incumbent: EvalResult, delta: float | None, threshold: float) -> tuple[bool, str]:
@@ -73,40 +81,75 @@ def _allowed(threshold: float) -> str:
     return f"allowed drop of {threshold:.4f}" if threshold >= 0 else f"required gain of {-threshold:.4f}"
 
 
-def _markdown(candidate: EvalResult, incumbent: EvalResult, cmp: Comparison, passed: bool, reason: str,
-              mean_a: float | None, mean_b: float | None, threshold: float) -> str:
+def _markdown(
+    candidate: EvalResult,
+    incumbent: EvalResult,
+    cmp: Comparison,
+    passed: bool,
+    reason: str,
+    mean_a: float | None,
+    mean_b: float | None,
+    threshold: float,
+) -> str:
     mark = "✅ passed" if passed else "❌ failed"
-    lines = [f"### Eval gate {mark}", "", f"{reason[0].upper()}{reason[1:]}.", "",
-             "| | incumbent | candidate |", "|---|---|---|",
-             f"| experiment | `{incumbent.experiment_id[:12]}` | `{candidate.experiment_id[:12]}` |",
-             f"| split | {cell(incumbent.split)} | {cell(candidate.split)} |",
-             f"| mean objective on paired cases | {_num(mean_a)} | {_num(mean_b)} |",
-             f"| failed rows | {cmp.errors_a} | {cmp.errors_b} |", ""]
+    lines = [
+        f"### Eval gate {mark}",
+        "",
+        f"{reason[0].upper()}{reason[1:]}.",
+        "",
+        "| | incumbent | candidate |",
+        "|---|---|---|",
+        f"| experiment | `{incumbent.experiment_id[:12]}` | `{candidate.experiment_id[:12]}` |",
+        f"| split | {cell(incumbent.split)} | {cell(candidate.split)} |",
+        f"| mean objective on paired cases | {_num(mean_a)} | {_num(mean_b)} |",
+        f"| failed rows | {cmp.errors_a} | {cmp.errors_b} |",
+        "",
+    ]
     if cmp.objective_delta is not None and cmp.objective_ci95 is not None and cmp.p_value is not None:
         lo, hi = cmp.objective_ci95
-        lines += [f"Difference **{cmp.objective_delta:+.4f}** (95% CI {lo:+.4f} .. {hi:+.4f}, paired permutation "
-                  f"{format_p(cmp.p_value)}) on {cmp.paired_cases} paired cases; {_allowed(threshold)}. "
-                  f"**{len(cmp.regressed)} regressed**, {len(cmp.improved)} improved.", ""]
+        lines += [
+            f"Difference **{cmp.objective_delta:+.4f}** (95% CI {lo:+.4f} .. {hi:+.4f}, paired permutation "
+            f"{format_p(cmp.p_value)}) on {cmp.paired_cases} paired cases; {_allowed(threshold)}. "
+            f"**{len(cmp.regressed)} regressed**, {len(cmp.improved)} improved.",
+            "",
+        ]
     if incumbent.dataset_hash != candidate.dataset_hash:
-        lines += ["Note: the two evals ran on different data (dataset hashes differ); only cases with the same "
-                  "id are compared.", ""]
+        lines += [
+            "Note: the two evals ran on different data (dataset hashes differ); only cases with the same "
+            "id are compared.",
+            "",
+        ]
     if cmp.scorers:
         lines += ["| scorer | incumbent | candidate | delta | improved | regressed |", "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {cell(d.scorer)} | {_num(d.mean_a)} | {_num(d.mean_b)} | {_num(d.delta, signed=True)} | "
-                  f"{d.improved} | {d.regressed} |" for d in cmp.scorers]
+        lines += [
+            f"| {cell(d.scorer)} | {_num(d.mean_a)} | {_num(d.mean_b)} | {_num(d.delta, signed=True)} | "
+            f"{d.improved} | {d.regressed} |"
+            for d in cmp.scorers
+        ]
         lines.append("")
     if cmp.regressed:
         worst = sorted(cmp.regressed, key=lambda c: c.score_b - c.score_a)[:MAX_LISTED]
         more = len(cmp.regressed) - len(worst)
-        lines += [f"#### Regressed cases ({len(cmp.regressed)}{f', the worst {len(worst)} listed' if more else ''})",
-                  "", *case_table([_diff(c) for c in worst], a="incumbent", b="candidate"), ""]
+        lines += [
+            f"#### Regressed cases ({len(cmp.regressed)}{f', the worst {len(worst)} listed' if more else ''})",
+            "",
+            *case_table([_diff(c) for c in worst], a="incumbent", b="candidate"),
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _diff(change: CaseChange) -> CaseDiff:
-    return CaseDiff(case_id=change.case_id, kind="regressed", input=change.input, expected=change.expected,
-                    baseline_output=change.output_a, winner_output=change.output_b, baseline_score=change.score_a,
-                    winner_score=change.score_b)
+    return CaseDiff(
+        case_id=change.case_id,
+        kind="regressed",
+        input=change.input,
+        expected=change.expected,
+        baseline_output=change.output_a,
+        winner_output=change.output_b,
+        baseline_score=change.score_a,
+        winner_score=change.score_b,
+    )
 
 
 def _num(value: float | None, *, signed: bool = False) -> str:

@@ -14,17 +14,26 @@ from promptopt.reports._values import ModelSpread, ProgressPoint, PromptLeaderbo
 
 SCORE = "validation score"
 _PER_ROW = {"cost": "cost per row (USD)", "latency": "latency per row (s)"}
-_LAYOUT = {"height": 420, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}, "template": "plotly_white",
-           "title_font_size": 15}
+_LAYOUT = {
+    "height": 420,
+    "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+    "template": "plotly_white",
+    "title_font_size": 15,
+}
 
 
 def run_figures(report: RunReport) -> dict[str, go.Figure]:
     """The figures of a run report by name; a figure whose data is missing is left out."""
     builders: dict[str, Callable[[RunReport], go.Figure | None]] = {
-        "history": _history, "importance": _importance, "pareto": _pareto, "models": _models,
-        "by_cost": lambda r: _best_so_far(r.progress, "cumulative_usd", "cumulative cost (USD)")
-        if r.cost_usd > 0 else None,
-        "by_calls": lambda r: _best_so_far(r.progress, "cumulative_calls", "cumulative model calls")}
+        "history": _history,
+        "importance": _importance,
+        "pareto": _pareto,
+        "models": _models,
+        "by_cost": lambda r: (
+            _best_so_far(r.progress, "cumulative_usd", "cumulative cost (USD)") if r.cost_usd > 0 else None
+        ),
+        "by_calls": lambda r: _best_so_far(r.progress, "cumulative_calls", "cumulative model calls"),
+    }
     with quiet_optuna():
         figures = {name: build(report) for name, build in builders.items()}
     return {name: fig.update_layout(**_LAYOUT) for name, fig in figures.items() if fig is not None}
@@ -46,8 +55,9 @@ def _history(report: RunReport) -> go.Figure | None:
 def _importance(report: RunReport) -> go.Figure | None:
     if not report.importance.values:
         return None
-    fig = plot_param_importances(replay(report), evaluator=Precomputed(report.importance.values), target=_first,
-                                 target_name=SCORE)
+    fig = plot_param_importances(
+        replay(report), evaluator=Precomputed(report.importance.values), target=_first, target_name=SCORE
+    )
     return fig.update_layout(title="Parameter importance (PED-ANOVA)")
 
 
@@ -66,8 +76,16 @@ def _best_so_far(progress: tuple[ProgressPoint, ...], axis: str, label: str) -> 
         return None
     xs = [getattr(p, axis) for p in progress]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=[p.value for p in progress], mode="markers", name="trial",
-                             text=[f"trial {p.trial}" for p in progress], marker={"opacity": 0.55}))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[p.value for p in progress],
+            mode="markers",
+            name="trial",
+            text=[f"trial {p.trial}" for p in progress],
+            marker={"opacity": 0.55},
+        )
+    )
     fig.add_trace(go.Scatter(x=xs, y=[p.best for p in progress], mode="lines", line_shape="hv", name="best so far"))
     return fig.update_layout(title=f"Best so far against {label}", xaxis_title=label, yaxis_title=SCORE)
 
@@ -79,8 +97,7 @@ def _models(report: RunReport) -> go.Figure | None:
 def spread_figure(spreads: tuple[ModelSpread, ...], title: str) -> go.Figure | None:
     if not spreads:
         return None
-    fig = go.Figure([go.Box(y=list(s.scores), name=s.model, boxpoints="all", jitter=0.4, pointpos=0)
-                     for s in spreads])
+    fig = go.Figure([go.Box(y=list(s.scores), name=s.model, boxpoints="all", jitter=0.4, pointpos=0) for s in spreads])
     return fig.update_layout(title=title, yaxis_title=SCORE, showlegend=False)
 
 
@@ -91,11 +108,22 @@ def prompt_figures(board: PromptLeaderboard) -> dict[str, go.Figure]:
         scored = [e for e in entries if e.score is not None]
         if not scored:
             continue
-        fig.add_trace(go.Scatter(
-            x=[e.created_at.isoformat() for e in scored], y=[e.score for e in scored], mode="lines+markers",
-            name=model, marker={"symbol": ["diamond" if e.kind == "version" else "circle" for e in scored],
-                                "size": 10},
-            text=[f"{e.kind} {e.ref[:12]}: {e.description}" for e in scored], hoverinfo="text+y"))
-    fig.update_layout(title=f"{board.name}: test score (validation when untested) over time, by model",
-                      xaxis_title="created", yaxis_title="score", yaxis_range=[-0.02, 1.02], **_LAYOUT)
+        fig.add_trace(
+            go.Scatter(
+                x=[e.created_at.isoformat() for e in scored],
+                y=[e.score for e in scored],
+                mode="lines+markers",
+                name=model,
+                marker={"symbol": ["diamond" if e.kind == "version" else "circle" for e in scored], "size": 10},
+                text=[f"{e.kind} {e.ref[:12]}: {e.description}" for e in scored],
+                hoverinfo="text+y",
+            )
+        )
+    fig.update_layout(
+        title=f"{board.name}: test score (validation when untested) over time, by model",
+        xaxis_title="created",
+        yaxis_title="score",
+        yaxis_range=[-0.02, 1.02],
+        **_LAYOUT,
+    )
     return {"over_time": fig} if fig.data else {}

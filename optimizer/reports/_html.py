@@ -18,8 +18,7 @@ from promptopt.stats import format_p
 
 _TEMPLATES = Path(__file__).with_name("templates")
 # JSON inside <script> must not close the element or open a comment: escape the characters that could.
-_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
-                              "\u2029": "\\u2029"})
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def render_html(report: RunReport) -> str:
@@ -37,24 +36,48 @@ def render_leaderboard_html(board: PromptLeaderboard) -> str:
     """A prompt's leaderboard (every version and run, by model) as one self-contained HTML document."""
     from promptopt.reports._figures import prompt_figures
 
-    return _render("prompt.html.j2", prompt_figures(board), b=board, generated_at=_when(board.generated_at),
-                   versions=sum(e.kind == "version" for e in board.entries),
-                   runs=sum(e.kind == "run" for e in board.entries))
+    return _render(
+        "prompt.html.j2",
+        prompt_figures(board),
+        b=board,
+        generated_at=_when(board.generated_at),
+        versions=sum(e.kind == "version" for e in board.entries),
+        runs=sum(e.kind == "run" for e in board.entries),
+    )
 
 
 def _render(template: str, figures: dict[str, Any], **context: Any) -> str:
-    return _environment().get_template(template).render(
-        plotly_js=Markup(_plotly_js()), version=_version(),
-        figures={name: Markup(fig.to_json().translate(_SCRIPT_SAFE)) for name, fig in figures.items()},
-        **context)
+    return (
+        _environment()
+        .get_template(template)
+        .render(
+            plotly_js=Markup(_plotly_js()),
+            version=_version(),
+            figures={name: Markup(fig.to_json().translate(_SCRIPT_SAFE)) for name, fig in figures.items()},
+            **context,
+        )
+    )
 
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True, trim_blocks=True,
-                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.globals.update(est=_estimate, signed=lambda v: f"{v:+.4f}", num=_num, usd=_usd, show=plain, output=_output,
-                       pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False), format_p=format_p)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(
+        est=_estimate,
+        signed=lambda v: f"{v:+.4f}",
+        num=_num,
+        usd=_usd,
+        show=plain,
+        output=_output,
+        pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False),
+        format_p=format_p,
+    )
     return env
 
 

@@ -16,10 +16,14 @@ def render_markdown(report: RunReport, *, top: int = TOP, examples: int = EXAMPL
     """Winner against baseline, the lift with its interval and p-value, the top of the leaderboard and the
     counts of improved and regressed test cases with a few examples of each."""
     r = report
-    lines = [f"## {cell(r.name)}: prompt optimization run `{r.run_id[:8]}`", "",
-             f"{r.status}{f' (stopped by {r.stopped_by})' if r.stopped_by else ''}: {r.trial_count} trials "
-             f"({r.failed_trials} failed), {len(r.leaderboard)} distinct configurations, {r.model_calls} model "
-             f"calls, ${r.cost_usd:.4f} paid" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".", ""]
+    lines = [
+        f"## {cell(r.name)}: prompt optimization run `{r.run_id[:8]}`",
+        "",
+        f"{r.status}{f' (stopped by {r.stopped_by})' if r.stopped_by else ''}: {r.trial_count} trials "
+        f"({r.failed_trials} failed), {len(r.leaderboard)} distinct configurations, {r.model_calls} model "
+        f"calls, ${r.cost_usd:.4f} paid" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".",
+        "",
+    ]
     lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r.leaderboard[:top], len(r.leaderboard))
     if r.case_diff is not None:
         lines += [""] + _cases(r, examples)
@@ -34,57 +38,78 @@ def _verdict(r: RunReport) -> list[str]:
     ci = f" (95% CI {r.lift_ci95[0]:+.4f} .. {r.lift_ci95[1]:+.4f})" if r.lift_ci95 else ""
     p = f", {format_p(r.p_value)}" if r.p_value is not None else ""
     mark = "✅" if r.lift > 0 and r.lift_ci95 and r.lift_ci95[0] > 0 else "⚠️" if r.lift <= 0 else "➖"
-    return [f"{mark} **Lift on the held-out test split: {r.lift:+.4f}**{ci}{p} "
-            f"(trial {r.winner_trial} against the baseline, trial {r.baseline_trial})."]
+    return [
+        f"{mark} **Lift on the held-out test split: {r.lift:+.4f}**{ci}{p} "
+        f"(trial {r.winner_trial} against the baseline, trial {r.baseline_trial})."
+    ]
 
 
 def _versus(r: RunReport) -> list[str]:
     base, win = r.baseline, r.winner
     if base is None or win is None:
         return []
-    lines = ["| | baseline | winner |", "|---|---|---|",
-             f"| trial | {base.trial} | {win.trial} |",
-             f"| configuration | {cell(base.description)} | {cell(win.description)} |",
-             f"| validation (95% CI) | {estimate(base.validation)} | {estimate(win.validation)} |",
-             f"| test (95% CI) | {estimate(base.test)} | {estimate(win.test)} |",
-             f"| cost $ per row | {_usd(base.cost_per_row_usd)} | {_usd(win.cost_per_row_usd)} |",
-             f"| latency s per row | {_num(base.latency_per_row_s)} | {_num(win.latency_per_row_s)} |",
-             f"| paid $ (validation) | {base.cost_usd:.4f} | {win.cost_usd:.4f} |",
-             f"| paid mean latency s | {_num(base.mean_latency_s)} | {_num(win.mean_latency_s)} |"]
+    lines = [
+        "| | baseline | winner |",
+        "|---|---|---|",
+        f"| trial | {base.trial} | {win.trial} |",
+        f"| configuration | {cell(base.description)} | {cell(win.description)} |",
+        f"| validation (95% CI) | {estimate(base.validation)} | {estimate(win.validation)} |",
+        f"| test (95% CI) | {estimate(base.test)} | {estimate(win.test)} |",
+        f"| cost $ per row | {_usd(base.cost_per_row_usd)} | {_usd(win.cost_per_row_usd)} |",
+        f"| latency s per row | {_num(base.latency_per_row_s)} | {_num(win.latency_per_row_s)} |",
+        f"| paid $ (validation) | {base.cost_usd:.4f} | {win.cost_usd:.4f} |",
+        f"| paid mean latency s | {_num(base.mean_latency_s)} | {_num(win.mean_latency_s)} |",
+    ]
     return lines
 
 
 def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
-    lines = [f"### Top {len(rows)} of {total}", "",
-             "| rank | trial | configuration | validation (95% CI) | test | cost $/row | latency s/row | paid $ | "
-             "paid calls |", "|---:|---:|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"### Top {len(rows)} of {total}",
+        "",
+        "| rank | trial | configuration | validation (95% CI) | test | cost $/row | latency s/row | paid $ | "
+        "paid calls |",
+        "|---:|---:|---|---|---|---:|---:|---:|---:|",
+    ]
     for row in rows:
         tags = " (winner)" if row.winner else ""
         tags += " (baseline)" if row.baseline else ""
-        lines.append(f"| {row.rank} | {row.trial}{tags} | {cell(row.description)} | {estimate(row.validation)} | "
-                     f"{estimate(row.test)} | {_usd(row.cost_per_row_usd)} | {_num(row.latency_per_row_s)} | "
-                     f"{row.cost_usd:.4f} | {row.model_calls} |")
+        lines.append(
+            f"| {row.rank} | {row.trial}{tags} | {cell(row.description)} | {estimate(row.validation)} | "
+            f"{estimate(row.test)} | {_usd(row.cost_per_row_usd)} | {_num(row.latency_per_row_s)} | "
+            f"{row.cost_usd:.4f} | {row.model_calls} |"
+        )
     return lines
 
 
 def _cases(r: RunReport, examples: int) -> list[str]:
     d = r.case_diff
     assert d is not None
-    lines = [f"### Test cases: {d.improved} improved, {d.regressed} regressed, {d.unchanged} unchanged "
-             f"(of {d.paired_cases} paired)"]
+    lines = [
+        f"### Test cases: {d.improved} improved, {d.regressed} regressed, {d.unchanged} unchanged "
+        f"(of {d.paired_cases} paired)"
+    ]
     for kind in ("regressed", "improved"):
         shown = [c for c in d.cases if c.kind == kind][:examples]
         if shown:
-            lines += ["", f"<details><summary>{kind}: first {len(shown)}</summary>", "", *case_table(shown), "",
-                      "</details>"]
+            lines += [
+                "",
+                f"<details><summary>{kind}: first {len(shown)}</summary>",
+                "",
+                *case_table(shown),
+                "",
+                "</details>",
+            ]
     return lines
 
 
 def case_table(cases: list[CaseDiff] | tuple[CaseDiff, ...], *, a: str = "baseline", b: str = "winner") -> list[str]:
     lines = [f"| input | expected | {a} output | {b} output | {a} | {b} |", "|---|---|---|---|---:|---:|"]
     for c in cases:
-        lines.append(f"| {cell(plain(c.input))} | {cell(plain(c.expected))} | {cell(c.baseline_output)} | "
-                     f"{cell(c.winner_output)} | {c.baseline_score:.2f} | {c.winner_score:.2f} |")
+        lines.append(
+            f"| {cell(plain(c.input))} | {cell(plain(c.expected))} | {cell(c.baseline_output)} | "
+            f"{cell(c.winner_output)} | {c.baseline_score:.2f} | {c.winner_score:.2f} |"
+        )
     return lines
 
 
@@ -93,8 +118,7 @@ def cell(value: Any, width: int = 80) -> str:
     text = "" if value is None else " ".join(str(value).split())
     if len(text) > width:
         text = text[: width - 1] + "…"
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("`", "\\`"))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("`", "\\`")
 
 
 def estimate(value: Estimate | None) -> str:

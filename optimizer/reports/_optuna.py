@@ -20,10 +20,21 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from promptopt.reports._values import FrontObjective, Importance, LeaderboardRow, RunReport, TrialPoint
 
-_STATES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.PRUNED: "pruned",
-           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-_BACK = {"complete": TrialState.COMPLETE, "duplicate": TrialState.COMPLETE, "failed": TrialState.FAIL,
-         "pruned": TrialState.PRUNED, "running": TrialState.RUNNING, "waiting": TrialState.WAITING}
+_STATES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.FAIL: "failed",
+    TrialState.PRUNED: "pruned",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+_BACK = {
+    "complete": TrialState.COMPLETE,
+    "duplicate": TrialState.COMPLETE,
+    "failed": TrialState.FAIL,
+    "pruned": TrialState.PRUNED,
+    "running": TrialState.RUNNING,
+    "waiting": TrialState.WAITING,
+}
 
 
 @contextlib.contextmanager
@@ -61,9 +72,17 @@ def trial_point(trial: FrozenTrial, paid: Mapping[int, tuple[float, int]], model
         state = "duplicate"
     usd, calls = (0.0, 0) if duplicate_of is not None else paid.get(trial.number, (0.0, 0))
     values = tuple(trial.values) if trial.values is not None else None
-    return TrialPoint(number=trial.number, state=state, values=values, params=dict(trial.params), model=model,
-                      cost_usd=usd, model_calls=calls, duplicate_of=duplicate_of,
-                      error=trial.user_attrs.get("error"))
+    return TrialPoint(
+        number=trial.number,
+        state=state,
+        values=values,
+        params=dict(trial.params),
+        model=model,
+        cost_usd=usd,
+        model_calls=calls,
+        duplicate_of=duplicate_of,
+        error=trial.user_attrs.get("error"),
+    )
 
 
 def distributions(trials: list[FrozenTrial]) -> dict[str, str]:
@@ -87,7 +106,8 @@ def importance(trials: list[FrozenTrial], directions: tuple[str, ...]) -> Import
         warnings.filterwarnings("ignore", message=".*computes the importances of params to achieve low")
         try:
             values = optuna.importance.get_param_importances(
-                study, evaluator=PedAnovaImportanceEvaluator(), target=lambda t: sign * t.values[0])
+                study, evaluator=PedAnovaImportanceEvaluator(), target=lambda t: sign * t.values[0]
+            )
         except (ValueError, RuntimeError) as exc:  # a degenerate space Optuna cannot split
             return Importance(note=f"Optuna could not compute importances: {exc}")
     if not all(math.isfinite(v) for v in values.values()):
@@ -102,8 +122,7 @@ class Precomputed(BaseImportanceEvaluator):
     def __init__(self, values: Mapping[str, float]) -> None:
         self._values = dict(values)
 
-    def evaluate(self, study: optuna.Study, params: list[str] | None = None, *,
-                 target: Any = None) -> dict[str, float]:
+    def evaluate(self, study: optuna.Study, params: list[str] | None = None, *, target: Any = None) -> dict[str, float]:
         wanted = self._values if params is None else {k: v for k, v in self._values.items() if k in params}
         return dict(sorted(wanted.items(), key=lambda kv: kv[1], reverse=True))
 
@@ -121,12 +140,15 @@ def replay(report: RunReport) -> optuna.Study:
     for point in report.trials:
         state = _BACK[point.state]
         usable = state == TrialState.COMPLETE and point.values is not None
-        trials.append(create_trial(
-            state=state if usable or state != TrialState.COMPLETE else TrialState.FAIL,
-            values=list(point.values) if usable and point.values is not None else None,
-            params={k: v for k, v in point.params.items() if k in dists},
-            distributions={k: dists[k] for k in point.params if k in dists},
-            user_attrs={"model": point.model} if point.model else None))
+        trials.append(
+            create_trial(
+                state=state if usable or state != TrialState.COMPLETE else TrialState.FAIL,
+                values=list(point.values) if usable and point.values is not None else None,
+                params={k: v for k, v in point.params.items() if k in dists},
+                distributions={k: dists[k] for k in point.params if k in dists},
+                user_attrs={"model": point.model} if point.model else None,
+            )
+        )
     study.add_trials(trials)
     return study
 
@@ -139,9 +161,9 @@ def front_study(rows: tuple[LeaderboardRow, ...], objective: FrontObjective) -> 
     for r in rows:
         figure = r.per_row(objective)
         if r.validation is not None and figure is not None:
-            points[r.trial] = create_trial(values=[r.validation.mean, figure],
-                                           user_attrs={"configuration": r.description, "model": r.model})
+            points[r.trial] = create_trial(
+                values=[r.validation.mean, figure], user_attrs={"configuration": r.description, "model": r.model}
+            )
     study = _study(("maximize", "minimize"))
-    study.add_trials([points.get(n) or create_trial(state=TrialState.FAIL)
-                      for n in range(max(points, default=-1) + 1)])
+    study.add_trials([points.get(n) or create_trial(state=TrialState.FAIL) for n in range(max(points, default=-1) + 1)])
     return study

@@ -24,8 +24,10 @@ def build_prompt_leaderboard(store: Store, name: str) -> PromptLeaderboard:
     runs = store.list_runs(name=name, limit=ALL)
     versions, labels = _registry(store, name)
     if not runs and not versions:
-        raise NotFound(f"no run and no registered version of a prompt named {name!r} (runs are named after the "
-                       f"spec's task.name; `optimize registry list` shows registered prompts)")
+        raise NotFound(
+            f"no run and no registered version of a prompt named {name!r} (runs are named after the "
+            f"spec's task.name; `optimize registry list` shows registered prompts)"
+        )
     experiments: dict[str, list[ExperimentRecord]] = {}
 
     def of_run(run_id: str) -> list[ExperimentRecord]:
@@ -56,8 +58,11 @@ def _totals(experiments: Sequence[ExperimentRecord]) -> tuple[int | None, int | 
     done = [e.summary for e in experiments if e.summary is not None]
     if not done:
         return None, None, None
-    return (sum(s.model_calls for s in done), sum(s.task_tokens + s.scorer_tokens for s in done),
-            sum(s.cost_usd for s in done))
+    return (
+        sum(s.model_calls for s in done),
+        sum(s.task_tokens + s.scorer_tokens for s in done),
+        sum(s.cost_usd for s in done),
+    )
 
 
 def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEntry:
@@ -68,23 +73,46 @@ def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEnt
     trials = {e.trial_number for e in experiments if e.role is ExperimentRole.TRIAL}
     best = result.best if result else None
     return PromptEntry(
-        kind="run", ref=run.id, created_at=run.created_at, run_id=run.id, status=run.status,
+        kind="run",
+        ref=run.id,
+        created_at=run.created_at,
+        run_id=run.id,
+        status=run.status,
         model=best.config.get("model") if best else (experiments[-1].model if experiments else None),
         description=best.description if best else f"{run.status}: no verdict",
-        validation_score=best.validation_score if best else None, test_score=best.test_score if best else None,
-        trial=best.trial if best else None, trials=result.trials if result else len(trials),
-        model_calls=result.model_calls if result else calls, tokens=tokens,
-        cost_usd=result.cost_usd if result else usd)
+        validation_score=best.validation_score if best else None,
+        test_score=best.test_score if best else None,
+        trial=best.trial if best else None,
+        trials=result.trials if result else len(trials),
+        model_calls=result.model_calls if result else calls,
+        tokens=tokens,
+        cost_usd=result.cost_usd if result else usd,
+    )
 
 
 def _version_entry(version: Any, labels: dict[str, int], experiments: list[ExperimentRecord]) -> PromptEntry:
     lineage = version.lineage
-    trial_evals = [e for e in experiments if lineage.trial is not None and e.trial_number == lineage.trial
-                   and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)]
+    trial_evals = [
+        e
+        for e in experiments
+        if lineage.trial is not None
+        and e.trial_number == lineage.trial
+        and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)
+    ]
     calls, tokens, usd = _totals(trial_evals)
     return PromptEntry(
-        kind="version", ref=f"v{version.version}", created_at=version.created_at, model=version.config.model,
-        description=version.config.describe(), validation_score=lineage.validation_score,
-        test_score=lineage.test_score, labels=tuple(sorted(k for k, v in labels.items() if v == version.version)),
-        run_id=lineage.run_id, trial=lineage.trial, status=f"registered by {version.created_by}",
-        model_calls=calls, tokens=tokens, cost_usd=usd)
+        kind="version",
+        ref=f"v{version.version}",
+        created_at=version.created_at,
+        model=version.config.model,
+        description=version.config.describe(),
+        validation_score=lineage.validation_score,
+        test_score=lineage.test_score,
+        labels=tuple(sorted(k for k, v in labels.items() if v == version.version)),
+        run_id=lineage.run_id,
+        trial=lineage.trial,
+        status=f"registered by {version.created_by}",
+        model_calls=calls,
+        tokens=tokens,
+        cost_usd=usd,
+    )

@@ -28,8 +28,11 @@ _bearer = HTTPBearer(auto_error=False)
 RunId = Path(description="Run id, or a unique prefix of at least 6 characters.")
 PromptName = Path(max_length=100, description="Prompt name (the spec's task.name).")
 _CACHED_RUNS = 8  # renderings; an HTML one is about 5 MB
-_RENDER: dict[str, Callable[[RunReport], str]] = {"html": render_html, "markdown": render_markdown,
-                                                   "json": lambda r: r.model_dump_json()}
+_RENDER: dict[str, Callable[[RunReport], str]] = {
+    "html": render_html,
+    "markdown": render_markdown,
+    "json": lambda r: r.model_dump_json(),
+}
 _MEDIA = {"html": "text/html; charset=utf-8", "markdown": "text/markdown; charset=utf-8", "json": "application/json"}
 _404 = responses(404)
 

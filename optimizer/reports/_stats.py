@@ -12,8 +12,9 @@ from promptopt.stats import paired_bootstrap_ci
 CI_RESAMPLES = 2000  # per leaderboard row; percentile bounds move by well under 0.01 beyond this
 
 
-def estimate(values: Sequence[float], *, mean: float | None = None, seed: int = 0,
-             resamples: int = CI_RESAMPLES) -> Estimate | None:
+def estimate(
+    values: Sequence[float], *, mean: float | None = None, seed: int = 0, resamples: int = CI_RESAMPLES
+) -> Estimate | None:
     """Mean of ``values`` with its 95% percentile-bootstrap interval (rows resampled); ``None`` when empty.
 
     ``mean`` overrides the computed mean with the figure the caller already reports (the trial's value as
@@ -47,5 +48,9 @@ def pareto_front(points: Sequence[tuple[int, float, float]]) -> set[int]:
 
 def spread(scores: Sequence[float]) -> dict[str, float]:
     """Best, mean, median and worst of a non-empty list of scores."""
-    return {"best": max(scores), "mean": statistics.fmean(scores), "median": statistics.median(scores),
-            "worst": min(scores)}
+    return {
+        "best": max(scores),
+        "mean": statistics.fmean(scores),
+        "median": statistics.median(scores),
+        "worst": min(scores),
+    }

@@ -135,11 +135,17 @@ class CaseDiff(_Frozen):
 
     @model_validator(mode="after")
     def _kind_matches(self) -> CaseDiff:
-        kind = ("improved" if self.winner_score > self.baseline_score else
-                "regressed" if self.winner_score < self.baseline_score else "unchanged")
+        kind = (
+            "improved"
+            if self.winner_score > self.baseline_score
+            else "regressed"
+            if self.winner_score < self.baseline_score
+            else "unchanged"
+        )
         if kind != self.kind:
-            raise ValueError(f"case {self.case_id}: scores {self.baseline_score} -> {self.winner_score} are "
-                             f"{kind}, not {self.kind}")
+            raise ValueError(
+                f"case {self.case_id}: scores {self.baseline_score} -> {self.winner_score} are {kind}, not {self.kind}"
+            )
         return self
 
 

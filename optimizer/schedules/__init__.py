@@ -4,8 +4,9 @@ gate. Schedules, their leases and their run history live in the store.
 
 Example:
     >>> from promptopt.schedules import Scheduler, Schedules
-    >>> Schedules(store).add("triage-nightly", "triage.yaml", prompt="support-triage", every_s=86400,
-    ...                      min_new_feedback=50)  # doctest: +SKIP
+    >>> Schedules(store).add(
+    ...     "triage-nightly", "triage.yaml", prompt="support-triage", every_s=86400, min_new_feedback=50
+    ... )  # doctest: +SKIP
     >>> Scheduler(store).tick()  # doctest: +SKIP
 """
 
@@ -27,8 +28,35 @@ from promptopt.schedules._store import Schedules
 from promptopt.schedules._values import DriftAlert, JobReport, RunStatus, Schedule, ScheduleRun, ScheduleSettings
 from promptopt.schedules._warm import WarmStart, derive_spec, params_for, prepare_warm_start, previous_best, rebase
 
-__all__ = ["DEFAULT_LEASE_S", "DriftAlert", "DriftDetected", "Job", "JobDone", "JobResumed", "JobStarted",
-           "JobOutcome", "JobReport", "LeaseKeeper", "LeaseLost", "OnScheduleEvent", "RunStatus", "ScheduleEvent",
-           "SearchProgress", "WarmStarted",
-           "Schedule", "ScheduleRun", "ScheduleSettings", "Scheduler", "Schedules", "WarmStart", "check_drift",
-           "derive_spec", "drift_alert", "mean_ci", "params_for", "prepare_warm_start", "previous_best", "rebase"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "DriftAlert",
+    "DriftDetected",
+    "Job",
+    "JobDone",
+    "JobResumed",
+    "JobStarted",
+    "JobOutcome",
+    "JobReport",
+    "LeaseKeeper",
+    "LeaseLost",
+    "OnScheduleEvent",
+    "RunStatus",
+    "ScheduleEvent",
+    "SearchProgress",
+    "WarmStarted",
+    "Schedule",
+    "ScheduleRun",
+    "ScheduleSettings",
+    "Scheduler",
+    "Schedules",
+    "WarmStart",
+    "check_drift",
+    "derive_spec",
+    "drift_alert",
+    "mean_ci",
+    "params_for",
+    "prepare_warm_start",
+    "previous_best",
+    "rebase",
+]

@@ -27,12 +27,20 @@ def drift_alert(production: PromptVersion, label: str, fresh: Sequence[float], *
     mean, (lo, hi) = mean_ci(fresh, seed=seed)
     if hi >= registered:
         return None
-    return DriftAlert(prompt=production.name, version=production.version, label=label,
-                      registered_test_score=registered, fresh_score=mean, ci95=(lo, hi), cases=len(fresh))
+    return DriftAlert(
+        prompt=production.name,
+        version=production.version,
+        label=label,
+        registered_test_score=registered,
+        fresh_score=mean,
+        ci95=(lo, hi),
+        cases=len(fresh),
+    )
 
 
-def check_drift(store: Store, production: PromptVersion | None, label: str, result: RunResult, *,
-                seed: int = 0) -> DriftAlert | None:
+def check_drift(
+    store: Store, production: PromptVersion | None, label: str, result: RunResult, *, seed: int = 0
+) -> DriftAlert | None:
     """Drift of the version that held ``label`` when the run began, judged on the run's test split of fresh
     logs (the run evaluated it there as its baseline: trial 0 is the production version)."""
     baseline = result.baseline

@@ -54,34 +54,49 @@ class Job:
     async def run(self) -> JobOutcome:
         loaded = load_spec(self.schedule.spec_path)
         if loaded.spec.task.name != self.schedule.prompt:
-            raise InputError(str(loaded.path), "task.name", f"is {loaded.spec.task.name!r}, but the schedule was "
-                             f"added for {self.schedule.prompt!r}; add a new schedule for the renamed prompt")
+            raise InputError(
+                str(loaded.path),
+                "task.name",
+                f"is {loaded.spec.task.name!r}, but the schedule was "
+                f"added for {self.schedule.prompt!r}; add a new schedule for the renamed prompt",
+            )
         data = self._dataset(loaded)
         if isinstance(data, JobOutcome):
             return data
         path, digest, cases = data
         self.on_dataset(str(path), digest, cases)
         production = self._production(loaded)
-        derived = derive_spec(loaded, path, None if production is None else production.config,
-                              work_dir=self.work_dir)
+        derived = derive_spec(loaded, path, None if production is None else production.config, work_dir=self.work_dir)
         dataset = load_and_check(derived)
         name = self.schedule.name
-        search = SearchRun(loaded=derived, dataset=dataset, options=self._options(),
-                           on_event=lambda event: self.on_event(SearchProgress(name, event)),
-                           services=Services(backend=self.backend, cache=self.cache, records=self.store))
+        search = SearchRun(
+            loaded=derived,
+            dataset=dataset,
+            options=self._options(),
+            on_event=lambda event: self.on_event(SearchProgress(name, event)),
+            services=Services(backend=self.backend, cache=self.cache, records=self.store),
+        )
         previous = previous_best(self.store, self.schedule.last_run_id, self.schedule.settings.warm_start)
-        warm = await prepare_warm_start(search, production=None if production is None else production.config,
-                                        previous=previous)
+        warm = await prepare_warm_start(
+            search, production=None if production is None else production.config, previous=previous
+        )
         self.on_event(WarmStarted(name, warm))
         result: RunResult = await search.run()
-        drift = check_drift(self.store, production, loaded.spec.registry.label, result,
-                            seed=self.schedule.settings.seed)
+        drift = check_drift(
+            self.store, production, loaded.spec.registry.label, result, seed=self.schedule.settings.seed
+        )
         if drift is not None:
             self.on_event(DriftDetected(name, drift))
-        return JobOutcome(status="finished", run_id=result.run_id, dataset_file=str(path), dataset_hash=digest,
-                          cases=cases, drift=drift,
-                          promotion=None if result.promotion is None else result.promotion.model_dump(mode="json"),
-                          message=None if result.promotion is None else result.promotion.reason)
+        return JobOutcome(
+            status="finished",
+            run_id=result.run_id,
+            dataset_file=str(path),
+            dataset_hash=digest,
+            cases=cases,
+            drift=drift,
+            promotion=None if result.promotion is None else result.promotion.model_dump(mode="json"),
+            message=None if result.promotion is None else result.promotion.reason,
+        )
 
     def _dataset(self, loaded: LoadedSpec) -> tuple[Path, str, int] | JobOutcome:
         """The logs file of this run: the one a taken-over run was using (so its search run resumes), else
@@ -91,15 +106,21 @@ class Job:
             return Path(self.resume.dataset_file), self.resume.dataset_hash or "", self.resume.cases or 0
         settings = self.schedule.settings
         since = None if settings.window_s is None else self.now - timedelta(seconds=settings.window_s)
-        records = dataset_from_logs(self.store, LogQuery(prompt=self.schedule.prompt, since=since, until=self.now,
-                                                         with_feedback=True), require_expected=True)
+        records = dataset_from_logs(
+            self.store,
+            LogQuery(prompt=self.schedule.prompt, since=since, until=self.now, with_feedback=True),
+            require_expected=True,
+        )
         labels = loaded.spec.task.output.labels
         if labels is not None:  # feedback outside the label set cannot be scored as a label task
             records = [r for r in records if str(r["expected"]) in labels]
         if len(records) < settings.min_cases:
-            return JobOutcome(status="skipped", cases=len(records),
-                              message=f"{len(records)} log(s) with a reference in their feedback; the schedule "
-                                      f"needs at least {settings.min_cases}")
+            return JobOutcome(
+                status="skipped",
+                cases=len(records),
+                message=f"{len(records)} log(s) with a reference in their feedback; the schedule "
+                f"needs at least {settings.min_cases}",
+            )
         digest = dataset_hash(records)
         path = self.work_dir / f"logs-{digest[:16]}.jsonl"
         write_jsonl(records, path)
@@ -113,5 +134,11 @@ class Job:
 
     def _options(self) -> RunOptions:
         s = self.schedule.settings
-        return RunOptions(sampler=s.sampler, seed=s.seed, top_k=s.top_k, max_trials=s.max_trials, promote=True,
-                          who=f"schedule {self.schedule.name}")
+        return RunOptions(
+            sampler=s.sampler,
+            seed=s.seed,
+            top_k=s.top_k,
+            max_trials=s.max_trials,
+            promote=True,
+            who=f"schedule {self.schedule.name}",
+        )

@@ -20,8 +20,9 @@ class LeaseKeeper:
     lease must not run out because of it.
     """
 
-    def __init__(self, schedules: Schedules, schedule_id: str, *, owner: str, lease_s: float,
-                 on_lost: Callable[[], None]) -> None:
+    def __init__(
+        self, schedules: Schedules, schedule_id: str, *, owner: str, lease_s: float, on_lost: Callable[[], None]
+    ) -> None:
         self._schedules, self._id, self._owner, self._lease_s = schedules, schedule_id, owner, lease_s
         self._on_lost = on_lost
         self._stop = threading.Event()

@@ -52,9 +52,17 @@ class Scheduler:
             started, drifted or done, and the search run's own events wrapped in ``SearchProgress``.
     """
 
-    def __init__(self, store: Store, *, backend: ModelBackend | None = None, cache: ResponseCache | None = None,
-                 work_dir: str | Path | None = None, lease_s: float = DEFAULT_LEASE_S, owner: str | None = None,
-                 on_event: OnScheduleEvent = ignore) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        backend: ModelBackend | None = None,
+        cache: ResponseCache | None = None,
+        work_dir: str | Path | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        owner: str | None = None,
+        on_event: OnScheduleEvent = ignore,
+    ) -> None:
         if lease_s <= 0:
             raise ValueError(f"lease_s must be positive, not {lease_s}")
         self.store, self.lease_s, self.on_event = store, lease_s, on_event
@@ -76,8 +84,10 @@ class Scheduler:
         next_at = schedule.next_run_at()
         if next_at is not None and now < next_at:
             return False
-        return (schedule.min_new_feedback == 0
-                or self.logs.new_feedback(schedule.prompt, schedule.last_run_at) >= schedule.min_new_feedback)
+        return (
+            schedule.min_new_feedback == 0
+            or self.logs.new_feedback(schedule.prompt, schedule.last_run_at) >= schedule.min_new_feedback
+        )
 
     def tick(self) -> list[JobReport]:
         """Run every due schedule once, one after another (for cron or CI); what each claimed job did."""
@@ -107,16 +117,21 @@ class Scheduler:
             return None
         previous = self.schedules.abandon_running(schedule.id, by=self.owner)
         new_feedback = self.logs.new_feedback(schedule.prompt, schedule.last_run_at)
-        history_id = self.schedules.begin_run(schedule.id, owner=self.owner, started_at=started,
-                                              new_feedback=new_feedback)
-        self.on_event(JobStarted(schedule.name, history_id, taken_over=previous is not None,
-                                 new_feedback=new_feedback))
+        history_id = self.schedules.begin_run(
+            schedule.id, owner=self.owner, started_at=started, new_feedback=new_feedback
+        )
+        self.on_event(JobStarted(schedule.name, history_id, taken_over=previous is not None, new_feedback=new_feedback))
         state: dict[str, Any] = {"run_id": None}
         try:
             outcome = self._execute(schedule, history_id, previous, started, state)
         except KeyboardInterrupt:
-            self.schedules.update_run(history_id, status="interrupted", finished_at=datetime.now(UTC),
-                                      run_id=state["run_id"], message="the scheduler was interrupted")
+            self.schedules.update_run(
+                history_id,
+                status="interrupted",
+                finished_at=datetime.now(UTC),
+                run_id=state["run_id"],
+                message="the scheduler was interrupted",
+            )
             self.schedules.expire(schedule.id, owner=self.owner)  # another scheduler may continue it at once
             raise
         except LeaseLost as exc:
@@ -128,8 +143,14 @@ class Scheduler:
             return self._finish(schedule, history_id, started, "failed", state["run_id"], message=message)
         return self._finish(schedule, history_id, started, outcome.status, outcome.run_id, outcome=outcome)
 
-    def _execute(self, schedule: Schedule, history_id: int, previous: ScheduleRun | None, started: datetime,
-                 state: dict[str, Any]) -> JobOutcome:
+    def _execute(
+        self,
+        schedule: Schedule,
+        history_id: int,
+        previous: ScheduleRun | None,
+        started: datetime,
+        state: dict[str, Any],
+    ) -> JobOutcome:
         def on_event(event: ScheduleEvent) -> None:
             if isinstance(event, WarmStarted):
                 state["run_id"] = event.warm.run_id
@@ -139,9 +160,17 @@ class Scheduler:
         def on_dataset(path: str, digest: str, cases: int) -> None:
             self.schedules.update_run(history_id, dataset_file=path, dataset_hash=digest, cases=cases)
 
-        job = Job(store=self.store, schedule=schedule, backend=self.backend, cache=self.cache,
-                  work_dir=self.work_dir / schedule.name, now=started, resume=previous, on_event=on_event,
-                  on_dataset=on_dataset)
+        job = Job(
+            store=self.store,
+            schedule=schedule,
+            backend=self.backend,
+            cache=self.cache,
+            work_dir=self.work_dir / schedule.name,
+            now=started,
+            resume=previous,
+            on_event=on_event,
+            on_dataset=on_dataset,
+        )
         return asyncio.run(self._guarded(job, schedule))
 
     async def _guarded(self, job: Job, schedule: Schedule) -> JobOutcome:
@@ -152,33 +181,59 @@ class Scheduler:
         def cancel() -> None:  # called from the lease thread
             loop.call_soon_threadsafe(task.cancel)
 
-        keeper = LeaseKeeper(self.schedules, schedule.id, owner=self.owner, lease_s=self.lease_s,
-                             on_lost=cancel).start()
+        keeper = LeaseKeeper(
+            self.schedules, schedule.id, owner=self.owner, lease_s=self.lease_s, on_lost=cancel
+        ).start()
         try:
             return await job.run()
         except asyncio.CancelledError:
             if keeper.lost:
-                raise LeaseLost(f"{self.owner} lost the lease of {schedule.name!r} to another scheduler, "
-                                f"which continues the run") from None
+                raise LeaseLost(
+                    f"{self.owner} lost the lease of {schedule.name!r} to another scheduler, which continues the run"
+                ) from None
             raise
         finally:
             keeper.stop()
 
-    def _finish(self, schedule: Schedule, history_id: int, started: datetime, status: str, run_id: str | None, *,
-                outcome: JobOutcome | None = None, message: str | None = None) -> JobReport:
+    def _finish(
+        self,
+        schedule: Schedule,
+        history_id: int,
+        started: datetime,
+        status: str,
+        run_id: str | None,
+        *,
+        outcome: JobOutcome | None = None,
+        message: str | None = None,
+    ) -> JobReport:
         promotion = None if outcome is None else outcome.promotion
         promoted = None if promotion is None else bool(promotion.get("promoted"))
         drift = None if outcome is None else outcome.drift
         message = message or (None if outcome is None else outcome.message)
-        fields: dict[str, Any] = {"status": status, "finished_at": datetime.now(UTC), "run_id": run_id,
-                                  "promoted": promoted, "promotion": promotion, "drift": drift, "message": message}
+        fields: dict[str, Any] = {
+            "status": status,
+            "finished_at": datetime.now(UTC),
+            "run_id": run_id,
+            "promoted": promoted,
+            "promotion": promotion,
+            "drift": drift,
+            "message": message,
+        }
         if outcome is not None and outcome.cases is not None:
             fields["cases"] = outcome.cases
         self.schedules.update_run(history_id, **fields)
         if status != "lost_lease":
             self.schedules.release(schedule.id, owner=self.owner, started_at=started, status=status, run_id=run_id)
-        report = JobReport(schedule=schedule.name, history_id=history_id, status=status,
-                           run_id=run_id, promoted=promoted, promotion=promotion, drift=drift, message=message)
+        report = JobReport(
+            schedule=schedule.name,
+            history_id=history_id,
+            status=status,
+            run_id=run_id,
+            promoted=promoted,
+            promotion=promotion,
+            drift=drift,
+            message=message,
+        )
         self.on_event(JobDone(report))
         return report
 

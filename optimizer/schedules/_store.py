@@ -36,8 +36,16 @@ class Schedules:
         self._writer = writer(store.engine)
 
     # -- management ---------------------------------------------------------------------------------------
-    def add(self, name: str, spec_path: str, *, prompt: str, every_s: float, min_new_feedback: int = 0,
-            settings: ScheduleSettings = ScheduleSettings()) -> Schedule:
+    def add(
+        self,
+        name: str,
+        spec_path: str,
+        *,
+        prompt: str,
+        every_s: float,
+        min_new_feedback: int = 0,
+        settings: ScheduleSettings = ScheduleSettings(),
+    ) -> Schedule:
         """Add a schedule (not paused; due at once if feedback suffices).
 
         Raises:
@@ -49,13 +57,21 @@ class Schedules:
             raise InputError(_SOURCE, "every_s", f"the interval must be positive, not {every_s}")
         if min_new_feedback < 0:
             raise InputError(_SOURCE, "min_new_feedback", f"must be >= 0, not {min_new_feedback}")
-        row = ScheduleTable(id=uuid.uuid4().hex, name=name, prompt=prompt, spec_path=spec_path, every_s=every_s,
-                            min_new_feedback=min_new_feedback, settings=settings.model_dump(mode="json"),
-                            created_at=datetime.now(UTC))
+        row = ScheduleTable(
+            id=uuid.uuid4().hex,
+            name=name,
+            prompt=prompt,
+            spec_path=spec_path,
+            every_s=every_s,
+            min_new_feedback=min_new_feedback,
+            settings=settings.model_dump(mode="json"),
+            created_at=datetime.now(UTC),
+        )
         with Session(self._writer) as session, session.begin():
             if session.exec(select(ScheduleTable).where(ScheduleTable.name == name)).first() is not None:
-                raise InputError(_SOURCE, "name", f"a schedule named {name!r} exists; remove it first or pick "
-                                 "another name")
+                raise InputError(
+                    _SOURCE, "name", f"a schedule named {name!r} exists; remove it first or pick another name"
+                )
             session.add(row)
             session.flush()
             return _schedule(row)
@@ -88,8 +104,12 @@ class Schedules:
         """The schedule's runs, newest first."""
         with Session(self._engine) as session:
             schedule_id = _row(session, name).id
-            rows = session.exec(select(ScheduleRunTable).where(ScheduleRunTable.schedule_id == schedule_id)
-                                .order_by(col(ScheduleRunTable.id).desc()).limit(limit))
+            rows = session.exec(
+                select(ScheduleRunTable)
+                .where(ScheduleRunTable.schedule_id == schedule_id)
+                .order_by(col(ScheduleRunTable.id).desc())
+                .limit(limit)
+            )
             return [_run(r) for r in rows]
 
     # -- the lease ----------------------------------------------------------------------------------------
@@ -97,34 +117,43 @@ class Schedules:
         """Take the lease of ``schedule`` for ``lease_s`` seconds if it is still as read: not paused, not
         claimed since (``runs`` unchanged) and its lease free or run out. ``True`` for exactly one claimer."""
         now = now or datetime.now(UTC)
-        stmt = (update(ScheduleTable)
-                .where(col(ScheduleTable.id) == schedule.id, col(ScheduleTable.runs) == schedule.runs,
-                       col(ScheduleTable.paused) == false(),
-                       col(ScheduleTable.lease_until).is_(None) | (col(ScheduleTable.lease_until) < now))
-                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s), runs=schedule.runs + 1))
+        stmt = (
+            update(ScheduleTable)
+            .where(
+                col(ScheduleTable.id) == schedule.id,
+                col(ScheduleTable.runs) == schedule.runs,
+                col(ScheduleTable.paused) == false(),
+                col(ScheduleTable.lease_until).is_(None) | (col(ScheduleTable.lease_until) < now),
+            )
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s), runs=schedule.runs + 1)
+        )
         return self._update(stmt)
 
     def renew(self, schedule_id: str, *, owner: str, lease_s: float) -> bool:
         """Extend a held lease; ``False`` when another scheduler has taken the job over."""
-        stmt = (update(ScheduleTable)
-                .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
-                .values(lease_until=datetime.now(UTC) + timedelta(seconds=lease_s)))
+        stmt = (
+            update(ScheduleTable)
+            .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
+            .values(lease_until=datetime.now(UTC) + timedelta(seconds=lease_s))
+        )
         return self._update(stmt)
 
-    def release(self, schedule_id: str, *, owner: str, started_at: datetime, status: str,
-                run_id: str | None) -> bool:
+    def release(self, schedule_id: str, *, owner: str, started_at: datetime, status: str, run_id: str | None) -> bool:
         """End a held lease and record the run on the schedule; ``False`` if the lease was lost meanwhile."""
-        stmt = (update(ScheduleTable)
-                .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
-                .values(lease_owner=None, lease_until=None, last_run_at=started_at, last_status=status,
-                        last_run_id=run_id))
+        stmt = (
+            update(ScheduleTable)
+            .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
+            .values(lease_owner=None, lease_until=None, last_run_at=started_at, last_status=status, last_run_id=run_id)
+        )
         return self._update(stmt)
 
     def expire(self, schedule_id: str, *, owner: str) -> bool:
         """Give a held lease up at once, leaving the job to be taken over (a scheduler stopped mid-job)."""
-        stmt = (update(ScheduleTable)
-                .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
-                .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        stmt = (
+            update(ScheduleTable)
+            .where(col(ScheduleTable.id) == schedule_id, col(ScheduleTable.lease_owner) == owner)
+            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
         return self._update(stmt)
 
     def _update(self, stmt: Any) -> bool:
@@ -134,8 +163,9 @@ class Schedules:
     # -- history ------------------------------------------------------------------------------------------
     def begin_run(self, schedule_id: str, *, owner: str, started_at: datetime, new_feedback: int) -> int:
         with Session(self._writer) as session, session.begin():
-            row = ScheduleRunTable(schedule_id=schedule_id, owner=owner, status="running", started_at=started_at,
-                                   new_feedback=new_feedback)
+            row = ScheduleRunTable(
+                schedule_id=schedule_id, owner=owner, status="running", started_at=started_at, new_feedback=new_feedback
+            )
             session.add(row)
             session.flush()
             assert row.id is not None
@@ -156,9 +186,11 @@ class Schedules:
         """Mark runs a dead scheduler left ``running`` as ``abandoned``; returns the newest of them (the new
         owner continues with its dataset, so the search run resumes instead of starting over)."""
         with Session(self._writer) as session, session.begin():
-            rows = session.exec(select(ScheduleRunTable).where(ScheduleRunTable.schedule_id == schedule_id,
-                                                               ScheduleRunTable.status == "running")
-                                .order_by(col(ScheduleRunTable.id).desc())).all()
+            rows = session.exec(
+                select(ScheduleRunTable)
+                .where(ScheduleRunTable.schedule_id == schedule_id, ScheduleRunTable.status == "running")
+                .order_by(col(ScheduleRunTable.id).desc())
+            ).all()
             for row in rows:
                 row.status, row.finished_at = "abandoned", datetime.now(UTC)
                 row.message = f"{row.owner} stopped renewing its lease; taken over by {by}"
@@ -178,17 +210,41 @@ def _at(value: datetime | None) -> datetime | None:
 
 
 def _schedule(row: ScheduleTable) -> Schedule:
-    return Schedule(id=row.id, name=row.name, prompt=row.prompt, spec_path=row.spec_path, every_s=row.every_s,
-                    min_new_feedback=row.min_new_feedback, settings=ScheduleSettings.model_validate(row.settings),
-                    paused=row.paused, lease_owner=row.lease_owner, lease_until=_at(row.lease_until), runs=row.runs,
-                    last_run_at=_at(row.last_run_at), last_status=row.last_status, last_run_id=row.last_run_id,
-                    created_at=utc(row.created_at))
+    return Schedule(
+        id=row.id,
+        name=row.name,
+        prompt=row.prompt,
+        spec_path=row.spec_path,
+        every_s=row.every_s,
+        min_new_feedback=row.min_new_feedback,
+        settings=ScheduleSettings.model_validate(row.settings),
+        paused=row.paused,
+        lease_owner=row.lease_owner,
+        lease_until=_at(row.lease_until),
+        runs=row.runs,
+        last_run_at=_at(row.last_run_at),
+        last_status=row.last_status,
+        last_run_id=row.last_run_id,
+        created_at=utc(row.created_at),
+    )
 
 
 def _run(row: ScheduleRunTable) -> ScheduleRun:
     assert row.id is not None
-    return ScheduleRun(id=row.id, schedule_id=row.schedule_id, owner=row.owner, status=row.status,
-                       started_at=utc(row.started_at), finished_at=_at(row.finished_at), run_id=row.run_id,
-                       dataset_file=row.dataset_file, dataset_hash=row.dataset_hash, cases=row.cases,
-                       new_feedback=row.new_feedback, promoted=row.promoted, promotion=row.promotion,
-                       drift=None if row.drift is None else DriftAlert.model_validate(row.drift), message=row.message)
+    return ScheduleRun(
+        id=row.id,
+        schedule_id=row.schedule_id,
+        owner=row.owner,
+        status=row.status,
+        started_at=utc(row.started_at),
+        finished_at=_at(row.finished_at),
+        run_id=row.run_id,
+        dataset_file=row.dataset_file,
+        dataset_hash=row.dataset_hash,
+        cases=row.cases,
+        new_feedback=row.new_feedback,
+        promoted=row.promoted,
+        promotion=row.promotion,
+        drift=None if row.drift is None else DriftAlert.model_validate(row.drift),
+        message=row.message,
+    )

@@ -91,9 +91,11 @@ class DriftAlert(_Frozen):
     @property
     def message(self) -> str:
         lo, hi = self.ci95
-        return (f"drift: {self.prompt} v{self.version} ({self.label}) scores {self.fresh_score:.3f} on "
-                f"{self.cases} fresh cases (95% CI {lo:.3f}..{hi:.3f}), below its registered test score "
-                f"{self.registered_test_score:.3f}")
+        return (
+            f"drift: {self.prompt} v{self.version} ({self.label}) scores {self.fresh_score:.3f} on "
+            f"{self.cases} fresh cases (95% CI {lo:.3f}..{hi:.3f}), below its registered test score "
+            f"{self.registered_test_score:.3f}"
+        )
 
 
 class ScheduleRun(_Frozen):

@@ -38,8 +38,7 @@ class WarmStart(BaseModel):
     dropped_few_shot: bool = False
 
 
-def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | None, *,
-                work_dir: Path) -> LoadedSpec:
+def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | None, *, work_dir: Path) -> LoadedSpec:
     """The spec of a scheduled run: the task as the production version has it (prompt, model, decoding,
     output), the data the given logs file (split as the spec says), everything else as written.
 
@@ -51,8 +50,12 @@ def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | 
         data["task"].update(_task_fields(production))
     original = loaded.spec.dataset
     split = original.split if original.file and original.split else SplitRatio.model_validate({})
-    data["dataset"] = {"file": str(data_file.resolve()), "split": split.model_dump(), "seed": original.seed,
-                       "limit": dict(original.limit)}
+    data["dataset"] = {
+        "file": str(data_file.resolve()),
+        "split": split.model_dump(),
+        "seed": original.seed,
+        "limit": dict(original.limit),
+    }
     path = work_dir / f"spec-{content_hash(data)[:16]}.yaml"
     spec = spec_from_data(data, str(path))
     if not path.exists():
@@ -64,8 +67,13 @@ def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | 
 
 def _task_fields(config: PromptConfig) -> dict[str, Any]:
     dumped = config.model_dump(mode="json", by_alias=True, exclude_none=True)
-    fields = {"prompt": dumped["messages"], "model": dumped["model"], "params": dumped["params"],
-              "output": dumped["output"], "constrained": dumped["constrained"]}
+    fields = {
+        "prompt": dumped["messages"],
+        "model": dumped["model"],
+        "params": dumped["params"],
+        "output": dumped["output"],
+        "constrained": dumped["constrained"],
+    }
     for key in ("tools", "response_format"):
         if key in dumped:
             fields[key] = dumped[key]
@@ -103,8 +111,9 @@ def _grid(dim: Dimension) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
 
 
-def rebase(space: SearchSpace, production: PromptConfig | None,
-           previous: list[PromptConfig]) -> tuple[SearchSpace, bool]:
+def rebase(
+    space: SearchSpace, production: PromptConfig | None, previous: list[PromptConfig]
+) -> tuple[SearchSpace, bool]:
     """``space`` over the production configuration, with the previous winners' instructions added.
 
     A production version with examples keeps them: its few-shot dimension is dropped (its baseline, no
@@ -113,8 +122,9 @@ def rebase(space: SearchSpace, production: PromptConfig | None,
     """
     base = space.base if production is None else production
     dims = list(space.dimensions)
-    dropped = bool(production is not None and production.examples and
-                   any(isinstance(d, FewShotDimension) for d in dims))
+    dropped = bool(
+        production is not None and production.examples and any(isinstance(d, FewShotDimension) for d in dims)
+    )
     if dropped:
         dims = [d for d in dims if not isinstance(d, FewShotDimension)]
     at = next((i for i, d in enumerate(dims) if isinstance(d, InstructionDimension)), None)
@@ -126,8 +136,9 @@ def rebase(space: SearchSpace, production: PromptConfig | None,
     return SearchSpace(base, tuple(dims)), dropped
 
 
-async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | None,
-                             previous: list[PromptConfig]) -> WarmStart:
+async def prepare_warm_start(
+    search: SearchRun, *, production: PromptConfig | None, previous: list[PromptConfig]
+) -> WarmStart:
     """Begin ``search``'s run and enqueue the production version, then the previous winners, as its first
     trials. A run prepared before (a job taken over after its scheduler died) is left as it is."""
     loaded, dataset, options, store = search.loaded, search.dataset, search.options, search.store
@@ -135,8 +146,9 @@ async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | No
     if run.space:
         return WarmStart(run_id=run.id, prepared=False)
     budget = search.plan.search_budget(BudgetUse())
-    built = await build_space(loaded, dataset, search.services.but(budget=budget), run_id=run.id,
-                              seed=options.seed, on_event=search.on_event)
+    built = await build_space(
+        loaded, dataset, search.services.but(budget=budget), run_id=run.id, seed=options.seed, on_event=search.on_event
+    )
     space, dropped = rebase(built.space, production, previous)
     store.save_run_space(run.id, space.to_json(), calls=built.calls, usd=built.usd)
     study = open_run_study(store, run.id, space, options)
@@ -146,8 +158,13 @@ async def prepare_warm_start(search: SearchRun, *, production: PromptConfig | No
         enqueued = _enqueue(study, space, previous)
     finally:
         _release(study)
-    return WarmStart(run_id=run.id, prepared=True, enqueued_previous=enqueued,
-                     skipped_previous=len(previous) - enqueued, dropped_few_shot=dropped)
+    return WarmStart(
+        run_id=run.id,
+        prepared=True,
+        enqueued_previous=enqueued,
+        skipped_previous=len(previous) - enqueued,
+        dropped_few_shot=dropped,
+    )
 
 
 def _enqueue(study: optuna.Study, space: SearchSpace, previous: list[PromptConfig]) -> int:

@@ -10,7 +10,23 @@ from promptopt.scorers._numeric import NumericScorer
 from promptopt.scorers._regex import RegexScorer
 from promptopt.scorers._text import ContainsScorer, ExactMatchScorer, LevenshteinScorer, normalize
 
-__all__ = ["DEFAULT_JUDGE_PARAMS", "ContainsScorer", "CustomScorer", "EmbeddingScorer", "ExactMatchScorer",
-           "JsonFieldScorer", "JsonValidScorer", "LLMJudgeScorer", "LevenshteinScorer", "NumericScorer",
-           "RegexScorer", "ScoreInput", "ScoreResult", "Scorer", "build_scorer", "build_scorers",
-           "match_choice", "normalize"]
+__all__ = [
+    "DEFAULT_JUDGE_PARAMS",
+    "ContainsScorer",
+    "CustomScorer",
+    "EmbeddingScorer",
+    "ExactMatchScorer",
+    "JsonFieldScorer",
+    "JsonValidScorer",
+    "LLMJudgeScorer",
+    "LevenshteinScorer",
+    "NumericScorer",
+    "RegexScorer",
+    "ScoreInput",
+    "ScoreResult",
+    "Scorer",
+    "build_scorer",
+    "build_scorers",
+    "match_choice",
+    "normalize",
+]

@@ -45,6 +45,8 @@ def answer(row: ScoreInput) -> Any:
 def require_expected(row: ScoreInput, name: str) -> Any:
     """The row's reference value; a row without one is an error on that row, never a score of 0."""
     if row.expected is None:
-        raise ScorerError(f"scorer {name!r} compares with an expected value, but the row has none; "
-                          "give the row an 'expected' or use a scorer that needs no reference")
+        raise ScorerError(
+            f"scorer {name!r} compares with an expected value, but the row has none; "
+            "give the row an 'expected' or use a scorer that needs no reference"
+        )
     return row.expected

@@ -34,8 +34,13 @@ class CustomScorer(SpecScorer):
         self._pool = WorkerPool(Path(base_dir).resolve(), spec.function, size=size)
 
     async def score(self, row: ScoreInput) -> ScoreResult:
-        kwargs = {"input": row.input, "output": row.output, "parsed": row.parsed, "expected": row.expected,
-                  "metadata": row.metadata}
+        kwargs = {
+            "input": row.input,
+            "output": row.output,
+            "parsed": row.parsed,
+            "expected": row.expected,
+            "metadata": row.metadata,
+        }
         value = await self._pool.call(kwargs, self._timeout_s)
         if not 0.0 <= value <= 1.0:  # also rejects NaN
             raise ScorerError(f"custom scorer {self._function} returned {value!r}; it must lie in [0, 1]")

@@ -55,13 +55,16 @@ class _Worker:
             conn.send_bytes(payload)
             if not conn.poll(timeout_s):
                 self.stop()
-                raise ScorerError(f"custom scorer {self._function} timed out after {timeout_s:g} s; "
-                                  "its worker was killed and will be replaced")
+                raise ScorerError(
+                    f"custom scorer {self._function} timed out after {timeout_s:g} s; "
+                    "its worker was killed and will be replaced"
+                )
             reply: tuple[str, Any] = conn.recv()
             return reply
         except (EOFError, OSError) as exc:
-            raise ScorerError(f"custom scorer {self._function} crashed ({self._reap()}); "
-                              "its worker will be replaced") from exc
+            raise ScorerError(
+                f"custom scorer {self._function} crashed ({self._reap()}); its worker will be replaced"
+            ) from exc
 
     def kill(self) -> None:
         """Kill the process now; safe from any thread (the caller waiting on it sees the socket close)."""
@@ -84,22 +87,22 @@ class _Worker:
         with theirs:  # closed here once the child has its copy, so the child's death reads as EOF
             # -P: do not put the worker's own folder on sys.path, where it could shadow the user's modules.
             # The function's prints go to our stderr: stdout may be a report or JSON being written.
-            argv = [sys.executable, "-P", _WORKER_SCRIPT, str(theirs.fileno()), str(self._base_dir),
-                    self._function]
-            self._proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                          stdout=2)
+            argv = [sys.executable, "-P", _WORKER_SCRIPT, str(theirs.fileno()), str(self._base_dir), self._function]
+            self._proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=2)
         self._conn = conn = Connection(ours.detach())
         try:
             ready = conn.poll(self._startup_timeout_s)
             kind, message = conn.recv() if ready else ("fatal", "")
         except (EOFError, OSError) as exc:
             # Dying while importing the function would happen again on every start: give up on it.
-            raise _Unusable(f"custom scorer {self._function} crashed while being imported "
-                            f"({self._reap()})") from exc
+            raise _Unusable(f"custom scorer {self._function} crashed while being imported ({self._reap()})") from exc
         if kind != "ready":
             self.stop()
-            raise _Unusable(message or f"custom scorer {self._function} did not start within "
-                                       f"{self._startup_timeout_s:g} s (is its import slow or stuck?)")
+            raise _Unusable(
+                message
+                or f"custom scorer {self._function} did not start within "
+                f"{self._startup_timeout_s:g} s (is its import slow or stuck?)"
+            )
         return conn
 
     def _reap(self) -> str:

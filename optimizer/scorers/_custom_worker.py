@@ -39,8 +39,13 @@ def load_function(base_dir: str, function: str) -> tuple[Callable[..., Any], tup
     params = inspect.signature(fn).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return fn, None
-    unknown = [p.name for p in params if p.default is inspect.Parameter.empty
-               and p.kind is not inspect.Parameter.VAR_POSITIONAL and p.name not in ARGUMENTS]
+    unknown = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind is not inspect.Parameter.VAR_POSITIONAL
+        and p.name not in ARGUMENTS
+    ]
     if unknown:
         raise TypeError(f"{function} requires {unknown}; a scorer can take only {list(ARGUMENTS)}")
     return fn, tuple(p.name for p in params if p.name in ARGUMENTS)
@@ -65,8 +70,7 @@ def serve(conn: Connection, base_dir: str, function: str) -> None:
     try:
         fn, accepted = load_function(base_dir, function)
     except (Exception, SystemExit) as exc:
-        conn.send(("fatal", f"cannot use custom scorer {function} (from {base_dir}): "
-                            f"{type(exc).__name__}: {exc}"))
+        conn.send(("fatal", f"cannot use custom scorer {function} (from {base_dir}): {type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", ""))
     while True:

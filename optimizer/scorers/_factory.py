@@ -19,9 +19,15 @@ from promptopt.scorers._regex import RegexScorer
 from promptopt.scorers._text import ContainsScorer, ExactMatchScorer, LevenshteinScorer
 from promptopt.spec import CustomSpec, EmbeddingSpec, LLMJudgeSpec, ScorerSpec
 
-_SIMPLE = {"exact_match": ExactMatchScorer, "contains": ContainsScorer, "levenshtein": LevenshteinScorer,
-           "regex": RegexScorer, "json_valid": JsonValidScorer, "json_field": JsonFieldScorer,
-           "numeric": NumericScorer}
+_SIMPLE = {
+    "exact_match": ExactMatchScorer,
+    "contains": ContainsScorer,
+    "levenshtein": LevenshteinScorer,
+    "regex": RegexScorer,
+    "json_valid": JsonValidScorer,
+    "json_field": JsonFieldScorer,
+    "numeric": NumericScorer,
+}
 
 
 def build_scorer(spec: ScorerSpec, *, base_dir: Path, backend: ModelBackend | None) -> Scorer:
@@ -38,8 +44,9 @@ def build_scorer(spec: ScorerSpec, *, base_dir: Path, backend: ModelBackend | No
     return scorer
 
 
-def build_scorers(specs: Sequence[ScorerSpec], *, base_dir: Path, backend: ModelBackend | None,
-                  source: str = "spec") -> list[Scorer]:
+def build_scorers(
+    specs: Sequence[ScorerSpec], *, base_dir: Path, backend: ModelBackend | None, source: str = "spec"
+) -> list[Scorer]:
     """Build the scorers of a spec, in order.
 
     Args:

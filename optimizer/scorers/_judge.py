@@ -63,29 +63,44 @@ class LLMJudgeScorer(SpecScorer):
         self._params = {**DEFAULT_JUDGE_PARAMS, **spec.params}
 
     async def score(self, row: ScoreInput) -> ScoreResult:
-        request = ModelRequest(model=self._spec.model, params=self._params,
-                               messages=({"role": "user", "content": self._render(row)},),
-                               constraint=Constraint(labels=self._choices))
+        request = ModelRequest(
+            model=self._spec.model,
+            params=self._params,
+            messages=({"role": "user", "content": self._render(row)},),
+            constraint=Constraint(labels=self._choices),
+        )
         try:
             response = await self._backend.complete(request)
         except ModelCallError as exc:
             raise ScorerError(f"judge {self.name!r}: the call to {self._spec.model} failed: {exc}") from exc
         choice = match_choice(response.text, self._choices)
         if choice is None:
-            raise ScorerError(f"judge {self.name!r} answered {response.text[:200]!r}, which names none of "
-                              f"{list(self._choices)}; tighten the prompt or raise max_tokens")
-        return ScoreResult(value=self._spec.choices[choice], prompt_tokens=response.prompt_tokens,
-                           completion_tokens=response.completion_tokens, cost_usd=response.cost_usd,
-                           detail=f"judge answered {choice!r}")
+            raise ScorerError(
+                f"judge {self.name!r} answered {response.text[:200]!r}, which names none of "
+                f"{list(self._choices)}; tighten the prompt or raise max_tokens"
+            )
+        return ScoreResult(
+            value=self._spec.choices[choice],
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost_usd=response.cost_usd,
+            detail=f"judge answered {choice!r}",
+        )
 
     def _render(self, row: ScoreInput) -> str:
         if self.needs_expected and row.expected is None:
             raise ScorerError(f"judge {self.name!r} reads {{{{expected}}}}, but the row has none")
         # Input fields first, so a field called "output" cannot shadow the answer being judged.
-        variables = {**row.input, "input": json.dumps(row.input, ensure_ascii=False, default=str),
-                     "output": row.output, "expected": "" if row.expected is None else as_text(row.expected)}
+        variables = {
+            **row.input,
+            "input": json.dumps(row.input, ensure_ascii=False, default=str),
+            "output": row.output,
+            "expected": "" if row.expected is None else as_text(row.expected),
+        }
         try:
             return render_template(self._spec.prompt, variables)
         except KeyError as exc:
-            raise ScorerError(f"judge {self.name!r}: the prompt reads {exc}, which the row does not have; "
-                              "it can read {{input}}, {{output}}, {{expected}} and the input fields") from exc
+            raise ScorerError(
+                f"judge {self.name!r}: the prompt reads {exc}, which the row does not have; "
+                "it can read {{input}}, {{output}}, {{expected}} and the input fields"
+            ) from exc

@@ -19,6 +19,21 @@ from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
 from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
 from promptopt.secrets import scrub_record as default_scrub  # the logger's default ``scrub``
 
-__all__ = ["DEFAULT_LABEL", "Fetched", "HttpSource", "LoggerStats", "Prompt", "PromptClient", "PromptLogger",
-           "PromptRef", "PromptSource", "PromptSourceError", "PromptUnavailable", "StoreSource", "call_params",
-           "default_scrub", "litellm_kwargs", "openai_kwargs"]
+__all__ = [
+    "DEFAULT_LABEL",
+    "Fetched",
+    "HttpSource",
+    "LoggerStats",
+    "Prompt",
+    "PromptClient",
+    "PromptLogger",
+    "PromptRef",
+    "PromptSource",
+    "PromptSourceError",
+    "PromptUnavailable",
+    "StoreSource",
+    "call_params",
+    "default_scrub",
+    "litellm_kwargs",
+    "openai_kwargs",
+]

@@ -63,8 +63,15 @@ class PromptClient:
         timeout_s: Per-request timeout for a server.
     """
 
-    def __init__(self, url_or_store: str | Store | PromptSource, *, token: str | None = None, ttl_s: float = 60.0,
-                 cache_dir: str | Path | None | bool = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url_or_store: str | Store | PromptSource,
+        *,
+        token: str | None = None,
+        ttl_s: float = 60.0,
+        cache_dir: str | Path | None | bool = None,
+        timeout_s: float = 5.0,
+    ) -> None:
         if ttl_s < 0:
             raise ValueError(f"ttl_s must be >= 0, not {ttl_s}")
         self._source = _source(url_or_store, token=token, timeout_s=timeout_s)
@@ -93,8 +100,9 @@ class PromptClient:
                 fresh = (ref.pinned and not entry.prompt.stale) or now - entry.fetched < self.ttl_s
                 if not fresh and not entry.refreshing and now >= entry.retry_at:
                     entry.refreshing = True
-                    threading.Thread(target=self._refresh, args=(ref, entry), daemon=True,
-                                     name=f"promptopt-refresh-{ref.key}").start()
+                    threading.Thread(
+                        target=self._refresh, args=(ref, entry), daemon=True, name=f"promptopt-refresh-{ref.key}"
+                    ).start()
                 return entry.prompt
         return self._first_load(ref)
 
@@ -126,8 +134,12 @@ class PromptClient:
             raise PromptUnavailable(f"cannot get {ref.key}: {reason}; and no last-known-good copy ({where})")
         fetched, saved_at = copy
         try:
-            prompt = _prompt(fetched, ref, fetched_at=saved_at, stale=f"{reason}; serving the last-known-good "
-                             f"copy saved at {saved_at.isoformat(timespec='seconds')}")
+            prompt = _prompt(
+                fetched,
+                ref,
+                fetched_at=saved_at,
+                stale=f"{reason}; serving the last-known-good copy saved at {saved_at.isoformat(timespec='seconds')}",
+            )
         except ValidationError as exc:
             raise PromptUnavailable(f"cannot get {ref.key}: {reason}; the copy on disk is unreadable: {exc}") from None
         now = time.monotonic()
@@ -141,13 +153,15 @@ class PromptClient:
             reason = _reason(self._source.location, exc)
             log.warning("serving a stale copy of %s: %s", ref.key, reason)
             since = entry.prompt.fetched_at.isoformat(timespec="seconds")
-            stale = entry.prompt.model_copy(update={"stale": True,
-                                                    "stale_reason": f"{reason}; serving the copy fetched at {since}"})
+            stale = entry.prompt.model_copy(
+                update={"stale": True, "stale_reason": f"{reason}; serving the copy fetched at {since}"}
+            )
             self._keep(ref, _Entry(stale, entry.etag, entry.fetched, retry_at=time.monotonic() + self._retry_s), None)
             return
         if fetched is None:  # not modified: the copy we hold is current again
-            prompt = entry.prompt.model_copy(update={"stale": False, "stale_reason": None,
-                                                     "fetched_at": datetime.now(UTC)})
+            prompt = entry.prompt.model_copy(
+                update={"stale": False, "stale_reason": None, "fetched_at": datetime.now(UTC)}
+            )
             self._keep(ref, _Entry(prompt, entry.etag, time.monotonic()), None)
             return
         self._keep(ref, _Entry(_prompt(fetched, ref), fetched.etag, time.monotonic()), fetched)
@@ -175,11 +189,19 @@ def _source(value: Any, *, token: str | None, timeout_s: float) -> PromptSource:
     return StoreSource(value)
 
 
-def _prompt(fetched: Fetched, ref: PromptRef, *, fetched_at: datetime | None = None,
-            stale: str | None = None) -> Prompt:
-    return Prompt(name=fetched.name, version=fetched.version, label=ref.label, config_hash=fetched.config_hash,
-                  config=PromptConfig.model_validate(fetched.config), fetched_at=fetched_at or datetime.now(UTC),
-                  stale=stale is not None, stale_reason=stale)
+def _prompt(
+    fetched: Fetched, ref: PromptRef, *, fetched_at: datetime | None = None, stale: str | None = None
+) -> Prompt:
+    return Prompt(
+        name=fetched.name,
+        version=fetched.version,
+        label=ref.label,
+        config_hash=fetched.config_hash,
+        config=PromptConfig.model_validate(fetched.config),
+        fetched_at=fetched_at or datetime.now(UTC),
+        stale=stale is not None,
+        stale_reason=stale,
+    )
 
 
 def _reason(location: str, exc: BaseException) -> str:

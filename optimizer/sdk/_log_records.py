@@ -17,9 +17,21 @@ MAX_TEXT = 1_000_000
 MAX_BATCH = 10_000
 
 
-def log_body(scrub: Scrub, log_id: str, prompt_name: str, version: int | None, input: Any, output: str | None, *,
-             model: str | None, latency_s: float | None, tokens: int | None, cost_usd: float | None,
-             metadata: dict[str, Any] | None, label: str | None) -> dict[str, Any]:
+def log_body(
+    scrub: Scrub,
+    log_id: str,
+    prompt_name: str,
+    version: int | None,
+    input: Any,
+    output: str | None,
+    *,
+    model: str | None,
+    latency_s: float | None,
+    tokens: int | None,
+    cost_usd: float | None,
+    metadata: dict[str, Any] | None,
+    label: str | None,
+) -> dict[str, Any]:
     """The body of one logged call, its free-form parts (input, output, metadata, model) through ``scrub``.
 
     Raises:
@@ -29,16 +41,30 @@ def log_body(scrub: Scrub, log_id: str, prompt_name: str, version: int | None, i
         raise ValueError(f"{prompt_name!r} is not a prompt name")
     if not is_log_id(log_id):
         raise ValueError(f"id {log_id!r} is not an id (letters, digits, '_', '.', ':', '-')")
-    body = scrub({"input": _jsonable({} if input is None else input), "output": _text(output),
-                  "metadata": _jsonable(metadata or {}), "model": _text(model, 200)})
-    body.update(id=log_id, prompt=prompt_name, version=_version(version), label=_label(label),
-                latency_s=_number(latency_s, float), tokens=_number(tokens, int), cost_usd=_number(cost_usd, float),
-                created_at=_now())
+    body = scrub(
+        {
+            "input": _jsonable({} if input is None else input),
+            "output": _text(output),
+            "metadata": _jsonable(metadata or {}),
+            "model": _text(model, 200),
+        }
+    )
+    body.update(
+        id=log_id,
+        prompt=prompt_name,
+        version=_version(version),
+        label=_label(label),
+        latency_s=_number(latency_s, float),
+        tokens=_number(tokens, int),
+        cost_usd=_number(cost_usd, float),
+        created_at=_now(),
+    )
     return body
 
 
-def feedback_body(scrub: Scrub, feedback_id: str, log_id: str, *, score: float | None, label: str | None,
-                  corrected: str | None) -> dict[str, Any]:
+def feedback_body(
+    scrub: Scrub, feedback_id: str, log_id: str, *, score: float | None, label: str | None, corrected: str | None
+) -> dict[str, Any]:
     """The body of one feedback entry, its label and corrected output through ``scrub``.
 
     Raises:

@@ -47,8 +47,9 @@ class Sender:
     sending cycle; :meth:`close` stops the thread, keeps on disk what it could not send, closes the sink.
     """
 
-    def __init__(self, sink: Sink, spool: Spool | None, *, batch_size: int, flush_interval_s: float,
-                 max_queue: int) -> None:
+    def __init__(
+        self, sink: Sink, spool: Spool | None, *, batch_size: int, flush_interval_s: float, max_queue: int
+    ) -> None:
         self._sink, self._spool = sink, spool
         self.batch_size, self.flush_interval_s, self.max_queue = batch_size, flush_interval_s, max_queue
         self._queue: deque[Event] = deque()
@@ -77,8 +78,9 @@ class Sender:
                 self._queue.popleft()
                 self.stats.dropped += 1
                 if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
-                    log.warning("log queue full (%d): dropped the oldest event (%d so far)", self.max_queue,
-                                self.stats.dropped)
+                    log.warning(
+                        "log queue full (%d): dropped the oldest event (%d so far)", self.max_queue, self.stats.dropped
+                    )
             self._queue.append(event)
             self.stats.queued += 1
             if len(self._queue) >= self.batch_size:
@@ -208,7 +210,7 @@ class Sender:
             return
         with self._lock:
             room = max(0, self.max_queue - len(self._queue))
-            kept = batch[len(batch) - room:] if room < len(batch) else batch
+            kept = batch[len(batch) - room :] if room < len(batch) else batch
             self._queue.extendleft(reversed(kept))
             self.stats.dropped += len(batch) - len(kept)
 

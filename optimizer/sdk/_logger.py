@@ -42,8 +42,15 @@ class PromptLogger:
     Example::
 
         logger = PromptLogger("http://127.0.0.1:8080", token=os.environ["OPTIMIZE_SERVER_TOKEN"])
-        log_id = logger.log("support-triage", prompt.version, {"ticket": text}, answer,
-                            model=prompt.config.model, latency_s=0.42, tokens=180)
+        log_id = logger.log(
+            "support-triage",
+            prompt.version,
+            {"ticket": text},
+            answer,
+            model=prompt.config.model,
+            latency_s=0.42,
+            tokens=180,
+        )
         logger.feedback(log_id, label="billing")
 
     Args:
@@ -60,17 +67,30 @@ class PromptLogger:
         timeout_s: Per-request timeout.
     """
 
-    def __init__(self, url_or_store: str | Store, *, token: str | None = None, batch_size: int = 100,
-                 flush_interval_s: float = 1.0, max_queue: int = 10_000, spool_dir: str | Path | bool | None = None,
-                 scrub: Scrub = scrub_record, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url_or_store: str | Store,
+        *,
+        token: str | None = None,
+        batch_size: int = 100,
+        flush_interval_s: float = 1.0,
+        max_queue: int = 10_000,
+        spool_dir: str | Path | bool | None = None,
+        scrub: Scrub = scrub_record,
+        timeout_s: float = 5.0,
+    ) -> None:
         if not 1 <= batch_size <= MAX_BATCH or max_queue < batch_size or flush_interval_s <= 0:
-            raise ValueError(f"need 1 <= batch_size <= {MAX_BATCH}, max_queue >= batch_size and "
-                             f"flush_interval_s > 0")
+            raise ValueError(f"need 1 <= batch_size <= {MAX_BATCH}, max_queue >= batch_size and flush_interval_s > 0")
         self._sink = sink_for(url_or_store, token=token, timeout_s=timeout_s)
         self.batch_size, self.flush_interval_s, self.max_queue = batch_size, flush_interval_s, max_queue
         self._scrub = scrub
-        self._sender = Sender(self._sink, spool_for(spool_dir, self._sink.location), batch_size=batch_size,
-                              flush_interval_s=flush_interval_s, max_queue=max_queue)
+        self._sender = Sender(
+            self._sink,
+            spool_for(spool_dir, self._sink.location),
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            max_queue=max_queue,
+        )
         self.stats: LoggerStats = self._sender.stats
         atexit.register(self.close)
 
@@ -79,25 +99,58 @@ class PromptLogger:
         return self._sink.location
 
     # -- never blocks, never raises ----------------------------------------------------------------------------
-    def log(self, prompt_name: str, version: int | None, input: Any, output: str | None, *, model: str | None = None,
-            latency_s: float | None = None, tokens: int | None = None, cost_usd: float | None = None,
-            metadata: dict[str, Any] | None = None, label: str | None = None, id: str | None = None) -> str:
+    def log(
+        self,
+        prompt_name: str,
+        version: int | None,
+        input: Any,
+        output: str | None,
+        *,
+        model: str | None = None,
+        latency_s: float | None = None,
+        tokens: int | None = None,
+        cost_usd: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        label: str | None = None,
+        id: str | None = None,
+    ) -> str:
         """Queue one model call; returns its log id (give it to :meth:`feedback`)."""
         log_id = id or uuid.uuid4().hex
         try:
-            self._sender.put(("log", log_body(self._scrub, log_id, prompt_name, version, input, output, model=model,
-                                              latency_s=latency_s, tokens=tokens, cost_usd=cost_usd,
-                                              metadata=metadata, label=label)))
+            self._sender.put(
+                (
+                    "log",
+                    log_body(
+                        self._scrub,
+                        log_id,
+                        prompt_name,
+                        version,
+                        input,
+                        output,
+                        model=model,
+                        latency_s=latency_s,
+                        tokens=tokens,
+                        cost_usd=cost_usd,
+                        metadata=metadata,
+                        label=label,
+                    ),
+                )
+            )
         except Exception as exc:  # an application's logging call must never fail it
             self._sender.reject(f"log of {prompt_name!r} not queued: {exc}")
         return log_id
 
-    def feedback(self, log_id: str, *, score: float | None = None, label: str | None = None,
-                 corrected: str | None = None) -> None:
+    def feedback(
+        self, log_id: str, *, score: float | None = None, label: str | None = None, corrected: str | None = None
+    ) -> None:
         """Queue feedback on a logged call: a score, a label, a corrected output (the latest entry wins)."""
         try:
-            self._sender.put(("feedback", feedback_body(self._scrub, uuid.uuid4().hex, log_id, score=score,
-                                                        label=label, corrected=corrected)))
+            self._sender.put(
+                (
+                    "feedback",
+                    feedback_body(self._scrub, uuid.uuid4().hex, log_id, score=score, label=label, corrected=corrected),
+                )
+            )
         except Exception as exc:
             self._sender.reject(f"feedback on {log_id!r} not queued: {exc}")
 

@@ -25,8 +25,9 @@ class PromptRef(BaseModel):
     def of(cls, name: str, label: str | None = None, version: int | None = None) -> PromptRef:
         """Check the parts; neither label nor version means the ``production`` label."""
         if not is_prompt_name(name):
-            raise InputError("PromptClient.get", "name", f"{name!r} is not a prompt name (letters, digits, '_', "
-                             f"'.', '-')")
+            raise InputError(
+                "PromptClient.get", "name", f"{name!r} is not a prompt name (letters, digits, '_', '.', '-')"
+            )
         if label is not None and version is not None:
             raise InputError("PromptClient.get", "version", "give a label or a version, not both")
         if version is not None:
@@ -35,8 +36,9 @@ class PromptRef(BaseModel):
             return cls(name=name, version=version)
         label = DEFAULT_LABEL if label is None else label
         if not is_label(label):
-            raise InputError("PromptClient.get", "label", f"{label!r} is not a label (lower-case letters, digits, "
-                             f"'_', '.', '-')")
+            raise InputError(
+                "PromptClient.get", "label", f"{label!r} is not a label (lower-case letters, digits, '_', '.', '-')"
+            )
         return cls(name=name, label=label)
 
     @property

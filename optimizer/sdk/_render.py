@@ -7,13 +7,15 @@ from typing import Any
 from promptopt.config import PromptConfig
 
 # litellm routing and credential keywords that the OpenAI client does not take.
-_LITELLM_ONLY = frozenset({"api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "num_retries",
-                           "timeout", "mock_response"})
+_LITELLM_ONLY = frozenset(
+    {"api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "num_retries", "timeout", "mock_response"}
+)
 
 
 def call_params(config: PromptConfig) -> dict[str, Any]:
     """Model, decoding parameters, tools and response format of ``config`` (:meth:`PromptConfig.call_params`)."""
     return config.call_params()
+
 
 def litellm_kwargs(config: PromptConfig, variables: dict[str, Any]) -> dict[str, Any]:
     """``litellm.completion(**kwargs)`` arguments: rendered messages plus :func:`call_params`.

@@ -64,8 +64,9 @@ class HttpSource(PromptSource):
 
     def fetch(self, ref: PromptRef, etag: str | None = None) -> Fetched | None:
         params = {"label": ref.label} if ref.version is None else {"version": str(ref.version)}
-        response = self._client.get(f"/v1/prompts/{ref.name}", params=params,
-                                    headers={"If-None-Match": etag} if etag else {})
+        response = self._client.get(
+            f"/v1/prompts/{ref.name}", params=params, headers={"If-None-Match": etag} if etag else {}
+        )
         if response.status_code == 304:
             return None
         if response.status_code == 404:
@@ -73,8 +74,13 @@ class HttpSource(PromptSource):
         if response.status_code != 200:
             raise PromptSourceError(f"HTTP {response.status_code}: {_message(response)}")
         body = response.json()
-        return Fetched(name=body["name"], version=body["version"], config=body["config"],
-                       config_hash=body["config_hash"], etag=response.headers.get("etag"))
+        return Fetched(
+            name=body["name"],
+            version=body["version"],
+            config=body["config"],
+            config_hash=body["config_hash"],
+            etag=response.headers.get("etag"),
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -107,8 +113,13 @@ class StoreSource(PromptSource):
         tag = f"{version.config_hash[:32]}-{version.version}"
         if tag == etag:
             return None
-        return Fetched(name=version.name, version=version.version, config_hash=version.config_hash, etag=tag,
-                       config=version.config.model_dump(mode="json", by_alias=True))
+        return Fetched(
+            name=version.name,
+            version=version.version,
+            config_hash=version.config_hash,
+            etag=tag,
+            config=version.config.model_dump(mode="json", by_alias=True),
+        )
 
     def _open(self) -> Any:
         with self._opening:  # refresh threads may ask at once: open one store

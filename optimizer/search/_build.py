@@ -49,14 +49,21 @@ def needs_prepass(loaded: LoadedSpec) -> bool:
     return (s.few_shot.max_k > 0 and "bootstrapped" in s.few_shot.strategies) or s.instructions.propose > 0
 
 
-async def prepass(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, scorers: list[Any], *,
-                  origin: Origin, seed: int) -> PrePass:
+async def prepass(
+    loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, scorers: list[Any], *, origin: Origin, seed: int
+) -> PrePass:
     """Evaluate the spec's configuration on a train sample (recorded with ``origin``, the run's pre-pass)."""
     sample = _sample(dataset.train, BOOTSTRAP_SAMPLE, seed)
     if not sample.cases:
         return PrePass((), ())
-    result = await evaluator.run(PromptConfig.from_task(loaded.spec.task), sample, scorers,
-                                 name=loaded.spec.task.name, dataset_hash=dataset.hash, origin=origin)
+    result = await evaluator.run(
+        PromptConfig.from_task(loaded.spec.task),
+        sample,
+        scorers,
+        name=loaded.spec.task.name,
+        dataset_hash=dataset.hash,
+        origin=origin,
+    )
     correct, failures = [], []
     for row in result.rows:
         if row.objective is None:
@@ -75,8 +82,15 @@ def _pool(split: Split, seed: int) -> tuple[Example, ...]:
     return tuple(Example(input=c.input, output=example_output(c.expected)) for c in cases)
 
 
-async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: Evaluator, pre: PrePass, *,
-                               seed: int, proposer: InstructionProposer | None = None) -> list[str]:
+async def propose_instructions(
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    evaluator: Evaluator,
+    pre: PrePass,
+    *,
+    seed: int,
+    proposer: InstructionProposer | None = None,
+) -> list[str]:
     spec = loaded.spec
     n = spec.search.instructions.propose
     if n == 0:
@@ -92,12 +106,17 @@ async def propose_instructions(loaded: LoadedSpec, dataset: Dataset, evaluator: 
 
     return await proposer.propose(
         instruction=PromptConfig.from_task(spec.task).instruction or "Complete the task.",
-        examples=[(c.input, example_output(c.expected)) for c in shown], failures=list(pre.failures[:4]),
-        labels=spec.task.output.labels, n=n, call=call)
+        examples=[(c.input, example_output(c.expected)) for c in shown],
+        failures=list(pre.failures[:4]),
+        labels=spec.task.output.labels,
+        n=n,
+        call=call,
+    )
 
 
-def assemble_space(loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *,
-                   seed: int) -> SearchSpace:
+def assemble_space(
+    loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *, seed: int
+) -> SearchSpace:
     spec, task = loaded.spec, loaded.spec.task
     base = PromptConfig.from_task(task)
     dims: list[Dimension] = []
@@ -111,16 +130,19 @@ def assemble_space(loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals
         dims.append(InstructionDimension(tuple(instructions), tuple(sources)))
     fs = spec.search.few_shot
     if fs.max_k > 0:
-        pools: dict[str, tuple[Example, ...]] = {s: _pool(dataset.train, seed) for s in fs.strategies
-                                                 if s != "bootstrapped"}
+        pools: dict[str, tuple[Example, ...]] = {
+            s: _pool(dataset.train, seed) for s in fs.strategies if s != "bootstrapped"
+        }
         if "bootstrapped" in fs.strategies and pre.correct:
             pools["bootstrapped"] = pre.correct
         if any(pools.values()):
             dims.append(FewShotDimension(fs.max_k, pools, fs.pool_seeds))
-    for cls, first, extra in ((ModelDimension, task.model, spec.search.models),
-                              (TemperatureDimension, task.params.temperature, spec.search.temperature),
-                              (MaxTokensDimension, task.params.max_tokens, spec.search.max_tokens),
-                              (ConstrainedDimension, task.constrained, spec.search.constrained)):
+    for cls, first, extra in (
+        (ModelDimension, task.model, spec.search.models),
+        (TemperatureDimension, task.params.temperature, spec.search.temperature),
+        (MaxTokensDimension, task.params.max_tokens, spec.search.max_tokens),
+        (ConstrainedDimension, task.constrained, spec.search.constrained),
+    ):
         choices = tuple(dict.fromkeys((first, *extra)))
         if len(choices) > 1:
             dims.append(cls(choices))

@@ -12,8 +12,9 @@ from promptopt.search._build import BOOTSTRAP_SAMPLE, needs_prepass
 from promptopt.spec import LoadedSpec
 
 
-def estimate_run(loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: int,
-                 backend: ModelBackend) -> dict[str, Any]:
+def estimate_run(
+    loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: int, backend: ModelBackend
+) -> dict[str, Any]:
     """Upper bounds: every trial a distinct configuration, every call a cache miss, the largest prompt."""
     spec = loaded.spec
     repeats = spec.eval.repeats
@@ -31,8 +32,11 @@ def estimate_run(loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: in
         request = request_for(worst.model_copy(update={"model": model}), dataset.validation.cases[0].input, 60)
         per_call[model] = backend.estimate_cost(request, spec.task.params.max_tokens)
     calls = prepass + proposals + search + verdict
-    return {"model_calls": calls, "cost_usd": round(calls * max(per_call.values()), 6),
-            "breakdown": {"prepass": prepass, "proposals": proposals, "search": search, "verdict": verdict},
-            "cost_per_call_usd": per_call, "trials": trials,
-            "rows": {"train": len(dataset.train), "validation": len(dataset.validation),
-                     "test": len(dataset.test)}}
+    return {
+        "model_calls": calls,
+        "cost_usd": round(calls * max(per_call.values()), 6),
+        "breakdown": {"prepass": prepass, "proposals": proposals, "search": search, "verdict": verdict},
+        "cost_per_call_usd": per_call,
+        "trials": trials,
+        "rows": {"train": len(dataset.train), "validation": len(dataset.validation), "test": len(dataset.test)},
+    }

@@ -71,8 +71,9 @@ class PromotionDecided:
     decision: PromotionDecision
 
 
-RunEvent = (RunStarted | PrepassStarted | SpaceBuilt | TrialsRecovered | TrialFinished | TestEvalStarted
-            | PromotionDecided)
+RunEvent = (
+    RunStarted | PrepassStarted | SpaceBuilt | TrialsRecovered | TrialFinished | TestEvalStarted | PromotionDecided
+)
 OnEvent = Callable[[RunEvent], None]
 
 

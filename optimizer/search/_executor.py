@@ -32,14 +32,17 @@ class LocalExecutor(TrialExecutor):
     (unless ``services`` brings its own limiter)."""
 
     def __init__(self, services: Services) -> None:
-        self.services = services if services.limiter else services.but(
-            limiter=LocalLimiter(services.settings.concurrency))
+        self.services = (
+            services if services.limiter else services.but(limiter=LocalLimiter(services.settings.concurrency))
+        )
 
     async def run_batch(self, ctx: TrialContext, jobs: list[TrialJob]) -> list[TrialOutcome]:
-        results = await asyncio.gather(*(run_trial(ctx, job, services=self.services, node="local") for job in jobs),
-                                       return_exceptions=True)
-        return [r if isinstance(r, TrialOutcome) else _raised(ctx, job, r)
-                for job, r in zip(jobs, results, strict=True)]
+        results = await asyncio.gather(
+            *(run_trial(ctx, job, services=self.services, node="local") for job in jobs), return_exceptions=True
+        )
+        return [
+            r if isinstance(r, TrialOutcome) else _raised(ctx, job, r) for job, r in zip(jobs, results, strict=True)
+        ]
 
 
 def _raised(ctx: TrialContext, job: TrialJob, exc: BaseException) -> TrialOutcome:

@@ -19,18 +19,28 @@ COPIED_ATTRS = ("experiment_id", "summary", "node")  # what a duplicate takes ov
 
 def count_trials(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.FAIL)) -> int:
     """Finished trials, leaving out those interrupted by a crash (they are retried, not counted twice)."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=states)
-               if t.user_attrs.get("error") != INTERRUPTED)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if t.user_attrs.get("error") != INTERRUPTED)
 
 
-async def search_loop(study: optuna.Study, space: SearchSpace, ctx: TrialContext, executor: TrialExecutor, *,
-                      max_trials: int, parallel: int, budget: Budget,
-                      on_event: OnEvent) -> StopReason:
+async def search_loop(
+    study: optuna.Study,
+    space: SearchSpace,
+    ctx: TrialContext,
+    executor: TrialExecutor,
+    *,
+    max_trials: int,
+    parallel: int,
+    budget: Budget,
+    on_event: OnEvent,
+) -> StopReason:
     """Run trials in batches of ``parallel`` until ``max_trials`` are finished, the budget runs out, or the
     grid is used up. A configuration already evaluated (same content hash) is told its twin's values
     without an eval; one repeated inside a batch is told after its twin."""
-    seen: dict[str, FrozenTrial] = {t.user_attrs["config_hash"]: t for t in study.get_trials(
-        states=(TrialState.COMPLETE,)) if "config_hash" in t.user_attrs}
+    seen: dict[str, FrozenTrial] = {
+        t.user_attrs["config_hash"]: t
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+        if "config_hash" in t.user_attrs
+    }
     while True:
         size = _next_batch_size(study, max_trials, parallel, budget)
         if isinstance(size, StopReason):
@@ -64,8 +74,9 @@ def _next_batch_size(study: optuna.Study, max_trials: int, parallel: int, budget
     return size
 
 
-def _jobs(batch: list[optuna.Trial], space: SearchSpace,
-          seen: dict[str, FrozenTrial]) -> tuple[list[TrialJob], dict[int, FrozenTrial | None]]:
+def _jobs(
+    batch: list[optuna.Trial], space: SearchSpace, seen: dict[str, FrozenTrial]
+) -> tuple[list[TrialJob], dict[int, FrozenTrial | None]]:
     """The jobs to evaluate, and the trials that repeat a configuration: trial number -> its evaluated twin
     (``None``: the twin is in this batch)."""
     jobs, twins, first_in_batch = [], {}, set()
@@ -91,8 +102,14 @@ def _tell_duplicate(study: optuna.Study, trial: optuna.Trial, twin: FrozenTrial 
     study.tell(trial, twin.values)
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome, seen: dict[str, FrozenTrial],
-          objectives: tuple[str, ...], on_event: OnEvent) -> bool:
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    outcome: TrialOutcome,
+    seen: dict[str, FrozenTrial],
+    objectives: tuple[str, ...],
+    on_event: OnEvent,
+) -> bool:
     """Tell ``outcome``; returns whether the budget stopped the trial."""
     if outcome.experiment_id:
         trial.set_user_attr("experiment_id", outcome.experiment_id)

@@ -48,9 +48,12 @@ class RunPlan(BaseModel):
 
     def search_budget(self, spent: BudgetUse) -> LocalBudget:
         """The search's budget, ``spent`` already counted (what a resumed run paid before)."""
-        return LocalBudget(model_calls=None if self.max_calls is None else self.max_calls - self.verdict_calls,
-                           usd=None if self.max_usd is None else max(0.0, self.max_usd - self.verdict_usd),
-                           wall_s=self.max_wall_s, start=spent)
+        return LocalBudget(
+            model_calls=None if self.max_calls is None else self.max_calls - self.verdict_calls,
+            usd=None if self.max_usd is None else max(0.0, self.max_usd - self.verdict_usd),
+            wall_s=self.max_wall_s,
+            start=spent,
+        )
 
     def verdict_budget(self, spent: BudgetUse) -> LocalBudget:
         """The whole budget, for the verdict and the promotion after the search spent ``spent``."""
@@ -69,15 +72,23 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
     verdict_calls = evals * test_rows * loaded.spec.eval.repeats
     max_calls = options.max_calls or budget.model_calls
     if max_calls is not None and max_calls <= verdict_calls:
-        raise InputError(str(loaded.path), "budget.model_calls",
-                         f"{max_calls} calls leave nothing for the search: the held-out verdict alone "
-                         f"needs up to {verdict_calls} (baseline + top_k={options.top_k} on "
-                         f"{test_rows} test rows); raise it or lower --top-k")
+        raise InputError(
+            str(loaded.path),
+            "budget.model_calls",
+            f"{max_calls} calls leave nothing for the search: the held-out verdict alone "
+            f"needs up to {verdict_calls} (baseline + top_k={options.top_k} on "
+            f"{test_rows} test rows); raise it or lower --top-k",
+        )
     max_usd = options.max_usd if options.max_usd is not None else budget.usd
-    return RunPlan(max_trials=options.max_trials or budget.trials, max_calls=max_calls, max_usd=max_usd,
-                   max_wall_s=options.max_wall_s or budget.wall_s, verdict_calls=verdict_calls,
-                   verdict_usd=verdict_calls * _per_call_usd(loaded, dataset, max_usd, backend),
-                   promoting=promoting)
+    return RunPlan(
+        max_trials=options.max_trials or budget.trials,
+        max_calls=max_calls,
+        max_usd=max_usd,
+        max_wall_s=options.max_wall_s or budget.wall_s,
+        verdict_calls=verdict_calls,
+        verdict_usd=verdict_calls * _per_call_usd(loaded, dataset, max_usd, backend),
+        promoting=promoting,
+    )
 
 
 def _per_call_usd(loaded: LoadedSpec, dataset: Dataset, max_usd: float | None, backend: ModelBackend) -> float:

@@ -25,22 +25,38 @@ from promptopt.spec import LoadedSpec
 if TYPE_CHECKING:
     from promptopt.store import RunRecord, Store
 
-DIRECTIONS: dict[str, Literal["minimize", "maximize"]] = {"score": "maximize", "cost": "minimize",
-                                                          "latency": "minimize"}
+DIRECTIONS: dict[str, Literal["minimize", "maximize"]] = {
+    "score": "maximize",
+    "cost": "minimize",
+    "latency": "minimize",
+}
 
 
 def run_key(loaded: LoadedSpec, dataset: Dataset, options: RunOptions) -> str:
     """Same spec, data and search settings -> same run (so the same command resumes it)."""
-    return content_hash({"spec": loaded.spec.model_dump(mode="json", by_alias=True), "data": dataset.hash,
-                         "sampler": options.sampler, "seed": options.seed, "objectives": options.objectives})
+    return content_hash(
+        {
+            "spec": loaded.spec.model_dump(mode="json", by_alias=True),
+            "data": dataset.hash,
+            "sampler": options.sampler,
+            "seed": options.seed,
+            "objectives": options.objectives,
+        }
+    )
 
 
-def begin_run(store: Store, loaded: LoadedSpec, dataset: Dataset, options: RunOptions, *,
-              resume_id: str | None = None) -> RunRecord:
+def begin_run(
+    store: Store, loaded: LoadedSpec, dataset: Dataset, options: RunOptions, *, resume_id: str | None = None
+) -> RunRecord:
     """The run's record: ``resume_id``'s, the unfinished run of the same command's, or a new one."""
-    return store.begin_run(key=run_key(loaded, dataset, options), name=loaded.spec.task.name, resume_id=resume_id,
-                           spec=loaded.spec.model_dump(mode="json", by_alias=True),
-                           settings=options.model_dump(mode="json"), dataset_hash=dataset.hash)
+    return store.begin_run(
+        key=run_key(loaded, dataset, options),
+        name=loaded.spec.task.name,
+        resume_id=resume_id,
+        spec=loaded.spec.model_dump(mode="json", by_alias=True),
+        settings=options.model_dump(mode="json"),
+        dataset_hash=dataset.hash,
+    )
 
 
 @dataclass(frozen=True)
@@ -53,21 +69,29 @@ class BuiltSpace:
     usd: float
 
 
-async def build_space(loaded: LoadedSpec, dataset: Dataset, services: Services, *, run_id: str, seed: int,
-                      on_event: OnEvent) -> BuiltSpace:
+async def build_space(
+    loaded: LoadedSpec, dataset: Dataset, services: Services, *, run_id: str, seed: int, on_event: OnEvent
+) -> BuiltSpace:
     """Pre-pass of the baseline on a train sample where the space needs one, instruction proposals, then the
     dimensions (``promptopt.search_spaces``). Every call goes through ``services`` (budget and cache)."""
     from promptopt.scorers import build_scorers
 
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
-    scorers = build_scorers(loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(),
-                            source=str(loaded.path))
+    scorers = build_scorers(
+        loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(), source=str(loaded.path)
+    )
     pre = PrePass((), ())
     try:
         if needs_prepass(loaded):
             on_event(PrepassStarted())
-            pre = await prepass(loaded, dataset, evaluator, scorers,
-                                origin=Origin(run_id=run_id, role=ExperimentRole.PREPASS), seed=seed)
+            pre = await prepass(
+                loaded,
+                dataset,
+                evaluator,
+                scorers,
+                origin=Origin(run_id=run_id, role=ExperimentRole.PREPASS),
+                seed=seed,
+            )
         with paying() as spent:  # outside any eval: the run keeps the count with its space
             proposals = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
@@ -76,8 +100,16 @@ async def build_space(loaded: LoadedSpec, dataset: Dataset, services: Services, 
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd)
 
 
-async def run_space(store: Store, run: RunRecord, loaded: LoadedSpec, dataset: Dataset, services: Services, *,
-                    seed: int, on_event: OnEvent) -> SearchSpace:
+async def run_space(
+    store: Store,
+    run: RunRecord,
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    services: Services,
+    *,
+    seed: int,
+    on_event: OnEvent,
+) -> SearchSpace:
     """The space kept with ``run``, or a new one built and kept (with its proposal calls)."""
     if run.space:
         return SearchSpace.from_json(run.space)
@@ -89,9 +121,12 @@ async def run_space(store: Store, run: RunRecord, loaded: LoadedSpec, dataset: D
 
 def open_run_study(store: Store, run_id: str, space: SearchSpace, options: RunOptions) -> optuna.Study:
     """The run's study ``run-<id>`` in the store's database, with the options' sampler."""
-    return open_study(run_id=run_id, store_url=store.url, directions=[DIRECTIONS[o] for o in options.objectives],
-                      sampler=make_sampler(options.sampler, space, options.seed,
-                                           multi_objective=len(options.objectives) > 1))
+    return open_study(
+        run_id=run_id,
+        store_url=store.url,
+        directions=[DIRECTIONS[o] for o in options.objectives],
+        sampler=make_sampler(options.sampler, space, options.seed, multi_objective=len(options.objectives) > 1),
+    )
 
 
 def queue_start(study: optuna.Study, space: SearchSpace, options: RunOptions, *, on_event: OnEvent) -> None:

@@ -20,9 +20,17 @@ if TYPE_CHECKING:
     from promptopt.store import Store
 
 
-async def promote_winner(store: Store, loaded: LoadedSpec, dataset: Dataset, *, run_id: str, space: SearchSpace,
-                         verdict: Verdict, options: RunOptions,
-                         incumbent_eval: Callable[[PromptConfig], Awaitable[EvalResult]]) -> PromotionDecision:
+async def promote_winner(
+    store: Store,
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    *,
+    run_id: str,
+    space: SearchSpace,
+    verdict: Verdict,
+    options: RunOptions,
+    incumbent_eval: Callable[[PromptConfig], Awaitable[EvalResult]],
+) -> PromotionDecision:
     """Register the winner; move the spec's label only if it beats the incumbent (evaluated again with
     ``incumbent_eval`` on the same test split) or, for a new prompt, the spec's baseline. Configurations the
     verdict tested come from the cache."""
@@ -36,10 +44,24 @@ async def promote_winner(store: Store, loaded: LoadedSpec, dataset: Dataset, *, 
                 raise
             return store.get_result(exc.experiment_id)
 
-    lineage = Lineage(run_id=run_id, trial=best.trial, spec_hash=content_hash(
-        loaded.spec.model_dump(mode="json", by_alias=True)), dataset_hash=dataset.hash,
-        validation_score=best.validation_score, test_score=best.test_score)
+    lineage = Lineage(
+        run_id=run_id,
+        trial=best.trial,
+        spec_hash=content_hash(loaded.spec.model_dump(mode="json", by_alias=True)),
+        dataset_hash=dataset.hash,
+        validation_score=best.validation_score,
+        test_score=best.test_score,
+    )
     return await promote_if_better(
-        Registry(store), loaded.spec.task.name, PromptConfig.model_validate(best.config), evaluate=evaluate,
-        who=options.who, lineage=lineage, margin=settings.margin, alpha=settings.alpha, label=settings.label,
-        baseline_config=space.config(space.baseline()), seed=options.seed)
+        Registry(store),
+        loaded.spec.task.name,
+        PromptConfig.model_validate(best.config),
+        evaluate=evaluate,
+        who=options.who,
+        lineage=lineage,
+        margin=settings.margin,
+        alpha=settings.alpha,
+        label=settings.label,
+        baseline_config=space.config(space.baseline()),
+        seed=options.seed,
+    )

@@ -41,12 +41,19 @@ class Candidate(BaseModel):
         """The candidate of a completed trial (``config``: its configuration, ``None`` when unknown), with the
         figures of the eval summary the trial recorded."""
         s = trial.user_attrs.get("summary") or {}
-        return cls(trial=trial.number, config={} if config is None else config.model_dump(mode="json", by_alias=True),
-                   description="" if config is None else config.describe(),
-                   validation_score=trial.values[0] if trial.values else None, cost_usd=s.get("cost_usd", 0.0),
-                   mean_latency_s=s.get("mean_latency_s"), model_calls=s.get("model_calls", 0),
-                   cost_per_row_usd=s.get("cost_per_row_usd"), latency_per_row_s=s.get("latency_per_row_s"),
-                   experiment_id=trial.user_attrs.get("experiment_id"), node=trial.user_attrs.get("node"))
+        return cls(
+            trial=trial.number,
+            config={} if config is None else config.model_dump(mode="json", by_alias=True),
+            description="" if config is None else config.describe(),
+            validation_score=trial.values[0] if trial.values else None,
+            cost_usd=s.get("cost_usd", 0.0),
+            mean_latency_s=s.get("mean_latency_s"),
+            model_calls=s.get("model_calls", 0),
+            cost_per_row_usd=s.get("cost_per_row_usd"),
+            latency_per_row_s=s.get("latency_per_row_s"),
+            experiment_id=trial.user_attrs.get("experiment_id"),
+            node=trial.user_attrs.get("node"),
+        )
 
 
 class RunResult(BaseModel):

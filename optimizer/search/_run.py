@@ -50,43 +50,83 @@ class SearchRun:
         run = begin_run(store, self.loaded, self.dataset, o, resume_id=resume_id)
         self.on_event(RunStarted(run.id, run.resumed))
         budget = self.plan.search_budget(_spent(store, run.id))  # what a resumed run paid before counts
-        space = await run_space(store, run, self.loaded, self.dataset, self.services.but(budget=budget),
-                                seed=o.seed, on_event=self.on_event)
+        space = await run_space(
+            store, run, self.loaded, self.dataset, self.services.but(budget=budget), seed=o.seed, on_event=self.on_event
+        )
         study = open_run_study(store, run.id, space, o)
         queue_start(study, space, o, on_event=self.on_event)
-        ctx = TrialContext(loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id,
-                           objectives=o.objectives)
+        ctx = TrialContext(
+            loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id, objectives=o.objectives
+        )
         executor = self.executor_factory(self.services.but(budget=budget))
         try:
-            stopped_by = await search_loop(study, space, ctx, executor, max_trials=self.plan.max_trials,
-                                           parallel=o.parallel, budget=budget, on_event=self.on_event)
+            stopped_by = await search_loop(
+                study,
+                space,
+                ctx,
+                executor,
+                max_trials=self.plan.max_trials,
+                parallel=o.parallel,
+                budget=budget,
+                on_event=self.on_event,
+            )
         finally:
             executor.close()
         test_services = self.services.but(budget=self.plan.verdict_budget(_spent(store, run.id)))
 
         async def test_eval(config: PromptConfig, trial: int | None, role: ExperimentRole) -> EvalResult:
-            return await evaluate_config(self.loaded, self.dataset, config, split="test", services=test_services,
-                                         origin=Origin(run_id=run.id, role=role, trial=trial))
+            return await evaluate_config(
+                self.loaded,
+                self.dataset,
+                config,
+                split="test",
+                services=test_services,
+                origin=Origin(run_id=run.id, role=role, trial=trial),
+            )
 
         verdict = await give_verdict(
-            study, space, lambda config, trial: test_eval(config, trial, ExperimentRole.VERDICT),
-            has_test=bool(self.dataset.test.cases), top_k=o.top_k, multi_objective=len(o.objectives) > 1,
-            seed=o.seed, on_event=self.on_event)
+            study,
+            space,
+            lambda config, trial: test_eval(config, trial, ExperimentRole.VERDICT),
+            has_test=bool(self.dataset.test.cases),
+            top_k=o.top_k,
+            multi_objective=len(o.objectives) > 1,
+            seed=o.seed,
+            on_event=self.on_event,
+        )
         promotion = None
         if self.plan.promoting:
             promotion = await promote_winner(
-                store, self.loaded, self.dataset, run_id=run.id, space=space, verdict=verdict, options=o,
-                incumbent_eval=lambda config: test_eval(config, None, ExperimentRole.INCUMBENT))
+                store,
+                self.loaded,
+                self.dataset,
+                run_id=run.id,
+                space=space,
+                verdict=verdict,
+                options=o,
+                incumbent_eval=lambda config: test_eval(config, None, ExperimentRole.INCUMBENT),
+            )
             self.on_event(PromotionDecided(promotion))
         calls, usd = store.run_usage(run.id)
         lift = verdict.lift
         result = RunResult(
-            run_id=run.id, status="finished", stopped_by=stopped_by, trials=count_trials(study),
-            failed_trials=count_trials(study, (TrialState.FAIL,)), model_calls=calls, cost_usd=usd,
-            wall_s=time.monotonic() - t0, baseline=verdict.baseline, best=verdict.best,
-            lift=lift.lift if lift else None, lift_ci95=lift.ci95 if lift else None,
-            p_value=lift.p_value if lift else None, leaderboard=verdict.leaderboard, pareto=verdict.pareto,
-            promotion=promotion)
+            run_id=run.id,
+            status="finished",
+            stopped_by=stopped_by,
+            trials=count_trials(study),
+            failed_trials=count_trials(study, (TrialState.FAIL,)),
+            model_calls=calls,
+            cost_usd=usd,
+            wall_s=time.monotonic() - t0,
+            baseline=verdict.baseline,
+            best=verdict.best,
+            lift=lift.lift if lift else None,
+            lift_ci95=lift.ci95 if lift else None,
+            p_value=lift.p_value if lift else None,
+            leaderboard=verdict.leaderboard,
+            pareto=verdict.pareto,
+            promotion=promotion,
+        )
         store.finish_run(run.id, status="finished", result=result.model_dump(mode="json"))
         return result
 

@@ -39,18 +39,26 @@ def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: b
 
 
 def optuna_storage_url(store_url: str) -> str:
-    return store_url.replace("postgresql://", "postgresql+psycopg://", 1) if store_url.startswith(
-        "postgresql://") else store_url
+    return (
+        store_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if store_url.startswith("postgresql://")
+        else store_url
+    )
 
 
-def open_study(*, run_id: str, store_url: str, sampler: optuna.samplers.BaseSampler,
-               directions: Sequence[Literal["minimize", "maximize"]]) -> optuna.Study:
+def open_study(
+    *,
+    run_id: str,
+    store_url: str,
+    sampler: optuna.samplers.BaseSampler,
+    directions: Sequence[Literal["minimize", "maximize"]],
+) -> optuna.Study:
     """Create or load the run's study in the store's database (``optuna-dashboard <store url>`` opens it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(optuna_storage_url(store_url),
-                                         engine_kwargs={"pool_pre_ping": True})
-    return optuna.create_study(study_name=f"run-{run_id}", storage=storage, sampler=sampler,
-                               directions=directions, load_if_exists=True)
+    storage = optuna.storages.RDBStorage(optuna_storage_url(store_url), engine_kwargs={"pool_pre_ping": True})
+    return optuna.create_study(
+        study_name=f"run-{run_id}", storage=storage, sampler=sampler, directions=directions, load_if_exists=True
+    )
 
 
 def recover_interrupted(study: optuna.Study) -> list[dict[str, Any]]:

@@ -90,14 +90,27 @@ async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, nod
     loaded: LoadedSpec = ctx.loaded
     origin = Origin(run_id=ctx.run_id, role=ExperimentRole.TRIAL, trial=job.number)
     try:
-        result = await evaluate_config(loaded, ctx.dataset, config, split="validation", services=services,
-                                       origin=origin)
+        result = await evaluate_config(
+            loaded, ctx.dataset, config, split="validation", services=services, origin=origin
+        )
     except (BudgetExceeded, EvalFailed) as exc:
         state = TrialStatus.BUDGET if isinstance(exc, BudgetExceeded) else TrialStatus.FAILED
-        return TrialOutcome(number=job.number, state=state, config_hash=config.hash, error=str(exc),
-                            experiment_id=exc.experiment_id, node=node)
-    outcome = TrialOutcome(number=job.number, state=TrialStatus.COMPLETE, config_hash=config.hash,
-                           experiment_id=result.experiment_id, summary=result.summary, node=node)
+        return TrialOutcome(
+            number=job.number,
+            state=state,
+            config_hash=config.hash,
+            error=str(exc),
+            experiment_id=exc.experiment_id,
+            node=node,
+        )
+    outcome = TrialOutcome(
+        number=job.number,
+        state=TrialStatus.COMPLETE,
+        config_hash=config.hash,
+        experiment_id=result.experiment_id,
+        summary=result.summary,
+        node=node,
+    )
     missing = outcome.missing(tuple(dict.fromkeys(("score", *ctx.objectives))))
     if missing:
         return outcome.model_copy(update={"state": TrialStatus.FAILED, "error": _no_value(missing)})
@@ -111,13 +124,20 @@ def failed_outcome(ctx: TrialContext, job: TrialJob, error: str, *, node: str | 
         config_hash = SearchSpace.from_json(ctx.space).config(job.params).hash
     except Exception:
         config_hash = content_hash({"unbuildable params": job.params})
-    return TrialOutcome(number=job.number, state=TrialStatus.FAILED, config_hash=config_hash,
-                        error=scrub_secrets(error)[:2000], node=node)
+    return TrialOutcome(
+        number=job.number,
+        state=TrialStatus.FAILED,
+        config_hash=config_hash,
+        error=scrub_secrets(error)[:2000],
+        node=node,
+    )
 
 
 def _no_value(missing: list[str]) -> str:
     if "score" in missing:
         return "no row could be scored"
     # A cache entry written without a latency says nothing of how long the call takes: not 0, and not a guess.
-    return (f"no row has a known {' or '.join(missing)}: every response came from cache entries (or rows "
-            f"recorded) without it; run again with a fresh --cache, or --no-cache, to measure it")
+    return (
+        f"no row has a known {' or '.join(missing)}: every response came from cache entries (or rows "
+        f"recorded) without it; run again with a fresh --cache, or --no-cache, to measure it"
+    )

@@ -35,8 +35,12 @@ def paired_lift(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> L
     if not common:
         raise ValueError("baseline and winner share no scored test case")
     xs, ys = [a[c] for c in common], [b[c] for c in common]
-    return Lift(lift=(sum(ys) - sum(xs)) / len(common), ci95=paired_bootstrap_ci(xs, ys, seed=seed),
-                p_value=paired_permutation_p(xs, ys, seed=seed), paired_cases=len(common))
+    return Lift(
+        lift=(sum(ys) - sum(xs)) / len(common),
+        ci95=paired_bootstrap_ci(xs, ys, seed=seed),
+        p_value=paired_permutation_p(xs, ys, seed=seed),
+        paired_cases=len(common),
+    )
 
 
 class Verdict(BaseModel):
@@ -54,8 +58,17 @@ class Verdict(BaseModel):
 TestEval = Callable[[PromptConfig, int], Awaitable[EvalResult]]  # (config, trial number) -> its test eval
 
 
-async def give_verdict(study: optuna.Study, space: SearchSpace, test_eval: TestEval, *, has_test: bool,
-                       top_k: int, multi_objective: bool, seed: int, on_event: OnEvent) -> Verdict:
+async def give_verdict(
+    study: optuna.Study,
+    space: SearchSpace,
+    test_eval: TestEval,
+    *,
+    has_test: bool,
+    top_k: int,
+    multi_objective: bool,
+    seed: int,
+    on_event: OnEvent,
+) -> Verdict:
     """Evaluate the baseline and the ``top_k`` best distinct configurations (by validation score) with
     ``test_eval``, and the winner's paired lift over the baseline there.
 
@@ -76,12 +89,18 @@ async def give_verdict(study: optuna.Study, space: SearchSpace, test_eval: TestE
         for t in [baseline] + [t for t in ranked if t.number != baseline.number][: max(1, top_k)]:
             on_event(TestEvalStarted(t.number))
             tested[t.number] = result = await test_eval(space.config(t.params), t.number)
-            cands[t.number] = cands[t.number].model_copy(update={"test_score": result.summary.objective,
-                                                                 "test_experiment_id": result.experiment_id})
+            cands[t.number] = cands[t.number].model_copy(
+                update={"test_score": result.summary.objective, "test_experiment_id": result.experiment_id}
+            )
     best = cands[ranked[0].number]
     lift = None
     if best.trial in tested and baseline.number in tested:
         lift = paired_lift(tested[baseline.number], tested[best.trial], seed=seed)
     pareto = tuple(cands[t.number] for t in study.best_trials if t.number in cands) if multi_objective else ()
-    return Verdict(baseline=cands[baseline.number], best=best, lift=lift,
-                   leaderboard=tuple(cands[t.number] for t in ranked), pareto=pareto)
+    return Verdict(
+        baseline=cands[baseline.number],
+        best=best,
+        lift=lift,
+        leaderboard=tuple(cands[t.number] for t in ranked),
+        pareto=pareto,
+    )

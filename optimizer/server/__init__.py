@@ -12,5 +12,16 @@ from promptopt.server._errors import ApiError, ErrorBody, ErrorDetail, responses
 from promptopt.server._prompts import registry_of
 from promptopt.server._thread import serve_in_thread
 
-__all__ = ["TOKEN_ENV", "Access", "ApiError", "ErrorBody", "ErrorDetail", "create_app", "read_access",
-           "registry_of", "responses", "serve_in_thread", "write_access"]
+__all__ = [
+    "TOKEN_ENV",
+    "Access",
+    "ApiError",
+    "ErrorBody",
+    "ErrorDetail",
+    "create_app",
+    "read_access",
+    "registry_of",
+    "responses",
+    "serve_in_thread",
+    "write_access",
+]

@@ -25,8 +25,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.backend.aclose()
 
 
-def create_app(store: Store, *, token: str | None, protect_reads: bool = False, read_only: bool = False,
-               routers: Sequence[APIRouter] = (), backend: ModelBackend | None = None) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    token: str | None,
+    protect_reads: bool = False,
+    read_only: bool = False,
+    routers: Sequence[APIRouter] = (),
+    backend: ModelBackend | None = None,
+) -> FastAPI:
     """The registry's HTTP API over ``store``.
 
     Reads (``GET /v1/prompts...``, ``POST .../render``) are open unless ``protect_reads``; label moves and
@@ -52,10 +59,18 @@ def create_app(store: Store, *, token: str | None, protect_reads: bool = False, 
     """
     if token is None and (not read_only or protect_reads):
         needs = "--protect-reads needs" if read_only else "label moves and invoke need"
-        raise InputError("optimize serve", "--token-file", f"{needs} a bearer token (set {TOKEN_ENV} or pass "
-                         f"--token-file FILE{'' if read_only else '; or serve reads only with --read-only'})")
-    app = FastAPI(title="promptopt prompt registry", version="1", lifespan=_lifespan,
-                  description="Versioned prompts with labels; reads for applications, label moves for operators.")
+        raise InputError(
+            "optimize serve",
+            "--token-file",
+            f"{needs} a bearer token (set {TOKEN_ENV} or pass "
+            f"--token-file FILE{'' if read_only else '; or serve reads only with --read-only'})",
+        )
+    app = FastAPI(
+        title="promptopt prompt registry",
+        version="1",
+        lifespan=_lifespan,
+        description="Versioned prompts with labels; reads for applications, label moves for operators.",
+    )
     app.state.registry = Registry(store)
     app.state.versions = VersionCache(app.state.registry)
     app.state.access = Access(token, protect_reads)

@@ -31,12 +31,19 @@ class Access:
 
     def check(self, credentials: HTTPAuthorizationCredentials | None) -> None:
         if self.token is None:
-            raise ApiError(403, "forbidden", "this server has no token, so it takes no writes; "
-                                             "restart it with OPTIMIZE_SERVER_TOKEN or --token-file")
+            raise ApiError(
+                403,
+                "forbidden",
+                "this server has no token, so it takes no writes; "
+                "restart it with OPTIMIZE_SERVER_TOKEN or --token-file",
+            )
         if credentials is None:
-            raise ApiError(401, "unauthorized", "this endpoint needs the server's bearer token in the "
-                                                "Authorization header",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "this endpoint needs the server's bearer token in the Authorization header",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(credentials.credentials.encode(), self.token.encode()):
             raise ApiError(403, "forbidden", "the bearer token is not this server's")
 

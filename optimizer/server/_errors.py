@@ -43,8 +43,9 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str, *, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=scrub_secrets(message), field=field))
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
@@ -87,14 +88,16 @@ async def _api(_request: Request, exc: ApiError) -> JSONResponse:
 async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400:  # FastAPI's "error parsing the body" (not UTF-8...): a bad body, as 422 says
         return error_response(422, "invalid_request", f"body: {exc.detail}", field="body")
-    return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail),
-                          headers=getattr(exc, "headers", None))
+    return error_response(
+        exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=getattr(exc, "headers", None)
+    )
 
 
 async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
     log.error("store error: %s", scrub_secrets(str(exc.orig)))
-    return error_response(503, "store_unavailable", "the store did not answer; try again later",
-                          headers={"Retry-After": "5"})
+    return error_response(
+        503, "store_unavailable", "the store did not answer; try again later", headers={"Retry-After": "5"}
+    )
 
 
 async def _optimize(_request: Request, exc: OptimizeError) -> JSONResponse:
@@ -109,9 +112,17 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Map our exceptions (and FastAPI's) to :class:`ErrorBody` responses."""
     handlers: list[tuple[Any, Any]] = [
-        (RequestValidationError, _validation), (InputError, _input), (NotFound, _not_found),
-        (LabelConflict, _conflict), (ModelCallError, _model_call), (ApiError, _api), (OptimizeError, _optimize),
-        (StarletteHTTPException, _http), (DBAPIError, _database), (Exception, _unexpected)]
+        (RequestValidationError, _validation),
+        (InputError, _input),
+        (NotFound, _not_found),
+        (LabelConflict, _conflict),
+        (ModelCallError, _model_call),
+        (ApiError, _api),
+        (OptimizeError, _optimize),
+        (StarletteHTTPException, _http),
+        (DBAPIError, _database),
+        (Exception, _unexpected),
+    ]
     for exc_type, handler in handlers:
         app.add_exception_handler(exc_type, handler)
 
@@ -122,7 +133,12 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    401: "No bearer token", 403: "Wrong bearer token", 404: "Unknown prompt, label or version",
-    409: "The label moved meanwhile", 422: "Invalid request (the field is named)",
-    429: "The model provider is rate limiting", 502: "The model call failed", 503: "The store did not answer",
+    401: "No bearer token",
+    403: "Wrong bearer token",
+    404: "Unknown prompt, label or version",
+    409: "The label moved meanwhile",
+    422: "Invalid request (the field is named)",
+    429: "The model provider is rate limiting",
+    502: "The model call failed",
+    503: "The store did not answer",
 }

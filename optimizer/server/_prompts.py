@@ -71,11 +71,13 @@ def _messages(config: PromptConfig, variables: dict[str, Any]) -> list[dict[str,
         needed = set().union(*(template_variables(m.content) for m in config.messages))
         missing = sorted(needed - set(variables))
         field = f"variables.{missing[0]}" if missing else "variables"
-        raise InputError("request body", field, f"the template reads {', '.join(missing) or 'a value'} that "
-                         f"variables does not give") from None
+        raise InputError(
+            "request body", field, f"the template reads {', '.join(missing) or 'a value'} that variables does not give"
+        ) from None
     except Exception as exc:  # the sandbox refusing something, a value the template cannot use
-        raise InputError("request body", "variables", f"cannot render the template: {type(exc).__name__}: "
-                         f"{exc}") from None
+        raise InputError(
+            "request body", "variables", f"cannot render the template: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _who(request: Request, who: str | None) -> str:
@@ -84,8 +86,12 @@ def _who(request: Request, who: str | None) -> str:
 
 def read_router(*, protect: bool) -> APIRouter:
     """The read routes; with ``protect`` they need the token (and the OpenAPI document says so)."""
-    router = APIRouter(prefix="/v1", tags=["prompts"], dependencies=[Depends(read_access)] if protect else [],
-                       responses=responses(401, 403, 503) if protect else responses(503))
+    router = APIRouter(
+        prefix="/v1",
+        tags=["prompts"],
+        dependencies=[Depends(read_access)] if protect else [],
+        responses=responses(401, 403, 503) if protect else responses(503),
+    )
 
     @router.get("/prompts", response_model=list[PromptSummary], responses=_NOT_MODIFIED)
     def list_prompts(request: Request) -> Any:
@@ -93,23 +99,31 @@ def read_router(*, protect: bool) -> APIRouter:
         return etag_json(request, [p.model_dump(mode="json") for p in registry_of(request).list_prompts()])
 
     @router.get("/prompts/{name}", response_model=PromptVersion, responses={**_NOT_MODIFIED, **responses(404, 422)})
-    def get_prompt(request: Request, name: str = NamePath,
-                   label: str | None = Query(None, pattern=LABEL_PATTERN, max_length=64,
-                                             description="Default: production (when no version is given)."),
-                   version: int | None = Query(None, ge=1, le=MAX_VERSION)) -> Any:
+    def get_prompt(
+        request: Request,
+        name: str = NamePath,
+        label: str | None = Query(
+            None, pattern=LABEL_PATTERN, max_length=64, description="Default: production (when no version is given)."
+        ),
+        version: int | None = Query(None, ge=1, le=MAX_VERSION),
+    ) -> Any:
         """One version: pinned by number, or the one a label points at (default ``production``)."""
         _, body, etag = _versions(request).get(name, label, version)
         return etag_response(request, body, etag)
 
-    @router.get("/prompts/{name}/versions", response_model=list[PromptVersion],
-                responses={**_NOT_MODIFIED, **responses(404, 422)})
+    @router.get(
+        "/prompts/{name}/versions",
+        response_model=list[PromptVersion],
+        responses={**_NOT_MODIFIED, **responses(404, 422)},
+    )
     def list_versions(request: Request, name: str = NamePath) -> Any:
         """Every version of a prompt, oldest first."""
         versions = registry_of(request).versions(name)
         return etag_json(request, [v.model_dump(mode="json", by_alias=True) for v in versions])
 
-    @router.get("/prompts/{name}/history", response_model=list[LabelEvent],
-                responses={**_NOT_MODIFIED, **responses(404, 422)})
+    @router.get(
+        "/prompts/{name}/history", response_model=list[LabelEvent], responses={**_NOT_MODIFIED, **responses(404, 422)}
+    )
     def history(request: Request, name: str = NamePath) -> Any:
         """The audit log of the prompt's labels, oldest first (moves, and promotions the gate refused)."""
         return etag_json(request, [e.model_dump(mode="json") for e in registry_of(request).history(name)])
@@ -118,15 +132,21 @@ def read_router(*, protect: bool) -> APIRouter:
     def render(request: Request, body: RenderRequest, name: str = NamePath) -> RenderResponse:
         """Messages and call parameters, ready for ``litellm.completion(messages=..., **params)``."""
         found = _select(request, name, body.label, body.version)
-        return RenderResponse(name=found.name, version=found.version, config_hash=found.config_hash,
-                              messages=_messages(found.config, body.variables), params=found.config.call_params())
+        return RenderResponse(
+            name=found.name,
+            version=found.version,
+            config_hash=found.config_hash,
+            messages=_messages(found.config, body.variables),
+            params=found.config.call_params(),
+        )
 
     return router
 
 
 def write_router() -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["labels"], dependencies=[Depends(write_access)],
-                       responses=responses(401, 403, 503))
+    router = APIRouter(
+        prefix="/v1", tags=["labels"], dependencies=[Depends(write_access)], responses=responses(401, 403, 503)
+    )
 
     @router.post("/prompts/{name}/labels/{label}", response_model=LabelEvent, responses=responses(404, 422))
     def set_label(request: Request, body: LabelRequest, name: str = NamePath, label: str = LabelPath) -> LabelEvent:
@@ -134,8 +154,9 @@ def write_router() -> APIRouter:
         return registry_of(request).set_label(name, label, body.version, who=_who(request, body.who), why=body.why)
 
     @router.post("/prompts/{name}/labels/{label}/rollback", response_model=LabelEvent, responses=responses(404, 422))
-    def rollback(request: Request, body: RollbackRequest | None = None, name: str = NamePath,
-                 label: str = LabelPath) -> LabelEvent:
+    def rollback(
+        request: Request, body: RollbackRequest | None = None, name: str = NamePath, label: str = LabelPath
+    ) -> LabelEvent:
         """Move a label back to the version it pointed at before its last move."""
         body = body or RollbackRequest()
         return registry_of(request).rollback(name, label, who=_who(request, body.who), why=body.why)
@@ -149,10 +170,16 @@ def write_router() -> APIRouter:
         _messages(found.config, body.variables)
         backend = await _backend(request)
         answer = await backend.complete(request_for(found.config, body.variables, body.timeout_s))
-        return InvokeResponse(name=found.name, version=found.version, text=answer.text,
-                              prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                              cost_usd=answer.cost_usd, latency_s=answer.latency_s,
-                              tool_calls=None if answer.tool_calls is None else list(answer.tool_calls))
+        return InvokeResponse(
+            name=found.name,
+            version=found.version,
+            text=answer.text,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            cost_usd=answer.cost_usd,
+            latency_s=answer.latency_s,
+            tool_calls=None if answer.tool_calls is None else list(answer.tool_calls),
+        )
 
     return router
 
@@ -166,4 +193,3 @@ async def _backend(request: Request) -> Any:
 
                 state.backend = await run_in_threadpool(get_backend)  # imports litellm: seconds, off the loop
     return state.backend
-

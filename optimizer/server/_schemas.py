@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptopt.names import Label, Version
 
-_WHO = Field(default=None, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$",
-             description="Who asks (kept in the audit log).")
+_WHO = Field(
+    default=None, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$", description="Who asks (kept in the audit log)."
+)
 _WHY = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$", description="Why (kept in the audit log).")
 
 
@@ -31,8 +32,11 @@ class Selector(_Body):
 
 
 class RenderRequest(Selector):
-    variables: dict[str, Any] = Field(default_factory=dict, description="Values of the template's variables.",
-                                      examples=[{"text": "The soup was cold."}])
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the template's variables.",
+        examples=[{"text": "The soup was cold."}],
+    )
 
 
 class RenderResponse(_Body):

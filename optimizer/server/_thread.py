@@ -13,8 +13,9 @@ from fastapi import FastAPI
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0,
-                    startup_timeout_s: float = 30.0) -> Iterator[str]:
+def serve_in_thread(
+    app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0
+) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``port=0``: a free port).
 
     Example:

@@ -30,8 +30,18 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"exact_match", "contains", "regex", "json_valid", "json_field", "numeric", "levenshtein",
-                      "embedding", "llm_judge", "custom"}:
+        elif part in {
+            "exact_match",
+            "contains",
+            "regex",
+            "json_valid",
+            "json_field",
+            "numeric",
+            "levenshtein",
+            "embedding",
+            "llm_judge",
+            "custom",
+        }:
             continue  # discriminated-union tag: the index already names the entry
         else:
             out += f".{part}" if out else str(part)
@@ -51,8 +61,11 @@ def spec_from_data(data: Any, file: str) -> Spec:
             msg = f"unknown scorer type; expected one of {err['ctx']['expected_tags']}"
         elif err["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling; `optimize schema` lists the fields)"
-        return_msg = f"{msg}" + (f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden")
-                                 and not isinstance(err.get("input"), dict) else "")
+        return_msg = f"{msg}" + (
+            f" (got {err['input']!r})"
+            if err["type"] not in ("missing", "extra_forbidden") and not isinstance(err.get("input"), dict)
+            else ""
+        )
         raise InputError(file, _field_path(err["loc"]), return_msg) from None
 
 

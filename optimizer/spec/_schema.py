@@ -104,11 +104,15 @@ class DatasetSpec(_Frozen):
     validation: str | None = None
     test: str | None = None
     validation_from_train: int | None = Field(
-        None, ge=1, description="No validation file: carve this many cases out of the train file (seeded); "
-        "they leave the train split, so few-shot examples never come from validation.")
+        None,
+        ge=1,
+        description="No validation file: carve this many cases out of the train file (seeded); "
+        "they leave the train split, so few-shot examples never come from validation.",
+    )
     seed: int = 0
     limit: dict[Literal["train", "validation", "test"], int] = Field(
-        default_factory=dict, description="Keep at most this many cases per split (a seeded sample).")
+        default_factory=dict, description="Keep at most this many cases per split (a seeded sample)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -134,16 +138,20 @@ class InstructionSearch(_Frozen):
     variants: tuple[str, ...] = Field((), description="Alternative instructions written by hand.")
     propose: int = Field(0, ge=0, le=50, description="How many instructions a proposer model writes.")
     proposer: Literal["grounded", "dspy"] = Field(
-        "grounded", description="Who writes proposals: grounded (ours: train examples and the baseline's "
-        "mistakes) or dspy (DSPy's instruction proposal signature); both call through the budget and cache.")
+        "grounded",
+        description="Who writes proposals: grounded (ours: train examples and the baseline's "
+        "mistakes) or dspy (DSPy's instruction proposal signature); both call through the budget and cache.",
+    )
     proposer_model: str | None = Field(None, description="litellm model; defaults to the task model.")
 
     @field_validator("proposer", mode="before")
     @classmethod
     def _known_proposer(cls, value: Any) -> Any:
         if value not in ("grounded", "dspy"):
-            raise ValueError("unknown proposer; expected grounded (ours: train examples and the baseline's "
-                             "mistakes) or dspy (DSPy's instruction proposal)")
+            raise ValueError(
+                "unknown proposer; expected grounded (ours: train examples and the baseline's "
+                "mistakes) or dspy (DSPy's instruction proposal)"
+            )
         return value
 
 

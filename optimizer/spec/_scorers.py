@@ -97,16 +97,36 @@ class LLMJudgeSpec(ScorerSpecBase):
 
 class CustomSpec(ScorerSpecBase):
     type: Literal["custom"]
-    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-                          description="module:function returning a float in [0, 1] (or a bool).")
+    function: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function returning a float in [0, 1] (or a bool).",
+    )
     timeout_s: float = Field(10.0, gt=0, description="Seconds before the scorer is killed; that row fails.")
 
 
 ScorerSpec = Annotated[
-    ExactMatchSpec | ContainsSpec | RegexSpec | JsonValidSpec | JsonFieldSpec | NumericSpec | LevenshteinSpec
-    | EmbeddingSpec | LLMJudgeSpec | CustomSpec,
+    ExactMatchSpec
+    | ContainsSpec
+    | RegexSpec
+    | JsonValidSpec
+    | JsonFieldSpec
+    | NumericSpec
+    | LevenshteinSpec
+    | EmbeddingSpec
+    | LLMJudgeSpec
+    | CustomSpec,
     Field(discriminator="type"),
 ]
 
-SCORER_TYPES = ("exact_match", "contains", "regex", "json_valid", "json_field", "numeric", "levenshtein",
-                "embedding", "llm_judge", "custom")
+SCORER_TYPES = (
+    "exact_match",
+    "contains",
+    "regex",
+    "json_valid",
+    "json_field",
+    "numeric",
+    "levenshtein",
+    "embedding",
+    "llm_judge",
+    "custom",
+)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95,
-                        resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+def paired_bootstrap_ci(
+    a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of mean(b - a), resampling cases (pairs stay together)."""
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if d.size == 0:
@@ -20,8 +21,9 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, level: float 
     return float(lo), float(hi)
 
 
-def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: int = 20_000,
-                         seed: int = 0, alternative: str = "two-sided") -> float:
+def paired_permutation_p(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = 20_000, seed: int = 0, alternative: str = "two-sided"
+) -> float:
     """Sign-flip permutation test of mean(b - a) = 0 (exact for small n, Monte Carlo otherwise).
 
     ``alternative="greater"`` tests that B is better. Pairs with no difference carry no information and

@@ -15,13 +15,33 @@ from promptopt.store._schedule_tables import ScheduleRunTable, ScheduleTable
 from promptopt.store._store import Store, get_store
 from promptopt.store._url import ENV_VAR, StoreUrl
 
-__all__ = ["ENV_VAR", "ExperimentRecord", "ExperimentStatus", "RunRecord", "RunTable", "Store", "StoreSchemaError",
-           "StoreUrl", "get_store"]
+__all__ = [
+    "ENV_VAR",
+    "ExperimentRecord",
+    "ExperimentStatus",
+    "RunRecord",
+    "RunTable",
+    "Store",
+    "StoreSchemaError",
+    "StoreUrl",
+    "get_store",
+]
 # The tables of the other packages: one schema and one migration history here, and each table written by exactly
 # one package (tests/store/test_table_owners.py): prompt_log, log_feedback, log_score by promptopt.logs;
 # prompt_version, prompt_label, prompt_label_event by promptopt.registry; schedule, schedule_run by
 # promptopt.schedules. The owners write them with writer, lock and insert_ignoring_duplicates, which make
 # concurrent writers safe on both backends.
-__all__ += ["LogFeedbackTable", "LogScoreTable", "PromptLabelEventTable", "PromptLabelTable", "PromptLogTable",
-            "PromptVersionTable", "ScheduleRunTable", "ScheduleTable", "insert_ignoring_duplicates", "lock", "utc",
-            "writer"]
+__all__ += [
+    "LogFeedbackTable",
+    "LogScoreTable",
+    "PromptLabelEventTable",
+    "PromptLabelTable",
+    "PromptLogTable",
+    "PromptVersionTable",
+    "ScheduleRunTable",
+    "ScheduleTable",
+    "insert_ignoring_duplicates",
+    "lock",
+    "utc",
+    "writer",
+]

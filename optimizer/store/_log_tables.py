@@ -44,8 +44,9 @@ class LogFeedbackTable(SQLModel, table=True):
 
     __tablename__ = "log_feedback"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["log_id"], ["prompt_log.id"], name="fk_log_feedback_log_id_prompt_log",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["log_id"], ["prompt_log.id"], name="fk_log_feedback_log_id_prompt_log", ondelete="CASCADE"
+        ),
     )
 
     id: str = Field(primary_key=True)
@@ -64,8 +65,9 @@ class LogScoreTable(SQLModel, table=True):
     __tablename__ = "log_score"
     __table_args__ = (
         sa.UniqueConstraint("log_id", "scorer", name="uq_log_score_log_id_scorer"),
-        sa.ForeignKeyConstraint(["log_id"], ["prompt_log.id"], name="fk_log_score_log_id_prompt_log",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["log_id"], ["prompt_log.id"], name="fk_log_score_log_id_prompt_log", ondelete="CASCADE"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_ID)

@@ -65,9 +65,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and current == head_revision():
         return
     if current is not None and not _known(current):
-        raise StoreSchemaError(f"the store's schema is at revision {current!r}, which this version of "
-                               f"promptopt does not know (its newest is {head_revision()!r}); "
-                               f"upgrade promptopt")
+        raise StoreSchemaError(
+            f"the store's schema is at revision {current!r}, which this version of "
+            f"promptopt does not know (its newest is {head_revision()!r}); "
+            f"upgrade promptopt"
+        )
     _step(engine, command.upgrade, revision)
 
 

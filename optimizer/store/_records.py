@@ -41,8 +41,7 @@ class ExperimentRecord(BaseModel):
     def _finished_has_summary(self) -> ExperimentRecord:
         done = self.status != "running"
         if done != (self.finished_at is not None) or done != (self.summary is not None):
-            raise ValueError(f"a {self.status} experiment must {'' if done else 'not '}have finished_at and "
-                             f"summary")
+            raise ValueError(f"a {self.status} experiment must {'' if done else 'not '}have finished_at and summary")
         return self
 
 
@@ -54,13 +53,23 @@ def utc(value: datetime) -> datetime:
 def experiment_record(table: ExperimentTable) -> ExperimentRecord:
     finished_at = None if table.finished_at is None else utc(table.finished_at)
     return ExperimentRecord(
-        id=table.id, key=table.key, name=table.name, status=table.status,
-        config=table.config, config_hash=table.config_hash, model=table.model, split=table.split,
-        dataset_hash=table.dataset_hash, run_id=table.run_id, trial_number=table.trial_number,
+        id=table.id,
+        key=table.key,
+        name=table.name,
+        status=table.status,
+        config=table.config,
+        config_hash=table.config_hash,
+        model=table.model,
+        split=table.split,
+        dataset_hash=table.dataset_hash,
+        run_id=table.run_id,
+        trial_number=table.trial_number,
         role=ExperimentRole(table.role),
-        created_at=utc(table.created_at), finished_at=finished_at,
+        created_at=utc(table.created_at),
+        finished_at=finished_at,
         summary=None if table.summary is None else EvalSummary.model_validate(table.summary),
-        error_message=table.error_message)
+        error_message=table.error_message,
+    )
 
 
 def row_result(table: RowTable) -> RowResult:

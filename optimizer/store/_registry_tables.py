@@ -44,8 +44,9 @@ class PromptLabelTable(SQLModel, table=True):
 
     __tablename__ = "prompt_label"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["name", "version"], ["prompt_version.name", "prompt_version.version"],
-                                name="fk_prompt_label_version"),
+        sa.ForeignKeyConstraint(
+            ["name", "version"], ["prompt_version.name", "prompt_version.version"], name="fk_prompt_label_version"
+        ),
     )
 
     name: str = Field(primary_key=True)

@@ -37,11 +37,21 @@ class RunRecord(BaseModel):
 
 
 def _record(table: RunTable, resumed: bool = False) -> RunRecord:
-    return RunRecord(id=table.id, key=table.key, name=table.name, status=table.status, spec=table.spec,
-                     settings=table.settings, dataset_hash=table.dataset_hash, space=table.space,
-                     result=table.result, created_at=utc(table.created_at),
-                     finished_at=None if table.finished_at is None else utc(table.finished_at),
-                     error_message=table.error_message, resumed=resumed)
+    return RunRecord(
+        id=table.id,
+        key=table.key,
+        name=table.name,
+        status=table.status,
+        spec=table.spec,
+        settings=table.settings,
+        dataset_hash=table.dataset_hash,
+        space=table.space,
+        result=table.result,
+        created_at=utc(table.created_at),
+        finished_at=None if table.finished_at is None else utc(table.finished_at),
+        error_message=table.error_message,
+        resumed=resumed,
+    )
 
 
 class RunsMixin:
@@ -50,8 +60,16 @@ class RunsMixin:
     _engine: Engine
     _writer: Engine
 
-    def begin_run(self, *, key: str, name: str, spec: dict[str, Any], settings: dict[str, Any],
-                  dataset_hash: str, resume_id: str | None = None) -> RunRecord:
+    def begin_run(
+        self,
+        *,
+        key: str,
+        name: str,
+        spec: dict[str, Any],
+        settings: dict[str, Any],
+        dataset_hash: str,
+        resume_id: str | None = None,
+    ) -> RunRecord:
         """Resume ``resume_id``, or the running run with ``key`` (a killed run started again with the same
         command), or start a new one.
 
@@ -63,24 +81,43 @@ class RunsMixin:
             if resume_id is not None:
                 run = _find_run(session, resume_id)
                 if run.status != "running":
-                    raise InputError("--resume", "run_id", f"run {run.id} is {run.status}; only a running "
-                                     "(interrupted) run can be resumed")
+                    raise InputError(
+                        "--resume",
+                        "run_id",
+                        f"run {run.id} is {run.status}; only a running (interrupted) run can be resumed",
+                    )
                 if run.key != key:
-                    raise InputError("--resume", "run_id", f"run {run.id} was started from another spec, "
-                                     "dataset, sampler or seed; resume it with the same command")
+                    raise InputError(
+                        "--resume",
+                        "run_id",
+                        f"run {run.id} was started from another spec, "
+                        "dataset, sampler or seed; resume it with the same command",
+                    )
                 return _record(run, resumed=True)
-            running = session.exec(select(RunTable).where(RunTable.key == key, RunTable.status == "running")
-                                   .order_by(col(RunTable.created_at).desc())).first()
+            running = session.exec(
+                select(RunTable)
+                .where(RunTable.key == key, RunTable.status == "running")
+                .order_by(col(RunTable.created_at).desc())
+            ).first()
             if running is not None:
                 return _record(running, resumed=True)
-            run = RunTable(id=uuid.uuid4().hex, key=key, name=name, status="running", spec=spec,
-                           settings=settings, dataset_hash=dataset_hash, created_at=datetime.now(UTC))
+            run = RunTable(
+                id=uuid.uuid4().hex,
+                key=key,
+                name=name,
+                status="running",
+                spec=spec,
+                settings=settings,
+                dataset_hash=dataset_hash,
+                created_at=datetime.now(UTC),
+            )
             session.add(run)
             session.flush()
             return _record(run)
 
-    def save_run_space(self, run_id: str, space: dict[str, Any], *, calls: int | None = None,
-                       usd: float | None = None) -> None:
+    def save_run_space(
+        self, run_id: str, space: dict[str, Any], *, calls: int | None = None, usd: float | None = None
+    ) -> None:
         """Keep the search space built for the run, so that a resumed run searches the same space, and the
         calls and dollars paid to build it outside any eval (proposals; ``None`` keeps what is recorded), so
         that a resumed run's budget and its result count them."""
@@ -111,8 +148,9 @@ class RunsMixin:
                     usd += r.task_cost_usd + r.scorer_cost_usd
         return calls, usd
 
-    def finish_run(self, run_id: str, *, status: str, result: dict[str, Any] | None = None,
-                   error_message: str | None = None) -> None:
+    def finish_run(
+        self, run_id: str, *, status: str, result: dict[str, Any] | None = None, error_message: str | None = None
+    ) -> None:
         with Session(self._writer) as session, session.begin():
             run = _find_run(session, run_id)
             run.status, run.result, run.error_message = status, result, error_message
@@ -136,8 +174,7 @@ def _find_run(session: Session, run_id: str) -> RunTable:
     wanted = run_id.strip().lower()
     if len(wanted) < 6:
         raise NotFound(f"no run {run_id!r}: give the id or at least 6 of its first characters")
-    matches = session.exec(select(RunTable).where(col(RunTable.id).startswith(wanted, autoescape=True))
-                           .limit(2)).all()
+    matches = session.exec(select(RunTable).where(col(RunTable.id).startswith(wanted, autoescape=True)).limit(2)).all()
     if len(matches) != 1:
         raise NotFound(f"no run {run_id!r}" if not matches else f"run id prefix {run_id!r} is ambiguous")
     return matches[0]

@@ -45,8 +45,9 @@ class ScheduleRunTable(SQLModel, table=True):
 
     __tablename__ = "schedule_run"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["schedule_id"], ["schedule.id"], name="fk_schedule_run_schedule_id_schedule",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"], ["schedule.id"], name="fk_schedule_run_schedule_id_schedule", ondelete="CASCADE"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_ID)

@@ -74,10 +74,20 @@ class Store(RunsMixin):
         """Close the pooled connections. The store can still be used afterwards (it reconnects)."""
         self._engine.dispose()
 
-    def begin_experiment(self, *, key: str, name: str, config: dict[str, Any], config_hash: str, model: str,
-                         split: str, dataset_hash: str, run_id: str | None = None,
-                         trial_number: int | None = None,
-                         role: ExperimentRole = ExperimentRole.EVAL) -> tuple[str, list[RowResult]]:
+    def begin_experiment(
+        self,
+        *,
+        key: str,
+        name: str,
+        config: dict[str, Any],
+        config_hash: str,
+        model: str,
+        split: str,
+        dataset_hash: str,
+        run_id: str | None = None,
+        trial_number: int | None = None,
+        role: ExperimentRole = ExperimentRole.EVAL,
+    ) -> tuple[str, list[RowResult]]:
         """Start an eval, or resume the one a killed process left running.
 
         If an experiment with ``key`` is still running, returns its id and the rows already recorded, so
@@ -90,16 +100,28 @@ class Store(RunsMixin):
         with Session(self._writer) as session, session.begin():
             lock(session.connection(), _KEY_LOCK_NAMESPACE, key)
             running = session.exec(
-                select(ExperimentTable).where(ExperimentTable.key == key, ExperimentTable.status == "running")
-                .order_by(col(ExperimentTable.created_at).desc())).first()
+                select(ExperimentTable)
+                .where(ExperimentTable.key == key, ExperimentTable.status == "running")
+                .order_by(col(ExperimentTable.created_at).desc())
+            ).first()
             if running is not None:
                 _check_same_eval(running, config_hash=config_hash, split=split, dataset_hash=dataset_hash)
                 return running.id, _rows(session, running.id)
             experiment = ExperimentTable(
-                id=_new_id(), key=key, name=name, status="running", config=config, config_hash=config_hash,
-                model=model, split=split, dataset_hash=dataset_hash, run_id=run_id, trial_number=trial_number,
+                id=_new_id(),
+                key=key,
+                name=name,
+                status="running",
+                config=config,
+                config_hash=config_hash,
+                model=model,
+                split=split,
+                dataset_hash=dataset_hash,
+                run_id=run_id,
+                trial_number=trial_number,
                 role=role.value,
-                created_at=datetime.now(UTC))
+                created_at=datetime.now(UTC),
+            )
             session.add(experiment)
             return experiment.id, []
 
@@ -119,8 +141,9 @@ class Store(RunsMixin):
                 stmt = insert_ignoring_duplicates(dialect, RowTable.__table__, _ROW_KEY)  # type: ignore[attr-defined]
                 session.execute(stmt, [row_values(experiment_id, r) for r in rows])
 
-    def finish_experiment(self, experiment_id: str, summary: EvalSummary, *, status: str = "finished",
-                          error_message: str | None = None) -> None:
+    def finish_experiment(
+        self, experiment_id: str, summary: EvalSummary, *, status: str = "finished", error_message: str | None = None
+    ) -> None:
         """Close a running experiment with its summary; ``status="failed"`` records a failed eval.
 
         Raises:
@@ -162,15 +185,23 @@ class Store(RunsMixin):
         with Session(self._engine) as session:
             experiment = experiment_record(_find(session, experiment_id))
             if experiment.summary is None:
-                raise NotFound(f"experiment {experiment.id} is still running; it has a result once "
-                               f"finish_experiment is called (or resume it with begin_experiment)")
-            return EvalResult(experiment_id=experiment.id, config_hash=experiment.config_hash,
-                              split=experiment.split, dataset_hash=experiment.dataset_hash,
-                              rows=tuple(_rows(session, experiment.id)), summary=experiment.summary,
-                              status=experiment.status)
+                raise NotFound(
+                    f"experiment {experiment.id} is still running; it has a result once "
+                    f"finish_experiment is called (or resume it with begin_experiment)"
+                )
+            return EvalResult(
+                experiment_id=experiment.id,
+                config_hash=experiment.config_hash,
+                split=experiment.split,
+                dataset_hash=experiment.dataset_hash,
+                rows=tuple(_rows(session, experiment.id)),
+                summary=experiment.summary,
+                status=experiment.status,
+            )
 
-    def list_experiments(self, *, name: str | None = None, run_id: str | None = None,
-                         limit: int = 50) -> list[ExperimentRecord]:
+    def list_experiments(
+        self, *, name: str | None = None, run_id: str | None = None, limit: int = 50
+    ) -> list[ExperimentRecord]:
         """Experiments newest first, optionally only those of one prompt/task ``name`` or one run."""
         query = select(ExperimentTable)
         if name is not None:
@@ -197,8 +228,10 @@ def get_store(url: str | URL | None = None) -> Store:
 def _check_same_eval(running: ExperimentTable, **expected: str) -> None:
     differ = [field for field, value in expected.items() if getattr(running, field) != value]
     if differ:
-        raise ValueError(f"experiment {running.id} with key {running.key!r} is running with another "
-                         f"{', '.join(differ)}; the key must identify one config, split and dataset")
+        raise ValueError(
+            f"experiment {running.id} with key {running.key!r} is running with another "
+            f"{', '.join(differ)}; the key must identify one config, split and dataset"
+        )
 
 
 def _rows(session: Session, experiment_id: str) -> list[RowResult]:
@@ -213,8 +246,10 @@ def _running(session: Session, experiment_id: str, *, for_update: bool) -> Exper
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id!r}; writes take the full id from begin_experiment")
     if experiment.status != "running":
-        raise ValueError(f"experiment {experiment_id} is {experiment.status}; a closed experiment never "
-                         f"changes (begin_experiment starts a new one)")
+        raise ValueError(
+            f"experiment {experiment_id} is {experiment.status}; a closed experiment never "
+            f"changes (begin_experiment starts a new one)"
+        )
     return experiment
 
 
@@ -226,13 +261,16 @@ def _find(session: Session, experiment_id: str) -> ExperimentTable:
             raise NotFound(f"no experiment {experiment_id!r}; list_experiments shows the recorded ones")
         return found
     if not _PREFIX.fullmatch(wanted):
-        raise NotFound(f"no experiment {experiment_id!r}: ids are 32 hex characters, and a prefix needs at "
-                       f"least {MIN_PREFIX}")
+        raise NotFound(
+            f"no experiment {experiment_id!r}: ids are 32 hex characters, and a prefix needs at least {MIN_PREFIX}"
+        )
     query = select(ExperimentTable).where(col(ExperimentTable.id).startswith(wanted, autoescape=True))
     matches = session.exec(query.limit(3)).all()
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise NotFound(f"no experiment id starts with {experiment_id!r}")
-    raise NotFound(f"experiment id prefix {experiment_id!r} is ambiguous (matches {matches[0].id}, "
-                   f"{matches[1].id}{', ...' if len(matches) > 2 else ''}); give more characters")
+    raise NotFound(
+        f"experiment id prefix {experiment_id!r} is ambiguous (matches {matches[0].id}, "
+        f"{matches[1].id}{', ...' if len(matches) > 2 else ''}); give more characters"
+    )

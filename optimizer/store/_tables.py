@@ -49,8 +49,9 @@ class RowTable(SQLModel, table=True):
     __tablename__ = "row"
     __table_args__ = (
         sa.UniqueConstraint("experiment_id", "case_id", "repeat", name="uq_row_experiment_case_repeat"),
-        sa.ForeignKeyConstraint(["experiment_id"], ["experiment.id"], name="fk_row_experiment_id_experiment",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"], ["experiment.id"], name="fk_row_experiment_id_experiment", ondelete="CASCADE"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_ID)

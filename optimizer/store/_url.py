@@ -59,14 +59,14 @@ def resolve_url(url: str | URL | None = None) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise InputError(_SOURCE, "", f"backend {parsed.get_backend_name()!r} is not supported; "
-                                      f"expected e.g. {_EXAMPLES}")
+        raise InputError(
+            _SOURCE, "", f"backend {parsed.get_backend_name()!r} is not supported; expected e.g. {_EXAMPLES}"
+        )
     return parsed
 
 
 def ensure_sqlite_folder(url: URL) -> None:
     """Create the folder of a SQLite database file (SQLite creates the file, not its folder)."""
     database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith(
-            "file:"):
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -28,13 +28,21 @@ def keyword_answer(messages: list[dict[str, Any]]) -> str:
 class FakeOpenAIServer:
     """Example::
 
-        with FakeOpenAIServer(latency_s=0.05) as server:
-            litellm.completion(model="openai/fake", api_base=server.url, api_key="x", messages=[...])
+    with FakeOpenAIServer(latency_s=0.05) as server:
+        litellm.completion(model="openai/fake", api_base=server.url, api_key="x", messages=[...])
     """
 
-    def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, fail_status: int = 429,
-                 retry_after: float | None = 0.05, answer: Answer = keyword_answer, seed: int = 0,
-                 port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        fail_rate: float = 0.0,
+        fail_status: int = 429,
+        retry_after: float | None = 0.05,
+        answer: Answer = keyword_answer,
+        seed: int = 0,
+        port: int = 0,
+    ) -> None:
         self.latency_s, self.fail_rate, self.fail_status = latency_s, fail_rate, fail_status
         self.retry_after, self.answer = retry_after, answer
         self._rng = random.Random(seed)
@@ -80,18 +88,31 @@ class FakeOpenAIServer:
                         time.sleep(server.latency_s)
                     if fail:
                         headers = {"Retry-After": str(server.retry_after)} if server.retry_after is not None else {}
-                        self._send(server.fail_status, {"error": {"message": "injected failure",
-                                                                  "type": "rate_limit_error"}}, headers)
+                        self._send(
+                            server.fail_status,
+                            {"error": {"message": "injected failure", "type": "rate_limit_error"}},
+                            headers,
+                        )
                         return
                     text = server.answer(payload.get("messages", []))
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in payload.get("messages", []))
-                    self._send(200, {
-                        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                        "model": payload.get("model", "fake"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}],
-                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                                  "total_tokens": prompt_tokens + len(text.split())}})
+                    self._send(
+                        200,
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": payload.get("model", "fake"),
+                            "choices": [
+                                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                            ],
+                            "usage": {
+                                "prompt_tokens": prompt_tokens,
+                                "completion_tokens": len(text.split()),
+                                "total_tokens": prompt_tokens + len(text.split()),
+                            },
+                        },
+                    )
                 finally:
                     server._leave()
 

@@ -10,9 +10,12 @@ from typer.testing import CliRunner
 from promptopt.cli.app import app
 
 GOOD = {
-    "task": {"name": "t", "model": "fake/m",
-             "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
-             "output": {"type": "label", "labels": ["positive", "negative"]}},
+    "task": {
+        "name": "t",
+        "model": "fake/m",
+        "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
+        "output": {"type": "label", "labels": ["positive", "negative"]},
+    },
     "dataset": {"file": "data.jsonl", "split": {"train": 0.5, "validation": 0.25, "test": 0.25}},
     "scorers": [{"type": "exact_match"}],
 }
@@ -53,29 +56,57 @@ CASES = {
     "unknown field": (dict(spec=with_("task.temprature", 0.3)), "task.temprature", "unknown field"),
     "template variable absent": (
         dict(spec=with_("task.prompt", [{"role": "user", "content": "{{review}}"}])),
-        "input", "['review'] not in this case's input"),
-    "template syntax": (dict(spec=with_("task.prompt", [{"role": "user", "content": "{{text"}])),
-                        "task.prompt[0].content", "template syntax error"),
+        "input",
+        "['review'] not in this case's input",
+    ),
+    "template syntax": (
+        dict(spec=with_("task.prompt", [{"role": "user", "content": "{{text"}])),
+        "task.prompt[0].content",
+        "template syntax error",
+    ),
     "empty dataset": (dict(data_text=""), "data.jsonl", "empty"),
-    "wrong column": (dict(rows=[{"inputs": {"text": "x"}, "expected": "positive"}]), "data.jsonl:1",
-                     "inputs: unknown column"),
-    "label list mismatch": (dict(rows=[{"input": {"text": "x"}, "expected": "neutral"}] * 4), "expected",
-                            "'neutral' is not one of task.output.labels"),
-    "unreadable data file": (dict(spec=with_("dataset.file", "missing.jsonl")), "missing.jsonl",
-                             "file not found"),
-    "invalid json line": (dict(data_text='{"input": {"text": "a"}, "expected": "positive"}\n{oops\n'),
-                          "data.jsonl:2", "not valid JSON"),
+    "wrong column": (
+        dict(rows=[{"inputs": {"text": "x"}, "expected": "positive"}]),
+        "data.jsonl:1",
+        "inputs: unknown column",
+    ),
+    "label list mismatch": (
+        dict(rows=[{"input": {"text": "x"}, "expected": "neutral"}] * 4),
+        "expected",
+        "'neutral' is not one of task.output.labels",
+    ),
+    "unreadable data file": (dict(spec=with_("dataset.file", "missing.jsonl")), "missing.jsonl", "file not found"),
+    "invalid json line": (
+        dict(data_text='{"input": {"text": "a"}, "expected": "positive"}\n{oops\n'),
+        "data.jsonl:2",
+        "not valid JSON",
+    ),
     "labels with one entry": (dict(spec=with_("task.output.labels", ["only"])), "task.output", "two"),
-    "split ratios": (dict(spec=with_("dataset.split", {"train": 0.9, "validation": 0.9, "test": 0})),
-                     "dataset.split", "add up to 1"),
-    "bad regex": (dict(spec=with_("scorers", [{"type": "regex", "pattern": "("}])), "scorers[0].pattern",
-                  "not a valid regular expression"),
-    "custom scorer form": (dict(spec=with_("scorers", [{"type": "custom", "function": "no-colon"}])),
-                           "scorers[0].function", "should match pattern"),
-    "negative weight": (dict(spec=with_("scorers", [{"type": "exact_match", "weight": -1}])),
-                        "scorers[0].weight", "greater than or equal to 0"),
-    "unsupported data type": (dict(spec=with_("dataset.file", "data.parquet")), "data.parquet",
-                              "unsupported file type"),
+    "split ratios": (
+        dict(spec=with_("dataset.split", {"train": 0.9, "validation": 0.9, "test": 0})),
+        "dataset.split",
+        "add up to 1",
+    ),
+    "bad regex": (
+        dict(spec=with_("scorers", [{"type": "regex", "pattern": "("}])),
+        "scorers[0].pattern",
+        "not a valid regular expression",
+    ),
+    "custom scorer form": (
+        dict(spec=with_("scorers", [{"type": "custom", "function": "no-colon"}])),
+        "scorers[0].function",
+        "should match pattern",
+    ),
+    "negative weight": (
+        dict(spec=with_("scorers", [{"type": "exact_match", "weight": -1}])),
+        "scorers[0].weight",
+        "greater than or equal to 0",
+    ),
+    "unsupported data type": (
+        dict(spec=with_("dataset.file", "data.parquet")),
+        "data.parquet",
+        "unsupported file type",
+    ),
 }
 
 
@@ -87,8 +118,9 @@ def test_bad_input_exits_2_naming_file_and_field(tmp_path, name, command):
     if name == "unsupported data type":
         (tmp_path / "data.parquet").write_text("x")
     store = tmp_path / "store.db"
-    args = [command, str(spec_path)] + (["--store", f"sqlite:///{store}", "--cache", str(tmp_path / "c")]
-                                        if command == "eval" else [])
+    args = [command, str(spec_path)] + (
+        ["--store", f"sqlite:///{store}", "--cache", str(tmp_path / "c")] if command == "eval" else []
+    )
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     message = " ".join(result.output.split())
@@ -113,8 +145,19 @@ def test_schema_is_json_schema_with_task_and_scorers():
 @pytest.mark.parametrize("option, value", [("--start", "warm"), ("--sampler", "cma"), ("--executor", "dask")])
 def test_a_bad_run_option_exits_2_naming_it_before_anything_is_written(tmp_path, option, value):
     store = tmp_path / "store.db"
-    result = CliRunner().invoke(app, ["run", str(write_case(tmp_path)), option, value, "--store",
-                                      f"sqlite:///{store}", "--cache", str(tmp_path / "c")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(write_case(tmp_path)),
+            option,
+            value,
+            "--store",
+            f"sqlite:///{store}",
+            "--cache",
+            str(tmp_path / "c"),
+        ],
+    )
     assert result.exit_code == 2, result.output
     message = " ".join(result.output.split())
     assert option in message and repr(value) in message, message

@@ -25,16 +25,26 @@ def answer(messages):
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-123456")
     with FakeOpenAIServer(answer=answer) as server:
-        rows = [{"input": {"text": f"a {'good' if i % 2 else 'dull'} film {i}"},
-                 "expected": "positive" if i % 2 else "negative"} for i in range(20)]
+        rows = [
+            {
+                "input": {"text": f"a {'good' if i % 2 else 'dull'} film {i}"},
+                "expected": "positive" if i % 2 else "negative",
+            }
+            for i in range(20)
+        ]
         (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         for name, instruction in (("good", "Be CAREFUL: positive or negative?"), ("bad", "positive or negative?")):
-            spec = {"task": {"name": "gated", "model": "openai/fake",
-                             "prompt": [{"role": "system", "content": instruction},
-                                        {"role": "user", "content": "{{text}}"}],
-                             "params": {"extra": {"api_base": server.url}},
-                             "output": {"type": "label", "labels": ["positive", "negative"]}},
-                    "dataset": {"validation": "val.jsonl"}, "scorers": [{"type": "exact_match"}]}
+            spec = {
+                "task": {
+                    "name": "gated",
+                    "model": "openai/fake",
+                    "prompt": [{"role": "system", "content": instruction}, {"role": "user", "content": "{{text}}"}],
+                    "params": {"extra": {"api_base": server.url}},
+                    "output": {"type": "label", "labels": ["positive", "negative"]},
+                },
+                "dataset": {"validation": "val.jsonl"},
+                "scorers": [{"type": "exact_match"}],
+            }
             (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(spec))
         yield tmp_path
 
@@ -56,11 +66,12 @@ def test_gate_against_an_experiment(env):
 def test_gate_against_the_production_label(env):
     store = get_store(f"sqlite:///{env / 's.db'}")
     registry = Registry(store)
-    version, _ = registry.register("gated", PromptConfig.from_task(load_spec(env / "good.yaml").spec.task),
-                                   created_by="test")
+    version, _ = registry.register(
+        "gated", PromptConfig.from_task(load_spec(env / "good.yaml").spec.task), created_by="test"
+    )
     registry.set_label("gated", "production", version.version, who="test", why="first")
     out = invoke(env, "eval", str(env / "bad.yaml"), "--against", "production", "--json")
     assert out.exit_code == 1
-    data = json.loads(out.output[out.output.index("{"):])
+    data = json.loads(out.output[out.output.index("{") :])
     assert data["passed"] is False and data["comparison"]["regressed"]
     assert invoke(env, "eval", str(env / "good.yaml"), "--against", "production").exit_code == 0

@@ -21,23 +21,41 @@ ROWS = 60
 @pytest.fixture
 def served(tmp_path):
     with FakeOpenAIServer(latency_s=0.05) as server:
-        rows = [{"input": {"text": f"a good film {i}" if i % 3 else f"a dull film {i}"},
-                 "expected": "positive" if i % 3 else "negative"} for i in range(ROWS)]
+        rows = [
+            {
+                "input": {"text": f"a good film {i}" if i % 3 else f"a dull film {i}"},
+                "expected": "positive" if i % 3 else "negative",
+            }
+            for i in range(ROWS)
+        ]
         (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        spec = {"task": {"name": "served", "model": "openai/fake",
-                         "prompt": [{"role": "user", "content": "Review: {{text}}"}],
-                         "params": {"extra": {"api_base": server.url}},
-                         "output": {"type": "label", "labels": ["positive", "negative"]}},
-                "dataset": {"validation": "val.jsonl"}, "scorers": [{"type": "exact_match"}],
-                "eval": {"concurrency": 2}}
+        spec = {
+            "task": {
+                "name": "served",
+                "model": "openai/fake",
+                "prompt": [{"role": "user", "content": "Review: {{text}}"}],
+                "params": {"extra": {"api_base": server.url}},
+                "output": {"type": "label", "labels": ["positive", "negative"]},
+            },
+            "dataset": {"validation": "val.jsonl"},
+            "scorers": [{"type": "exact_match"}],
+            "eval": {"concurrency": 2},
+        }
         (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
         env = {**os.environ, "OPENAI_API_KEY": "sk-test-not-a-real-key-123456"}
         yield tmp_path, server, env
 
 
 def eval_cmd(tmp):
-    return OPTIMIZE + ["eval", str(tmp / "spec.yaml"), "--store", f"sqlite:///{tmp / 'store.db'}",
-                       "--cache", str(tmp / "cache"), "--json"]
+    return OPTIMIZE + [
+        "eval",
+        str(tmp / "spec.yaml"),
+        "--store",
+        f"sqlite:///{tmp / 'store.db'}",
+        "--cache",
+        str(tmp / "cache"),
+        "--json",
+    ]
 
 
 def test_eval_json_and_cached_rerun(served):
@@ -45,11 +63,20 @@ def test_eval_json_and_cached_rerun(served):
     first = json.loads(subprocess.run(eval_cmd(tmp), env=env, capture_output=True, text=True, check=True).stdout)
     assert first["rows"] == ROWS and first["model_calls"] == ROWS and first["cache_hits"] == 0
     assert first["errors"] == 0 and first["scores"]["exact_match"] == 1.0 and first["objective"] == 1.0
-    assert set(first) >= {"experiment_id", "rows", "scores", "objective", "model_calls", "cache_hits", "errors",
-                          "tokens", "cost_usd", "wall_s"}
+    assert set(first) >= {
+        "experiment_id",
+        "rows",
+        "scores",
+        "objective",
+        "model_calls",
+        "cache_hits",
+        "errors",
+        "tokens",
+        "cost_usd",
+        "wall_s",
+    }
     assert first["tokens"]["task"] > 0 and first["tokens"]["scorer"] == 0
-    second = json.loads(subprocess.run(eval_cmd(tmp), env=env, capture_output=True, text=True,
-                                       check=True).stdout)
+    second = json.loads(subprocess.run(eval_cmd(tmp), env=env, capture_output=True, text=True, check=True).stdout)
     assert second["model_calls"] == 0 and second["cache_hits"] == ROWS
     assert second["experiment_id"] != first["experiment_id"]
     assert server.requests == ROWS

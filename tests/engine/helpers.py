@@ -21,9 +21,14 @@ def split_of(texts_labels: list[tuple[str, str]], name: str = "validation") -> S
 
 
 def label_config(**kw) -> PromptConfig:
-    base = dict(messages=(Message(role="system", content="Say positive or negative."),
-                          Message(role="user", content="{{text}}")),
-                model="fake/model", output=OutputSpec(type="label", labels=("positive", "negative")))
+    base = dict(
+        messages=(
+            Message(role="system", content="Say positive or negative."),
+            Message(role="user", content="{{text}}"),
+        ),
+        model="fake/model",
+        output=OutputSpec(type="label", labels=("positive", "negative")),
+    )
     base.update(kw)
     return PromptConfig(**base)
 

@@ -34,8 +34,9 @@ class Priced(ScriptedBackend):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         response = await super().complete(request)
-        return response.model_copy(update={"cost_usd": self._price(request, response.completion_tokens),
-                                           "latency_s": LATENCY})
+        return response.model_copy(
+            update={"cost_usd": self._price(request, response.completion_tokens), "latency_s": LATENCY}
+        )
 
     def estimate_cost(self, request: ModelRequest, completion_tokens: int) -> float:
         self.estimated.append((request.messages[-1]["content"], completion_tokens))
@@ -57,15 +58,22 @@ class Judge(Scorer):
     async def score(self, row: ScoreInput) -> ScoreResult:
         prompt = {"role": "user", "content": f"judge {row.input['text']}: {row.output}"}
         reply = await self.backend.complete(ModelRequest(model="fake/judge", messages=(prompt,)))
-        return ScoreResult(value=1.0, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-                           cost_usd=reply.cost_usd)
+        return ScoreResult(
+            value=1.0,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=reply.cost_usd,
+        )
 
 
 def evaluate(backend, cache, *, budget=None, store=None, judge=False, split=None):
-    evaluator = Evaluator(Services(backend=backend, cache=cache, budget=budget, records=store, settings=EvalSettings(concurrency=2)))
+    evaluator = Evaluator(
+        Services(backend=backend, cache=cache, budget=budget, records=store, settings=EvalSettings(concurrency=2))
+    )
     scorers = [Exact()] + ([Judge(evaluator.as_backend())] if judge else [])
-    return asyncio.run(evaluator.run(label_config(), split or split_of(REVIEWS[:4]), scorers, name="t",
-                                     dataset_hash="d"))
+    return asyncio.run(
+        evaluator.run(label_config(), split or split_of(REVIEWS[:4]), scorers, name="t", dataset_hash="d")
+    )
 
 
 def test_a_hit_is_free_and_instant_but_keeps_what_the_call_costs_and_takes(tmp_path):
@@ -155,23 +163,59 @@ def test_rows_recorded_before_the_figures_read_sensibly(sqlite_url):
     engine = create_store_engine(resolve_url(sqlite_url))
     upgrade(engine, "0004")
     exp_id = "e" * 32
-    base = {"experiment_id": exp_id, "input": {}, "scores": {}, "repeat": 0, "output": "x", "error": None,
-            "task_prompt_tokens": 7, "task_completion_tokens": 1, "scorer_prompt_tokens": 0,
-            "scorer_completion_tokens": 0, "scorer_cost_usd": 0.0}
-    experiment = {"id": exp_id, "key": "k", "name": "t", "status": "running", "config": {}, "config_hash": "h",
-                  "model": "fake/model", "split": "validation", "dataset_hash": "d", "created_at": datetime.now(UTC)}
+    base = {
+        "experiment_id": exp_id,
+        "input": {},
+        "scores": {},
+        "repeat": 0,
+        "output": "x",
+        "error": None,
+        "task_prompt_tokens": 7,
+        "task_completion_tokens": 1,
+        "scorer_prompt_tokens": 0,
+        "scorer_completion_tokens": 0,
+        "scorer_cost_usd": 0.0,
+    }
+    experiment = {
+        "id": exp_id,
+        "key": "k",
+        "name": "t",
+        "status": "running",
+        "config": {},
+        "config_hash": "h",
+        "model": "fake/model",
+        "split": "validation",
+        "dataset_hash": "d",
+        "created_at": datetime.now(UTC),
+    }
     with engine.begin() as connection:
         # The columns a writer at 0004 knew, not today's tables (whose newer columns have defaults).
-        old_experiment = sa.table("experiment", *(sa.column(n, ExperimentTable.__table__.c[n].type)  # type: ignore[attr-defined]
-                                                  for n in experiment))
+        old_experiment = sa.table(
+            "experiment",
+            *(
+                sa.column(n, ExperimentTable.__table__.c[n].type)  # type: ignore[attr-defined]
+                for n in experiment
+            ),
+        )
         connection.execute(old_experiment.insert(), [experiment])
         known = [*base, "case_id", "task_cost_usd", "latency_s", "cache_hit"]
         old_row = sa.table("row", *(sa.column(n, RowTable.__table__.c[n].type) for n in known))  # type: ignore[attr-defined]
-        connection.execute(old_row.insert(), [
-            {**base, "case_id": "paid", "task_cost_usd": 0.002, "latency_s": 0.3, "cache_hit": False},
-            {**base, "case_id": "hit", "task_cost_usd": 0.0, "latency_s": 0.3, "cache_hit": True},
-            {**base, "case_id": "failed", "output": None, "error": "model call failed", "task_cost_usd": 0.0,
-             "latency_s": 0.0, "cache_hit": False}])
+        connection.execute(
+            old_row.insert(),
+            [
+                {**base, "case_id": "paid", "task_cost_usd": 0.002, "latency_s": 0.3, "cache_hit": False},
+                {**base, "case_id": "hit", "task_cost_usd": 0.0, "latency_s": 0.3, "cache_hit": True},
+                {
+                    **base,
+                    "case_id": "failed",
+                    "output": None,
+                    "error": "model call failed",
+                    "task_cost_usd": 0.0,
+                    "latency_s": 0.0,
+                    "cache_hit": False,
+                },
+            ],
+        )
     engine.dispose()
     rows = {r.case_id: r for r in get_store(sqlite_url).get_rows(exp_id)}  # opening the store upgrades it
     assert (rows["paid"].call_cost_usd, rows["paid"].call_latency_s) == (0.002, 0.3)

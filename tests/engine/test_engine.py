@@ -39,8 +39,11 @@ def test_retryable_errors_are_retried_honouring_retry_after():
             return ModelCallError("rate limited", retryable=True, retry_after=0.01, status=429)
         return oracle(req)
 
-    result = run(Evaluator(Services(backend=ScriptedBackend(flaky), settings=EvalSettings(retries=3))),
-                 label_config(), split_of(REVIEWS[:4]))
+    result = run(
+        Evaluator(Services(backend=ScriptedBackend(flaky), settings=EvalSettings(retries=3))),
+        label_config(),
+        split_of(REVIEWS[:4]),
+    )
     assert result.summary.errors == 0 and result.summary.objective == 1.0
     assert result.summary.model_calls == 12  # 3 attempts x 4 rows
 
@@ -52,8 +55,11 @@ def test_a_failed_call_is_an_error_on_its_row_never_a_zero_score():
         return oracle(req)
 
     backend = ScriptedBackend(auth_fails_for_one)
-    result = run(Evaluator(Services(backend=backend, settings=EvalSettings(max_error_rate=0.5))),
-                 label_config(), split_of(REVIEWS))
+    result = run(
+        Evaluator(Services(backend=backend, settings=EvalSettings(max_error_rate=0.5))),
+        label_config(),
+        split_of(REVIEWS),
+    )
     failed = [r for r in result.rows if r.error]
     assert len(failed) == 1 and failed[0].objective is None and failed[0].scores == {}
     assert "sk-abcdefghijklmnop1234" not in failed[0].error and "[REDACTED]" in failed[0].error
@@ -65,8 +71,11 @@ def test_a_failed_call_is_an_error_on_its_row_never_a_zero_score():
 def test_error_rate_over_threshold_fails_the_eval():
     backend = ScriptedBackend(lambda req: ModelCallError("boom", retryable=False, status=400))
     with pytest.raises(EvalFailed, match="over the allowed error rate"):
-        run(Evaluator(Services(backend=backend, settings=EvalSettings(max_error_rate=0.2))), label_config(),
-            split_of(REVIEWS))
+        run(
+            Evaluator(Services(backend=backend, settings=EvalSettings(max_error_rate=0.2))),
+            label_config(),
+            split_of(REVIEWS),
+        )
     assert len(backend.calls) < 12  # it stopped early instead of paying for every row
 
 
@@ -77,8 +86,11 @@ def test_timeout_is_retryable_and_then_recorded():
             await asyncio.sleep(1.0)
 
     backend = Slow(oracle)
-    result = run(Evaluator(Services(backend=backend, settings=EvalSettings(timeout_s=0.05, retries=1, max_error_rate=1))),
-                 label_config(), split_of(REVIEWS[:2]))
+    result = run(
+        Evaluator(Services(backend=backend, settings=EvalSettings(timeout_s=0.05, retries=1, max_error_rate=1))),
+        label_config(),
+        split_of(REVIEWS[:2]),
+    )
     assert all("timed out" in r.error for r in result.rows)
     assert len(backend.calls) == 4
 
@@ -95,8 +107,11 @@ def test_concurrency_is_bounded_per_model():
             in_flight -= 1
             return await super().complete(request)
 
-    run(Evaluator(Services(backend=Counting(oracle), settings=EvalSettings(concurrency=3))), label_config(),
-        split_of(REVIEWS))
+    run(
+        Evaluator(Services(backend=Counting(oracle), settings=EvalSettings(concurrency=3))),
+        label_config(),
+        split_of(REVIEWS),
+    )
     assert peak == 3
 
 
@@ -104,8 +119,11 @@ def test_second_run_is_served_from_cache(tmp_path):
     backend = ScriptedBackend(oracle)
     cache = DiskResponseCache(tmp_path / "cache")
     first = run(Evaluator(Services(backend=backend, cache=cache)), label_config(), split_of(REVIEWS))
-    second = run(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"))), label_config(),
-                 split_of(REVIEWS))
+    second = run(
+        Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"))),
+        label_config(),
+        split_of(REVIEWS),
+    )
     assert first.summary.model_calls == 12 and first.summary.cache_hits == 0
     assert second.summary.model_calls == 0 and second.summary.cache_hits == 12
     assert all(r.cache_hit for r in second.rows)
@@ -114,7 +132,11 @@ def test_second_run_is_served_from_cache(tmp_path):
 
 def test_repeats_are_cached_apart_and_no_cache_calls_every_time(tmp_path):
     backend = ScriptedBackend(oracle)
-    result = run(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path), settings=EvalSettings(repeats=2))), label_config(), split_of(REVIEWS[:3]))
+    result = run(
+        Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path), settings=EvalSettings(repeats=2))),
+        label_config(),
+        split_of(REVIEWS[:3]),
+    )
     assert result.summary.rows == 6 and result.summary.model_calls == 6
     run(Evaluator(Services(backend=backend, cache=NullCache())), label_config(), split_of(REVIEWS[:3]))
     assert len(backend.calls) == 9
@@ -135,22 +157,32 @@ def test_budget_is_enforced_before_a_call_is_sent():
     backend = ScriptedBackend(oracle)
     budget = LocalBudget(model_calls=5)
     with pytest.raises(BudgetExceeded, match="model-call budget"):
-        run(Evaluator(Services(backend=backend, budget=budget, settings=EvalSettings(concurrency=1))), label_config(),
-            split_of(REVIEWS))
+        run(
+            Evaluator(Services(backend=backend, budget=budget, settings=EvalSettings(concurrency=1))),
+            label_config(),
+            split_of(REVIEWS),
+        )
     assert len(backend.calls) == 5 and budget.used().model_calls == 5
 
 
 def test_dollar_budget_uses_the_estimate_before_the_call():
     backend = ScriptedBackend(oracle, cost_per_call=0.01)
     with pytest.raises(BudgetExceeded, match="dollar budget"):
-        run(Evaluator(Services(backend=backend, budget=LocalBudget(usd=0.035), settings=EvalSettings(concurrency=1))),
-            label_config(), split_of(REVIEWS))
+        run(
+            Evaluator(Services(backend=backend, budget=LocalBudget(usd=0.035), settings=EvalSettings(concurrency=1))),
+            label_config(),
+            split_of(REVIEWS),
+        )
     assert len(backend.calls) == 3
 
 
 def test_few_shot_examples_form_a_shared_prefix():
-    cfg = label_config(examples=(Example(input={"text": "great"}, output="positive"),
-                                 Example(input={"text": "awful"}, output="negative")))
+    cfg = label_config(
+        examples=(
+            Example(input={"text": "great"}, output="positive"),
+            Example(input={"text": "awful"}, output="negative"),
+        )
+    )
     a, b = cfg.render({"text": "one"}), cfg.render({"text": "two"})
     assert a[:5] == b[:5] and a[-1] == {"role": "user", "content": "one"}
     assert [m["role"] for m in a] == ["system", "user", "assistant", "user", "assistant", "user"]
@@ -173,6 +205,10 @@ def test_scorer_failure_is_a_row_error():
         async def score(self, row):
             raise ScorerError("exploded")
 
-    result = run(Evaluator(Services(backend=ScriptedBackend(oracle), settings=EvalSettings(max_error_rate=1))),
-                 label_config(), split_of(REVIEWS[:2]), scorers=[Exact(), Broken()])
+    result = run(
+        Evaluator(Services(backend=ScriptedBackend(oracle), settings=EvalSettings(max_error_rate=1))),
+        label_config(),
+        split_of(REVIEWS[:2]),
+        scorers=[Exact(), Broken()],
+    )
     assert all(r.error and "broken" in r.error and r.objective is None for r in result.rows)

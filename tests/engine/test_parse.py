@@ -6,11 +6,16 @@ from promptopt.spec import OutputSpec
 LABELS = ("positive", "negative")
 
 
-@pytest.mark.parametrize("text,label", [
-    ("positive", "positive"), (" Negative.", "negative"), ("**POSITIVE**", "positive"),
-    ("The sentiment of this review is negative, not positive", "negative"),
-    ("I think it's positive", "positive"),
-])
+@pytest.mark.parametrize(
+    "text,label",
+    [
+        ("positive", "positive"),
+        (" Negative.", "negative"),
+        ("**POSITIVE**", "positive"),
+        ("The sentiment of this review is negative, not positive", "negative"),
+        ("I think it's positive", "positive"),
+    ],
+)
 def test_labels_are_found_robustly(text, label):
     assert parse_label(text, LABELS) == (label, None)
 

@@ -18,9 +18,14 @@ EXPERIMENTS = REPO / "experiments"
 
 def run_quick(script: str, results: Path, timeout: float) -> dict:
     # Its own process group: on a timeout the benchmark's servers and workers go with it, not only the script.
-    proc = subprocess.Popen([sys.executable, str(EXPERIMENTS / script), "--quick", "--results-dir", str(results)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(EXPERIMENTS / script), "--quick", "--results-dir", str(results)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -28,8 +33,12 @@ def run_quick(script: str, results: Path, timeout: float) -> dict:
         _, stderr = proc.communicate()
         pytest.fail(f"{script} --quick took more than {timeout} s: {stderr[-3000:]}")
     assert proc.returncode == 0, stderr[-3000:]
-    name = {"bench_engine.py": "engine", "bench_parallel.py": "parallel", "bench_search.py": "search",
-            "bench_registry.py": "registry"}[script]
+    name = {
+        "bench_engine.py": "engine",
+        "bench_parallel.py": "parallel",
+        "bench_search.py": "search",
+        "bench_registry.py": "registry",
+    }[script]
     data = json.loads((results / f"{name}.json").read_text())
     assert data["quick"] is True
     assert {"machine", "date", "commit", "load_average_1min"} <= set(data)
@@ -101,8 +110,12 @@ def test_search_quick(tmp_path):
 
 def test_make_results_says_what_is_missing(tmp_path):
     out = tmp_path / "RESULTS.md"
-    subprocess.run([sys.executable, str(EXPERIMENTS / "make_results.py"), "--results-dir", str(tmp_path),
-                    "--out", str(out)], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "make_results.py"), "--results-dir", str(tmp_path), "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     text = out.read_text()
     assert text.count("## ") == 5
     assert text.count("Not measured yet (run: `") == 5
@@ -111,8 +124,12 @@ def test_make_results_says_what_is_missing(tmp_path):
 
 def test_make_results_renders_the_checked_in_results(tmp_path):
     out = tmp_path / "RESULTS.md"
-    subprocess.run([sys.executable, str(EXPERIMENTS / "make_results.py"), "--out", str(out)], cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "make_results.py"), "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     text = out.read_text()
     for name in ("engine", "search", "parallel", "registry", "local_model"):
         if (EXPERIMENTS / "results" / f"{name}.json").exists():
@@ -132,8 +149,9 @@ def test_mipro_harness_keeps_the_instruction_when_the_proposer_cannot_be_parsed(
     import bench_search
 
     with bench_engine.ServerProcess.aiohttp(0.0, garble=["proposed_instruction"]) as server:
-        spec = bench_search.derived_spec("sst2", tmp_path, validation_rows=6, test_rows=6, trials=2, propose=2,
-                                         strategies=None, small=False)
+        spec = bench_search.derived_spec(
+            "sst2", tmp_path, validation_rows=6, test_rows=6, trials=2, propose=2, strategies=None, small=False
+        )
         data = yaml.safe_load(spec.read_text())
         data["task"]["model"] = "openai/fake"
         data["task"]["params"]["extra"] = {"api_base": server.url}
@@ -174,28 +192,66 @@ def test_search_runs_of_two_sittings_make_one_table_with_both_commits(tmp_path, 
     import bench_search
 
     def run(seed, method, test, **extra):
-        return {"dataset": "sst2", "seed": seed, "method": method, "test": test, "validation": test,
-                "baseline_test": 0.2, "model_calls": 100, "search_calls": 80, "wall_s": 10.0, **extra}
+        return {
+            "dataset": "sst2",
+            "seed": seed,
+            "method": method,
+            "test": test,
+            "validation": test,
+            "baseline_test": 0.2,
+            "model_calls": 100,
+            "search_calls": 80,
+            "wall_s": 10.0,
+            **extra,
+        }
 
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({"runs": [run(0, "random", 0.6), run(0, "mipro", 0.5, search_calls=431),
-                                        run(1, "mipro", 0.4, search_calls=494)]}))
+    old.write_text(
+        json.dumps(
+            {
+                "runs": [
+                    run(0, "random", 0.6),
+                    run(0, "mipro", 0.5, search_calls=431),
+                    run(1, "mipro", 0.4, search_calls=494),
+                ]
+            }
+        )
+    )
     new = tmp_path / "new.partial.json"
-    new.write_text(json.dumps([run(2, "mipro", 0.3, commit="abc1234", search_calls=432),
-                               run(1, "random", 0.8, commit="abc1234")]))
+    new.write_text(
+        json.dumps([run(2, "mipro", 0.3, commit="abc1234", search_calls=432), run(1, "random", 0.8, commit="abc1234")])
+    )
 
     with pytest.raises(SystemExit, match="pass --commit"):
         bench_search.merge_runs([old, new], None)
     runs = bench_search.merge_runs([old, new], "613784e")
     assert [(r["seed"], r["method"], r["commit"]) for r in runs] == [
-        (0, "mipro", "613784e"), (0, "random", "613784e"), (1, "mipro", "613784e"), (1, "random", "abc1234"),
-        (2, "mipro", "abc1234")]
+        (0, "mipro", "613784e"),
+        (0, "random", "613784e"),
+        (1, "mipro", "613784e"),
+        (1, "random", "abc1234"),
+        (2, "mipro", "abc1234"),
+    ]
     with pytest.raises(SystemExit, match="also in an earlier file"):
         bench_search.merge_runs([old, old], "613784e")
     assert bench_search.recorded_budgets([old, new]) == {("sst2", 0): 431, ("sst2", 1): 494, ("sst2", 2): 432}
 
-    results = bench_search.main(["--datasets", "sst2", "--methods", "mipro", "random", "--from-runs", str(old),
-                                 str(new), "--commit", "613784e", "--results-dir", str(tmp_path / "out")])
+    results = bench_search.main(
+        [
+            "--datasets",
+            "sst2",
+            "--methods",
+            "mipro",
+            "random",
+            "--from-runs",
+            str(old),
+            str(new),
+            "--commit",
+            "613784e",
+            "--results-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert results["commit"] == "613784e, abc1234" and results["uncommitted_changes"] is False
     summary = {s["method"]: s for s in results["summary"]}
     assert summary["mipro"]["seeds"] == 3 and summary["mipro"]["test"] == pytest.approx(0.4)

@@ -12,8 +12,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bench_logs_quick(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_logs.py"), "--quick", "--pg", "",
-                           "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "bench_logs.py"),
+            "--quick",
+            "--pg",
+            "",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "logs.json").read_text())
     assert data["quick"] is True and {"machine", "date", "commit", "load_average_1min", "markdown"} <= set(data)

@@ -32,8 +32,13 @@ def test_queries_select_by_prompt_version_label_time_and_feedback(store: Store) 
     assert ids(dataset_from_logs(store, LogQuery(prompt="reviews", label="canary"))) == ["log-3", "log-7"]
     window = LogQuery(prompt="reviews", since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=5))
     assert ids(dataset_from_logs(store, window)) == ["log-2", "log-3", "log-4"]  # since inclusive, until not
-    assert ids(dataset_from_logs(store, LogQuery(prompt="reviews", with_feedback=True))) == \
-        ["log-0", "log-2", "log-4", "log-6", "log-8"]
+    assert ids(dataset_from_logs(store, LogQuery(prompt="reviews", with_feedback=True))) == [
+        "log-0",
+        "log-2",
+        "log-4",
+        "log-6",
+        "log-8",
+    ]
     newest = LogQuery(prompt="reviews", newest_first=True, limit=2)
     assert ids(dataset_from_logs(store, newest)) == ["log-9", "log-8"]
     assert len(dataset_from_logs(store, LogQuery())) == 12
@@ -43,10 +48,20 @@ def test_a_log_becomes_an_eval_row_whose_expected_comes_from_its_latest_feedback
     seed_logs(store)
     rows = {r["metadata"]["log_id"]: r for r in dataset_from_logs(store, LogQuery())}
     assert rows["log-2"] == {
-        "input": {"text": "review 2"}, "expected": "negative",
-        "metadata": {"log_id": "log-2", "prompt": "reviews", "version": 1, "label": "production", "model": "fake/m",
-                     "created_at": (T0 + timedelta(hours=2)).isoformat(), "output": "positive",
-                     "feedback_score": 0.0, "app": {"i": 2}}}
+        "input": {"text": "review 2"},
+        "expected": "negative",
+        "metadata": {
+            "log_id": "log-2",
+            "prompt": "reviews",
+            "version": 1,
+            "label": "production",
+            "model": "fake/m",
+            "created_at": (T0 + timedelta(hours=2)).isoformat(),
+            "output": "positive",
+            "feedback_score": 0.0,
+            "app": {"i": 2},
+        },
+    }
     assert rows["log-4"]["expected"] == "neutral"  # the later feedback (a corrected output) wins
     assert rows["log-1"]["expected"] is None
     assert rows["other-0"]["input"] == {"input": "plain text"}  # a non-object input keeps its value under "input"
@@ -68,10 +83,11 @@ def test_an_export_is_content_hashed_immutable_and_usable_as_a_spec_s_data(store
     with pytest.raises(InputError, match="no log matches"):
         export_dataset(store, LogQuery(prompt="nobody"), tmp_path / "none.jsonl")
 
-    spec = {"task": {"name": "reviews", "model": "fake/m",
-                     "prompt": [{"role": "user", "content": "{{text}}"}]},
-            "dataset": {"file": out.name, "split": {"train": 0.2, "validation": 0.4, "test": 0.4}},
-            "scorers": [{"type": "exact_match"}]}
+    spec = {
+        "task": {"name": "reviews", "model": "fake/m", "prompt": [{"role": "user", "content": "{{text}}"}]},
+        "dataset": {"file": out.name, "split": {"train": 0.2, "validation": 0.4, "test": 0.4}},
+        "scorers": [{"type": "exact_match"}],
+    }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     dataset = load_and_check(load_spec(tmp_path / "spec.yaml"))
     assert len(dataset.train) + len(dataset.validation) + len(dataset.test) == 5
@@ -80,16 +96,31 @@ def test_an_export_is_content_hashed_immutable_and_usable_as_a_spec_s_data(store
 def test_the_logs_commands(store: Store, tmp_path: Path) -> None:
     seed_logs(store)
     app, url = cli_app(), str(store.url)
-    listed = runner.invoke(app, ["logs", "list", "--prompt", "reviews", "--with-feedback", "--limit", "3",
-                                 "--store", url, "--json"])
+    listed = runner.invoke(
+        app, ["logs", "list", "--prompt", "reviews", "--with-feedback", "--limit", "3", "--store", url, "--json"]
+    )
     assert listed.exit_code == 0, listed.output
     assert [e["id"] for e in json.loads(listed.output)] == ["log-4", "log-6", "log-8"]
     table = runner.invoke(app, ["logs", "list", "--since", "2026-03-01T20:00Z", "--store", url])
     assert table.exit_code == 0 and "log-8" in table.output and "log-7" not in table.output
 
     out = tmp_path / "fresh.jsonl"
-    exported = runner.invoke(app, ["logs", "export", "--prompt", "reviews", "--version", "1", "--with-feedback",
-                                   "--out", str(out), "--store", url])
+    exported = runner.invoke(
+        app,
+        [
+            "logs",
+            "export",
+            "--prompt",
+            "reviews",
+            "--version",
+            "1",
+            "--with-feedback",
+            "--out",
+            str(out),
+            "--store",
+            url,
+        ],
+    )
     assert exported.exit_code == 0, exported.output
     digest = dataset_hash(read_records(out))
     assert f"dataset {digest}" in exported.output and "3 record(s), 3 with an expected value" in exported.output

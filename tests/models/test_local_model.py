@@ -10,25 +10,44 @@ import pytest
 from promptopt.models import LOCAL_DEFAULT_MODEL, Constraint, LiteLLMBackend, ModelRequest
 from promptopt.models._local import labels_gbnf
 
-REVIEWS = ("A wonderful, moving film with superb acting.", "Dull, lifeless and far too long.",
-           "I loved every minute of it.", "The worst movie I have seen this year.",
-           "A charming and funny delight.", "Boring plot and terrible dialogue.",
-           "An absolute masterpiece of modern cinema.", "I walked out after twenty minutes.",
-           "Beautifully shot and deeply touching.", "A tedious mess from start to finish.")
+REVIEWS = (
+    "A wonderful, moving film with superb acting.",
+    "Dull, lifeless and far too long.",
+    "I loved every minute of it.",
+    "The worst movie I have seen this year.",
+    "A charming and funny delight.",
+    "Boring plot and terrible dialogue.",
+    "An absolute masterpiece of modern cinema.",
+    "I walked out after twenty minutes.",
+    "Beautifully shot and deeply touching.",
+    "A tedious mess from start to finish.",
+)
 LABELS = Constraint(labels=("positive", "negative"))
 INSTRUCTION = "Classify the sentiment of the movie review as positive or negative. Answer with one word."
-FEW_SHOT = ({"role": "user", "content": "a gorgeous, witty film"},
-            {"role": "assistant", "content": "positive"},
-            {"role": "user", "content": "flat and forgettable"},
-            {"role": "assistant", "content": "negative"})
+FEW_SHOT = (
+    {"role": "user", "content": "a gorgeous, witty film"},
+    {"role": "assistant", "content": "positive"},
+    {"role": "user", "content": "flat and forgettable"},
+    {"role": "assistant", "content": "negative"},
+)
 
 
-def _request(review: str, *, constraint: Constraint | None = None, instruction: str = INSTRUCTION,
-             max_tokens: int = 8, few_shot: bool = True) -> ModelRequest:
+def _request(
+    review: str,
+    *,
+    constraint: Constraint | None = None,
+    instruction: str = INSTRUCTION,
+    max_tokens: int = 8,
+    few_shot: bool = True,
+) -> ModelRequest:
     shots = FEW_SHOT if few_shot else ()
     messages = ({"role": "system", "content": instruction}, *shots, {"role": "user", "content": review})
-    return ModelRequest(model=LOCAL_DEFAULT_MODEL, messages=messages, constraint=constraint,
-                        params={"temperature": 0, "max_tokens": max_tokens})
+    return ModelRequest(
+        model=LOCAL_DEFAULT_MODEL,
+        messages=messages,
+        constraint=constraint,
+        params={"temperature": 0, "max_tokens": max_tokens},
+    )
 
 
 def test_labels_grammar_escapes_quotes_and_backslashes():
@@ -69,10 +88,14 @@ def test_concurrent_calls_answer_like_sequential_ones(run):
 
 @pytest.mark.slow
 def test_json_schema_constraint_returns_valid_json(run):
-    schema = {"type": "object", "properties": {"sentiment": {"enum": ["positive", "negative"]}},
-              "required": ["sentiment"]}
-    response = run(LiteLLMBackend().complete(_request(REVIEWS[2], constraint=Constraint(json_schema=schema),
-                                                      max_tokens=40)))
+    schema = {
+        "type": "object",
+        "properties": {"sentiment": {"enum": ["positive", "negative"]}},
+        "required": ["sentiment"],
+    }
+    response = run(
+        LiteLLMBackend().complete(_request(REVIEWS[2], constraint=Constraint(json_schema=schema), max_tokens=40))
+    )
     assert json.loads(response.text)["sentiment"] in ("positive", "negative")
 
 
@@ -80,8 +103,11 @@ def test_json_schema_constraint_returns_valid_json(run):
 def test_prefix_reuse_with_interleaved_prompts_answers_like_a_fresh_context(run):
     # Two instructions interleaved: the second config must find its own prefix in the state cache.
     instructions = (INSTRUCTION, "Is this review positive or negative?")
-    requests = [_request(review, instruction=instruction, max_tokens=6)
-                for review in REVIEWS[:3] for instruction in instructions]
+    requests = [
+        _request(review, instruction=instruction, max_tokens=6)
+        for review in REVIEWS[:3]
+        for instruction in instructions
+    ]
     fresh = [run(LiteLLMBackend(local_prefix_reuse=False).complete(r)).text for r in requests]
     reused = [run(LiteLLMBackend(local_prefix_reuse=True).complete(r)).text for r in requests]
     assert reused == fresh

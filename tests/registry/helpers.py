@@ -17,19 +17,48 @@ def config(instruction: str = "Classify the review.", *, model: str = "openai/fa
 
 def rich_config() -> PromptConfig:
     """A config that uses every part of a version: examples, decoding extras, tools, response format."""
-    return config("Answer in JSON.", params=Decoding(temperature=0.3, max_tokens=64, top_p=0.9, seed=7,
-                                                     stop=("\n\n",), extra={"api_base": "http://127.0.0.1:9/v1"}),
-                  examples=(Example(input={"text": "great"}, output='{"label": "positive"}'),),
-                  tools=({"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},),
-                  response_format={"type": "json_object"})
+    return config(
+        "Answer in JSON.",
+        params=Decoding(
+            temperature=0.3,
+            max_tokens=64,
+            top_p=0.9,
+            seed=7,
+            stop=("\n\n",),
+            extra={"api_base": "http://127.0.0.1:9/v1"},
+        ),
+        examples=(Example(input={"text": "great"}, output='{"label": "positive"}'),),
+        tools=({"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},),
+        response_format={"type": "json_object"},
+    )
 
 
-def eval_result(scores: dict[str, float | None], *, split: str = "test", dataset_hash: str = "d" * 64,
-                status: str = "finished", config_hash: str = "c") -> EvalResult:
+def eval_result(
+    scores: dict[str, float | None],
+    *,
+    split: str = "test",
+    dataset_hash: str = "d" * 64,
+    status: str = "finished",
+    config_hash: str = "c",
+) -> EvalResult:
     """A finished eval whose case ``k`` scored ``scores[k]`` (``None``: the row failed)."""
-    rows = tuple(RowResult(case_id=case, input={"text": case}, objective=value, scores={} if value is None else
-                           {"em": value}, error="ModelCallError: boom" if value is None else None)
-                 for case, value in scores.items())
+    rows = tuple(
+        RowResult(
+            case_id=case,
+            input={"text": case},
+            objective=value,
+            scores={} if value is None else {"em": value},
+            error="ModelCallError: boom" if value is None else None,
+        )
+        for case, value in scores.items()
+    )
     summary = EvalSummary.from_rows(list(rows), ["em"], model_calls=len(rows), wall_s=0.1)
-    return EvalResult(experiment_id="e" * 32, config_hash=config_hash, split=split, dataset_hash=dataset_hash,
-                      rows=rows, summary=summary, status=status)
+    return EvalResult(
+        experiment_id="e" * 32,
+        config_hash=config_hash,
+        split=split,
+        dataset_hash=dataset_hash,
+        rows=rows,
+        summary=summary,
+        status=status,
+    )

@@ -25,8 +25,9 @@ def context() -> multiprocessing.context.BaseContext:
 
 def test_concurrent_register_and_promote(store_url: str, store: Store, context) -> None:
     start, results = context.Barrier(PROCESSES), context.Queue()
-    procs = [context.Process(target=register_and_promote, args=(store_url, i, start, results))
-             for i in range(PROCESSES)]
+    procs = [
+        context.Process(target=register_and_promote, args=(store_url, i, start, results)) for i in range(PROCESSES)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:  # the results are a few bytes each: they fit the queue's pipe before anyone reads it

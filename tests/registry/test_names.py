@@ -15,22 +15,46 @@ from promptopt.server._schemas import LabelRequest, Selector
 from promptopt.spec import RegistrySettings, TaskSpec
 
 
-@pytest.mark.parametrize(("value", "ok"), [("support-triage", True), ("Support.Triage_2", True), ("a" * 100, True),
-                                           ("a" * 101, False), ("-x", False), ("../etc", False), ("", False),
-                                           ("triage\n", False), (None, False), (3, False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("support-triage", True),
+        ("Support.Triage_2", True),
+        ("a" * 100, True),
+        ("a" * 101, False),
+        ("-x", False),
+        ("../etc", False),
+        ("", False),
+        ("triage\n", False),
+        (None, False),
+        (3, False),
+    ],
+)
 def test_a_prompt_name(value: object, ok: bool) -> None:
     assert names.is_prompt_name(value) is ok
 
 
-@pytest.mark.parametrize(("value", "ok"), [("production", True), ("canary-2.b_x", True), ("a" * 64, True),
-                                           ("a" * 65, False), ("Production", False), ("-x", False),
-                                           ("production\n", False), (None, False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("production", True),
+        ("canary-2.b_x", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("Production", False),
+        ("-x", False),
+        ("production\n", False),
+        (None, False),
+    ],
+)
 def test_a_label(value: object, ok: bool) -> None:
     assert names.is_label(value) is ok
 
 
-@pytest.mark.parametrize(("value", "ok"), [(1, True), (names.MAX_VERSION, True), (0, False),
-                                           (names.MAX_VERSION + 1, False), (True, False), ("1", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(1, True), (names.MAX_VERSION, True), (0, False), (names.MAX_VERSION + 1, False), (True, False), ("1", False)],
+)
 def test_a_version(value: object, ok: bool) -> None:
     assert names.is_version(value) is ok
 
@@ -47,14 +71,16 @@ def _pattern(model: type[BaseModel], field: str) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize(("model", "field"), [(TaskSpec, "name"), (PromptVersion, "name"), (LogIn, "prompt"),
-                                              (LogQuery, "prompt")])
+@pytest.mark.parametrize(
+    ("model", "field"), [(TaskSpec, "name"), (PromptVersion, "name"), (LogIn, "prompt"), (LogQuery, "prompt")]
+)
 def test_every_prompt_name_field_checks_the_one_rule(model: type[BaseModel], field: str) -> None:
     assert _pattern(model, field) == names.NAME_PATTERN
 
 
-@pytest.mark.parametrize(("model", "field"), [(RegistrySettings, "label"), (LogIn, "label"), (LogQuery, "label"),
-                                              (Selector, "label")])
+@pytest.mark.parametrize(
+    ("model", "field"), [(RegistrySettings, "label"), (LogIn, "label"), (LogQuery, "label"), (Selector, "label")]
+)
 def test_every_label_field_checks_the_one_rule(model: type[BaseModel], field: str) -> None:
     assert _pattern(model, field) == names.LABEL_PATTERN
 

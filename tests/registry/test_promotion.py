@@ -17,10 +17,10 @@ from promptopt.store import get_store
 from tests.registry.helpers import config, eval_result
 
 CASES = [f"case-{i}" for i in range(40)]
-WEAK = {c: float(i % 2) for i, c in enumerate(CASES)}                       # 0.50
-STRONG = {c: 1.0 if i % 10 else 0.0 for i, c in enumerate(CASES)}          # 0.90, better on 16 cases
+WEAK = {c: float(i % 2) for i, c in enumerate(CASES)}  # 0.50
+STRONG = {c: 1.0 if i % 10 else 0.0 for i, c in enumerate(CASES)}  # 0.90, better on 16 cases
 NOISY = {c: 1.0 - v if i < 4 else v for i, c in enumerate(CASES) for v in [WEAK[c]]}  # 0.50, different cases
-SLIGHTLY = {**WEAK, CASES[0]: 1.0}                                          # +0.025 on one case
+SLIGHTLY = {**WEAK, CASES[0]: 1.0}  # +0.025 on one case
 
 
 @pytest.fixture
@@ -33,8 +33,14 @@ def registry(tmp_path: Path) -> Registry:
 class FakeEvaluate:
     """Scores a config by its instruction; records which configs were evaluated, in order."""
 
-    def __init__(self, scores: dict[str, dict[str, float | None]], *, split: dict[str, str] | None = None,
-                 status: dict[str, str] | None = None, hook: Callable[[PromptConfig], None] | None = None) -> None:
+    def __init__(
+        self,
+        scores: dict[str, dict[str, float | None]],
+        *,
+        split: dict[str, str] | None = None,
+        status: dict[str, str] | None = None,
+        hook: Callable[[PromptConfig], None] | None = None,
+    ) -> None:
         self.scores, self.split, self.status, self.hook = scores, split or {}, status or {}, hook
         self.calls: list[str] = []
 
@@ -43,13 +49,26 @@ class FakeEvaluate:
         self.calls.append(cfg.instruction)
         if self.hook is not None:
             self.hook(cfg)
-        return eval_result(self.scores[cfg.instruction], split=self.split.get(cfg.instruction, "test"),
-                           status=self.status.get(cfg.instruction, "finished"), config_hash=cfg.hash)
+        return eval_result(
+            self.scores[cfg.instruction],
+            split=self.split.get(cfg.instruction, "test"),
+            status=self.status.get(cfg.instruction, "finished"),
+            config_hash=cfg.hash,
+        )
 
 
 def gate(registry: Registry, candidate: str, evaluate: FakeEvaluate, **kwargs) -> object:
-    return asyncio.run(promote_if_better(registry, "triage", config(candidate), evaluate=evaluate, who="ci",
-                                         lineage=kwargs.pop("lineage", Lineage(test_score=0.9)), **kwargs))
+    return asyncio.run(
+        promote_if_better(
+            registry,
+            "triage",
+            config(candidate),
+            evaluate=evaluate,
+            who="ci",
+            lineage=kwargs.pop("lineage", Lineage(test_score=0.9)),
+            **kwargs,
+        )
+    )
 
 
 def with_incumbent(registry: Registry, instruction: str = "weak") -> int:
@@ -73,12 +92,16 @@ def test_a_significantly_better_candidate_takes_the_label(registry: Registry) ->
     assert "beats the margin" in event.why
 
 
-@pytest.mark.parametrize(("candidate", "scores", "reason"), [
-    ("noisy", NOISY, "is not above the margin"),
-    ("slightly", SLIGHTLY, "is not significant (p >= alpha 0.05)"),
-])
-def test_an_insignificant_candidate_leaves_the_label_and_says_why(registry: Registry, candidate: str, scores,
-                                                                   reason: str) -> None:
+@pytest.mark.parametrize(
+    ("candidate", "scores", "reason"),
+    [
+        ("noisy", NOISY, "is not above the margin"),
+        ("slightly", SLIGHTLY, "is not significant (p >= alpha 0.05)"),
+    ],
+)
+def test_an_insignificant_candidate_leaves_the_label_and_says_why(
+    registry: Registry, candidate: str, scores, reason: str
+) -> None:
     with_incumbent(registry)
     decision = gate(registry, candidate, FakeEvaluate({"weak": WEAK, candidate: scores}), margin=0.0)
     assert not decision.promoted and reason in decision.reason

@@ -13,8 +13,9 @@ from promptopt.registry import LABEL_PATTERN, NAME_PATTERN, LabelEvent, Lineage,
 from promptopt.spec import Decoding
 from tests.registry.helpers import config, rich_config
 
-LINEAGE = Lineage(run_id="r" * 32, trial=4, spec_hash="s" * 64, dataset_hash="d" * 64, validation_score=0.71,
-                  test_score=0.69)
+LINEAGE = Lineage(
+    run_id="r" * 32, trial=4, spec_hash="s" * 64, dataset_hash="d" * 64, validation_score=0.71, test_score=0.69
+)
 
 
 def test_versions_count_from_one_per_name_and_hold_the_whole_config(registry: Registry) -> None:
@@ -61,13 +62,13 @@ def test_label_moves_are_audited_with_who_when_why_and_from_to(registry: Registr
     assert [(e.label, e.kind, e.from_version, e.to_version, e.who, e.why) for e in history] == [
         ("production", "set", None, 1, "alice", "first release"),
         ("production", "set", 1, 3, "bob", "wins on test"),
-        ("staging", "set", None, 2, "carol", None)]
+        ("staging", "set", None, 2, "carol", None),
+    ]
     assert history[:2] == [first, second]
     assert [e.at for e in history] == sorted(e.at for e in history)
     assert [e.label for e in registry.history("triage", label="staging")] == ["staging"]
     summary = registry.list_prompts()
-    assert [(p.name, p.latest_version, p.labels) for p in summary] == [("triage", 3, {"production": 3,
-                                                                                       "staging": 2})]
+    assert [(p.name, p.latest_version, p.labels) for p in summary] == [("triage", 3, {"production": 3, "staging": 2})]
 
 
 def test_rollback_returns_to_the_version_before_the_last_move(registry: Registry) -> None:
@@ -113,15 +114,20 @@ def test_unknown_names_versions_and_labels_are_not_found(registry: Registry) -> 
     assert registry.history("triage") == []  # the failed move wrote no audit entry
 
 
-@pytest.mark.parametrize(("call", "field"), [
-    (lambda r: r.get("triage", version=1, label="production"), "version"),
-    (lambda r: r.get("bad name!"), "name"),
-    (lambda r: r.set_label("triage", "Production", 1, who="a"), "label"),
-    (lambda r: r.set_label("triage", "production", 1, who=" "), "who"),
-    (lambda r: r.set_label("triage", "production", 1, who="a", why="x\x00y"), "why"),
-    (lambda r: r.register("triage", config(params=Decoding(extra={"api_key": "sk-x"})), created_by="a"),
-     "config.params.extra.api_key"),
-])
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda r: r.get("triage", version=1, label="production"), "version"),
+        (lambda r: r.get("bad name!"), "name"),
+        (lambda r: r.set_label("triage", "Production", 1, who="a"), "label"),
+        (lambda r: r.set_label("triage", "production", 1, who=" "), "who"),
+        (lambda r: r.set_label("triage", "production", 1, who="a", why="x\x00y"), "why"),
+        (
+            lambda r: r.register("triage", config(params=Decoding(extra={"api_key": "sk-x"})), created_by="a"),
+            "config.params.extra.api_key",
+        ),
+    ],
+)
 def test_bad_input_names_the_field_and_writes_nothing(registry: Registry, call, field: str) -> None:
     registry.register("triage", config(), created_by="alice")
     with pytest.raises(InputError) as error:
@@ -135,7 +141,7 @@ def test_diff_shows_template_examples_parameters_and_scores(registry: Registry) 
     registry.register("triage", rich_config(), lineage=Lineage(test_score=0.75), created_by="a")
     text = registry.diff("triage", 1, 2)
     assert "-Classify the review.\n+Answer in JSON." in text
-    assert "+output: {\"label\": \"positive\"}" in text
+    assert '+output: {"label": "positive"}' in text
     assert re.search(r'-\s+"temperature": 0.0,?\n(.*\n)*\+\s+"temperature": 0.3', text)
     assert text.endswith("test_score: 0.5000 -> 0.7500 (+0.2500)")
     assert registry.diff("triage", 2, 2) == ""

@@ -20,8 +20,18 @@ from tests.registry.helpers import config
 
 REGISTRY_TABLES = {"prompt_version", "prompt_label", "prompt_label_event"}
 EXPERIMENT_ID = "ab" * 16
-COLUMNS_AT_0002 = ("id", "key", "name", "status", "config", "config_hash", "model", "split", "dataset_hash",
-                   "created_at")
+COLUMNS_AT_0002 = (
+    "id",
+    "key",
+    "name",
+    "status",
+    "config",
+    "config_hash",
+    "model",
+    "split",
+    "dataset_hash",
+    "created_at",
+)
 
 
 def _experiment_at_0002() -> sa.TableClause:
@@ -36,10 +46,23 @@ def _make_at_0002(url: str) -> None:
         upgrade(engine, "0002")
         assert REGISTRY_TABLES.isdisjoint(inspect(engine).get_table_names())
         with engine.begin() as connection:
-            connection.execute(_experiment_at_0002().insert(), [{
-                "id": EXPERIMENT_ID, "key": "k", "name": "before-the-registry", "status": "running",
-                "config": {"model": "m", "note": "ü"}, "config_hash": "c", "model": "m", "split": "test",
-                "dataset_hash": "d", "created_at": datetime(2026, 1, 2, tzinfo=UTC)}])
+            connection.execute(
+                _experiment_at_0002().insert(),
+                [
+                    {
+                        "id": EXPERIMENT_ID,
+                        "key": "k",
+                        "name": "before-the-registry",
+                        "status": "running",
+                        "config": {"model": "m", "note": "ü"},
+                        "config_hash": "c",
+                        "model": "m",
+                        "split": "test",
+                        "dataset_hash": "d",
+                        "created_at": datetime(2026, 1, 2, tzinfo=UTC),
+                    }
+                ],
+            )
     finally:
         engine.dispose()
 
@@ -50,12 +73,16 @@ def test_a_store_at_revision_0002_is_upgraded_and_keeps_its_data(store_url: str)
     try:
         assert current_revision(store.engine) == head_revision() >= "0003"  # registry tables exist at head
         with store.engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}),
-                                    SQLModel.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}), SQLModel.metadata
+            )
         assert diff == []  # the hand-written migration builds exactly the tables the code declares
         experiment = store.get_experiment(EXPERIMENT_ID)
-        assert (experiment.name, experiment.config, experiment.status) == ("before-the-registry",
-                                                                           {"model": "m", "note": "ü"}, "running")
+        assert (experiment.name, experiment.config, experiment.status) == (
+            "before-the-registry",
+            {"model": "m", "note": "ü"},
+            "running",
+        )
         registry = Registry(store)
         version, _ = registry.register("triage", config(), created_by="alice")
         registry.set_label("triage", "production", version.version, who="alice")
@@ -65,8 +92,9 @@ def test_a_store_at_revision_0002_is_upgraded_and_keeps_its_data(store_url: str)
         assert REGISTRY_TABLES.isdisjoint(inspect(store.engine).get_table_names())
         experiment_at_0002 = _experiment_at_0002()
         with store.engine.connect() as connection:
-            name = connection.execute(sa.select(experiment_at_0002.c.name)
-                                      .where(experiment_at_0002.c.id == EXPERIMENT_ID)).scalar_one()
+            name = connection.execute(
+                sa.select(experiment_at_0002.c.name).where(experiment_at_0002.c.id == EXPERIMENT_ID)
+            ).scalar_one()
         assert name == "before-the-registry"
     finally:
         store.dispose()

@@ -66,8 +66,13 @@ class PricedBackend(ScriptedBackend):
 
 
 def write_spec(tmp: Path, *, n: int = 48, name: str = "html-reviews") -> Path:
-    rows = [{"input": {"text": f"{PAYLOAD if i % 5 == 0 else ''}review & <i>number</i> {i}"},
-             "expected": "positive" if i % 2 else "negative"} for i in range(n)]
+    rows = [
+        {
+            "input": {"text": f"{PAYLOAD if i % 5 == 0 else ''}review & <i>number</i> {i}"},
+            "expected": "positive" if i % 2 else "negative",
+        }
+        for i in range(n)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = json.loads(json.dumps(SPEC))
     spec["task"]["name"] = name
@@ -77,8 +82,9 @@ def write_spec(tmp: Path, *, n: int = 48, name: str = "html-reviews") -> Path:
     return path
 
 
-def make_run(tmp: Path, *, trials: int = 14, seed: int = 0, store: Store | None = None,
-             objectives: tuple[str, ...] = ("score",)) -> tuple[RunResult, Store]:
+def make_run(
+    tmp: Path, *, trials: int = 14, seed: int = 0, store: Store | None = None, objectives: tuple[str, ...] = ("score",)
+) -> tuple[RunResult, Store]:
     """A finished run in ``tmp/s.db`` (or ``store``), made by the real search on the priced scripted backend."""
     loaded = load_spec(write_spec(tmp))
     store = store or get_store(f"sqlite:///{tmp / 's.db'}")

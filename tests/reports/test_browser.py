@@ -13,9 +13,20 @@ from promptopt.reports import render_html
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=10000", "--window-size=1400,2000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=10000",
+    "--window-size=1400,2000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +39,12 @@ def report_file(finished, tmp_path_factory):
 def chromium(tmp_path, *args):
     if CHROMIUM is None:
         pytest.fail("chromium is not installed: bash scripts/dev.sh test installs it (apt-get install chromium)")
-    done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
     assert not console, "\n".join(console)  # any console message: plotly and our scripts log nothing when fine
     return done
@@ -42,7 +57,7 @@ def test_scripts_run_without_errors_and_draw_everything(report_file, finished, t
     assert [int(t) for t in re.findall(r'<tr data-trial="(\d+)">', dom)] == [r.trial for r in report.leaderboard]
     for name in ("history", "by_cost", "by_calls", "importance", "pareto", "models"):
         after = dom.split(f'id="fig-{name}"', 1)[1]
-        inside = after[:re.search(r'<div class="figure[ "]|<h2>', after).start()]
+        inside = after[: re.search(r'<div class="figure[ "]|<h2>', after).start()]
         assert "main-svg" in inside, f"figure {name} was not drawn"
     assert re.search(r'id="case-count">\d+ shown<', dom)
 
@@ -63,7 +78,7 @@ def test_screenshot_is_not_blank(report_file, tmp_path):
     chromium(tmp_path, f"--screenshot={png}", report_file.as_uri())
     width, rows = decode_png(png.read_bytes(), max_rows=700)
     assert width == 1400 and len(rows) == 700
-    pixels = [row[i:i + 3] for row in rows[::4] for i in range(0, len(row), 12)]
+    pixels = [row[i : i + 3] for row in rows[::4] for i in range(0, len(row), 12)]
     colours = set(pixels)
     white = sum(p == b"\xff\xff\xff" for p in pixels)
     assert len(colours) > 20, f"only {len(colours)} colours: a blank page"
@@ -75,8 +90,8 @@ def decode_png(data: bytes, *, max_rows: int) -> tuple[int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -88,7 +103,7 @@ def decode_png(data: bytes, *, max_rows: int) -> tuple[int, list[bytes]]:
     raw = zlib.decompressobj().decompress(idat, (width * bpp + 1) * max_rows)
     stride, prev, out = width * bpp, bytearray(width * bpp), []
     for r in range(min(max_rows, height)):
-        line = raw[r * (stride + 1):(r + 1) * (stride + 1)]
+        line = raw[r * (stride + 1) : (r + 1) * (stride + 1)]
         cur = _unfilter(line[0], bytearray(line[1:]), prev, bpp)
         out.append(bytes(cur) if bpp == 3 else bytes(b for i, b in enumerate(cur) if i % 4 != 3))
         prev = cur

@@ -23,8 +23,10 @@ def test_an_improvement_passes_and_still_lists_its_regressions(evals):
     assert regressed, "the scripted winner regresses on some cases"
     assert f"Regressed cases ({len(regressed)}" in result.markdown
     for change in regressed:  # every regressed case is listed, with both outputs
-        assert f"| {cell(plain(change.input))} | {cell(change.expected)} | {cell(change.output_a)} | " \
-               f"{cell(change.output_b)} |" in result.markdown
+        assert (
+            f"| {cell(plain(change.input))} | {cell(change.expected)} | {cell(change.output_a)} | "
+            f"{cell(change.output_b)} |" in result.markdown
+        )
 
 
 def test_a_regression_beyond_the_threshold_fails(evals):
@@ -52,8 +54,9 @@ def test_a_failed_eval_or_no_shared_case_is_no_evidence(evals):
     baseline, winner = evals
     failed = gate(winner.model_copy(update={"status": "failed"}), baseline, threshold=1.0)
     assert not failed.passed and "candidate eval failed" in failed.reason
-    disjoint = baseline.model_copy(update={"rows": tuple(r.model_copy(update={"case_id": "other-" + r.case_id})
-                                                         for r in baseline.rows)})
+    disjoint = baseline.model_copy(
+        update={"rows": tuple(r.model_copy(update={"case_id": "other-" + r.case_id}) for r in baseline.rows)}
+    )
     result = gate(winner, disjoint, threshold=1.0)
     assert not result.passed and "share no scored case" in result.reason and result.delta is None
 

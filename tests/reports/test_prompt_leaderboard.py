@@ -24,10 +24,17 @@ def prompt(tmp_path_factory):
     registry = Registry(store)
     versions = []
     for run in (first, second):
-        lineage = Lineage(run_id=run.run_id, trial=run.best.trial, validation_score=run.best.validation_score,
-                          test_score=run.best.test_score)
-        versions.append(registry.register("html-reviews", PromptConfig.model_validate(run.best.config),
-                                          lineage=lineage, created_by="ci")[0])
+        lineage = Lineage(
+            run_id=run.run_id,
+            trial=run.best.trial,
+            validation_score=run.best.validation_score,
+            test_score=run.best.test_score,
+        )
+        versions.append(
+            registry.register(
+                "html-reviews", PromptConfig.model_validate(run.best.config), lineage=lineage, created_by="ci"
+            )[0]
+        )
     manual = PromptConfig.model_validate(first.baseline.config).model_copy(update={"model": "fake/other"})
     versions.append(registry.register("html-reviews", manual, created_by="alice")[0])
     registry.set_label("html-reviews", "production", versions[0].version, who="alice")
@@ -45,7 +52,11 @@ def test_every_version_and_every_run_oldest_first(prompt):
     for run in runs:
         entry = next(e for e in board.entries if e.ref == run.run_id)
         assert (entry.test_score, entry.validation_score, entry.model_calls, entry.cost_usd) == (
-            run.best.test_score, run.best.validation_score, run.model_calls, run.cost_usd)
+            run.best.test_score,
+            run.best.validation_score,
+            run.model_calls,
+            run.cost_usd,
+        )
         summaries = [e.summary for e in store.list_experiments(run_id=run.run_id, limit=1000) if e.summary]
         assert entry.tokens == sum(s.task_tokens + s.scorer_tokens for s in summaries) > 0
 
@@ -55,8 +66,11 @@ def test_versions_carry_the_calls_tokens_and_cost_of_their_trial(prompt):
     board = build_prompt_leaderboard(store, "html-reviews")
     entry = next(e for e in board.entries if e.ref == f"v{versions[0].version}")
     trial = first.best.trial
-    evals = [e.summary for e in store.list_experiments(run_id=first.run_id, limit=1000)
-             if e.trial_number == trial and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)]
+    evals = [
+        e.summary
+        for e in store.list_experiments(run_id=first.run_id, limit=1000)
+        if e.trial_number == trial and e.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT)
+    ]
     assert len(evals) == 2  # validation and test
     assert entry.model_calls == sum(s.model_calls for s in evals)
     assert entry.cost_usd == pytest.approx(sum(s.cost_usd for s in evals))

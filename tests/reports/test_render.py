@@ -20,8 +20,10 @@ def test_markdown_has_the_verdict_the_top_five_and_the_case_counts(finished):
     result, _, report = finished
     md = render_markdown(report)
     lo, hi = result.lift_ci95
-    assert f"Lift on the held-out test split: {result.lift:+.4f}** (95% CI {lo:+.4f} .. {hi:+.4f}), " \
-           f"p = {result.p_value:.4f}" in md
+    assert (
+        f"Lift on the held-out test split: {result.lift:+.4f}** (95% CI {lo:+.4f} .. {hi:+.4f}), "
+        f"p = {result.p_value:.4f}" in md
+    )
     table = [line for line in md.splitlines() if re.match(r"^\| \d+ \| \d+", line)]
     assert len(table) == 5
     for line, cand in zip(table, result.leaderboard[:5], strict=True):
@@ -75,11 +77,20 @@ def test_paid_figures_are_labelled_apart_from_what_a_configuration_costs_and_tak
     win = report.winner
     head = page.split('<table id="leaderboard">', 1)[1].split("</thead>", 1)[0]
     assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)][6:11] == [
-        "cost $ / row", "latency s / row", "paid $", "paid mean latency s", "paid calls"]
+        "cost $ / row",
+        "latency s / row",
+        "paid $",
+        "paid mean latency s",
+        "paid calls",
+    ]
     cells = page.split(f'<tr data-trial="{win.trial}">', 1)[1].split("</tr>", 1)[0]
     values = re.findall(r'<td class="num">([^<]*)</td>', cells)[4:8]
-    assert values == [f"{win.cost_per_row_usd:.6f}", f"{win.latency_per_row_s:.3f}", f"{win.cost_usd:.4f}",
-                      f"{win.mean_latency_s:.3f}"]
+    assert values == [
+        f"{win.cost_per_row_usd:.6f}",
+        f"{win.latency_per_row_s:.3f}",
+        f"{win.cost_usd:.4f}",
+        f"{win.mean_latency_s:.3f}",
+    ]
     md = render_markdown(report)
     assert "| cost $/row | latency s/row | paid $ | paid calls |" in md
     assert f"| paid $ (validation) | {report.baseline.cost_usd:.4f} | {win.cost_usd:.4f} |" in md

@@ -20,16 +20,22 @@ def test_leaderboard_order_and_scores_are_the_run_results(finished):
     for row, cand in zip(report.leaderboard, result.leaderboard, strict=True):
         assert row.validation.mean == cand.validation_score
         assert (row.test.mean if row.test else None) == cand.test_score
-        assert (row.cost_usd, row.model_calls, row.mean_latency_s) == (cand.cost_usd, cand.model_calls,
-                                                                       cand.mean_latency_s)
+        assert (row.cost_usd, row.model_calls, row.mean_latency_s) == (
+            cand.cost_usd,
+            cand.model_calls,
+            cand.mean_latency_s,
+        )
         assert (row.cost_per_row_usd, row.latency_per_row_s) == (cand.cost_per_row_usd, cand.latency_per_row_s)
         assert (row.cost_per_row_usd, row.latency_per_row_s) == pytest.approx((PRICES[row.model], LATENCY[row.model]))
         assert row.model == cand.config["model"] and row.description == cand.description
     assert report.winner_trial == result.best.trial and report.baseline_trial == result.baseline.trial
     assert (report.lift, report.lift_ci95, report.p_value) == (result.lift, result.lift_ci95, result.p_value)
     assert report.winner_config == result.best.config and report.baseline_config == result.baseline.config
-    assert (report.model_calls, report.cost_usd, report.trial_count) == (result.model_calls, result.cost_usd,
-                                                                         result.trials)
+    assert (report.model_calls, report.cost_usd, report.trial_count) == (
+        result.model_calls,
+        result.cost_usd,
+        result.trials,
+    )
 
 
 def test_intervals_are_bootstrapped_over_the_trials_rows(finished):
@@ -53,11 +59,15 @@ def test_every_trial_is_there_and_costs_add_up_to_the_run(finished):
     study = optuna.load_study(study_name=f"run-{result.run_id}", storage=optuna_storage_url(str(store.url)))
     assert [t.number for t in report.trials] == [t.number for t in study.trials]
     assert {t.number for t in report.trials if t.state == "duplicate"} == {
-        t.number for t in study.trials if "duplicate_of" in t.user_attrs}
+        t.number for t in study.trials if "duplicate_of" in t.user_attrs
+    }
     assert all(t.cost_usd == 0 and t.model_calls == 0 for t in report.trials if t.state == "duplicate")
     # the search's spend (progress) plus the held-out verdict's is the run's whole spend
-    verdict = [e.summary for e in store.list_experiments(run_id=result.run_id, limit=1000)
-               if e.role in (ExperimentRole.VERDICT, ExperimentRole.INCUMBENT)]
+    verdict = [
+        e.summary
+        for e in store.list_experiments(run_id=result.run_id, limit=1000)
+        if e.role in (ExperimentRole.VERDICT, ExperimentRole.INCUMBENT)
+    ]
     last = report.progress[-1]
     assert last.cumulative_calls + sum(s.model_calls for s in verdict) == result.model_calls
     assert last.cumulative_usd + sum(s.cost_usd for s in verdict) == pytest.approx(result.cost_usd)
@@ -73,9 +83,12 @@ def test_pareto_front_is_exactly_the_undominated_configurations(finished):
     assert report.front_objective == "cost"
 
     def dominated(r):
-        return any(o.validation.mean >= r.validation.mean and o.cost_per_row_usd <= r.cost_per_row_usd
-                   and (o.validation.mean > r.validation.mean or o.cost_per_row_usd < r.cost_per_row_usd)
-                   for o in rows)
+        return any(
+            o.validation.mean >= r.validation.mean
+            and o.cost_per_row_usd <= r.cost_per_row_usd
+            and (o.validation.mean > r.validation.mean or o.cost_per_row_usd < r.cost_per_row_usd)
+            for o in rows
+        )
 
     assert {r.trial for r in rows if r.pareto} == {r.trial for r in rows if not dominated(r)}
     assert any(r.pareto for r in rows) and not all(r.pareto for r in rows)
@@ -105,8 +118,9 @@ def test_case_diff_is_the_comparison_of_the_verdicts_test_evals(finished):
     regressed = next(c for c in diff.cases if c.kind == "regressed")
     row = next(r for r in win.rows if r.case_id == regressed.case_id)
     assert (regressed.winner_output, regressed.input, regressed.expected) == (row.output, row.input, row.expected)
-    assert [c.kind for c in diff.cases] == sorted((c.kind for c in diff.cases),
-                                                  key=["regressed", "improved", "unchanged"].index)
+    assert [c.kind for c in diff.cases] == sorted(
+        (c.kind for c in diff.cases), key=["regressed", "improved", "unchanged"].index
+    )
 
 
 def test_json_round_trips(finished):
@@ -141,8 +155,13 @@ def test_an_interrupted_run_reports_its_completed_trials(tmp_path):
     loaded = load_spec(write_spec(tmp_path))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
     services = Services(backend=PricedBackend(respond), cache=DiskResponseCache(tmp_path / "c"), records=store)
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), on_event=die_after_three, services=services,
-                    options=RunOptions(seed=0, parallel=1, max_trials=10))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=load_and_check(loaded),
+        on_event=die_after_three,
+        services=services,
+        options=RunOptions(seed=0, parallel=1, max_trials=10),
+    )
     with pytest.raises(Killed):
         asyncio.run(run.run())
     record = store.list_runs()[0]

@@ -34,8 +34,13 @@ def test_run_report_in_three_formats(client, finished):
 
 
 def test_unknown_run_or_prompt_is_a_json_404(client):
-    for path in ("/runs/0123456789abcdef/report", "/runs/0123456789abcdef/report.md",
-                 "/runs/0123456789abcdef/report.json", "/runs/nope/report", "/prompts/no-such-prompt/leaderboard"):
+    for path in (
+        "/runs/0123456789abcdef/report",
+        "/runs/0123456789abcdef/report.md",
+        "/runs/0123456789abcdef/report.json",
+        "/runs/nope/report",
+        "/prompts/no-such-prompt/leaderboard",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"] == "application/json"

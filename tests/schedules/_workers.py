@@ -14,7 +14,13 @@ def tick(url: str, folder: str, *, owner: str, lease_s: float, latency_s: float)
     """One scheduler with a store of its own and a slow fake model: one tick."""
     store = get_store(url)
     try:
-        Scheduler(store, backend=backend(latency_s), cache=DiskResponseCache(str(Path(folder) / "cache")),
-                  work_dir=Path(folder) / "work", lease_s=lease_s, owner=owner).tick()
+        Scheduler(
+            store,
+            backend=backend(latency_s),
+            cache=DiskResponseCache(str(Path(folder) / "cache")),
+            work_dir=Path(folder) / "work",
+            lease_s=lease_s,
+            owner=owner,
+        ).tick()
     finally:
         store.dispose()

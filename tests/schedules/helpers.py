@@ -26,9 +26,12 @@ PROMPT = "reviews"
 TOKEN = "logs-test-token-0123456789"
 EXPERT = "EXPERT: decide the sentiment."
 SPEC: dict[str, Any] = {
-    "task": {"name": PROMPT, "model": "fake/m",
-             "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
-             "output": {"type": "label", "labels": ["positive", "negative"]}},
+    "task": {
+        "name": PROMPT,
+        "model": "fake/m",
+        "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
+        "output": {"type": "label", "labels": ["positive", "negative"]},
+    },
     "dataset": {"file": "offline.jsonl", "split": {"train": 0.4, "validation": 0.3, "test": 0.3}, "seed": 1},
     "scorers": [{"type": "exact_match"}],
     "eval": {"concurrency": 8},
@@ -85,9 +88,18 @@ def app_traffic(prompts: PromptClient, logger: PromptLogger, cases: range) -> li
         prompt = prompts.get(PROMPT)
         kwargs = prompt.render(text=f"review number {i}")
         output = answer(ModelRequest(model=kwargs["model"], messages=tuple(kwargs["messages"])))
-        log_id = logger.log(PROMPT, prompt.version, {"text": f"review number {i}"}, output,
-                            model=kwargs["model"], latency_s=0.01, tokens=12, cost_usd=0.0, label="production",
-                            metadata={"request": i})
+        log_id = logger.log(
+            PROMPT,
+            prompt.version,
+            {"text": f"review number {i}"},
+            output,
+            model=kwargs["model"],
+            latency_s=0.01,
+            tokens=12,
+            cost_usd=0.0,
+            label="production",
+            metadata={"request": i},
+        )
         logger.feedback(log_id, label=truth(i))
         ids.append(log_id)
     return ids

@@ -28,8 +28,18 @@ SETTINGS = ScheduleSettings(sampler="grid", max_trials=3, min_cases=20)
 def log_traffic(store: Store, n: int = 60) -> None:
     """``n`` logged calls of production v1, each with the right label as feedback (straight into the store)."""
     logs = LogStore(store)
-    logs.add_logs([LogIn(id=f"log-{i}", prompt=PROMPT, version=1, input={"text": f"review number {i}"},
-                         output=answer_for(i, expert=False)) for i in range(n)])
+    logs.add_logs(
+        [
+            LogIn(
+                id=f"log-{i}",
+                prompt=PROMPT,
+                version=1,
+                input={"text": f"review number {i}"},
+                output=answer_for(i, expert=False),
+            )
+            for i in range(n)
+        ]
+    )
     logs.add_feedback([FeedbackIn(log_id=f"log-{i}", label=truth(i)) for i in range(n)])
 
 
@@ -50,8 +60,14 @@ def test_two_schedulers_started_at_once_run_a_job_once(store_url: str, store: St
     def scheduler(name: str) -> None:
         own = get_store(store_url)  # a store (engine, connections) of its own, as another process would have
         try:
-            runner = Scheduler(own, backend=backend(0.01), cache=DiskResponseCache(str(tmp_path / name)),
-                               work_dir=tmp_path / "work", lease_s=30, owner=name)
+            runner = Scheduler(
+                own,
+                backend=backend(0.01),
+                cache=DiskResponseCache(str(tmp_path / name)),
+                work_dir=tmp_path / "work",
+                lease_s=30,
+                owner=name,
+            )
             start.wait(timeout=30)
             reports[name] = runner.tick()
         finally:
@@ -73,16 +89,18 @@ def test_two_schedulers_started_at_once_run_a_job_once(store_url: str, store: St
     assert [e.kind for e in Registry(store).history(PROMPT, label="production")] == ["set", "promote"]
 
 
-def test_a_scheduler_killed_mid_job_is_taken_over_after_its_lease(store_url: str, store: Store, tmp_path: Path,
-                                                                  context) -> None:
+def test_a_scheduler_killed_mid_job_is_taken_over_after_its_lease(
+    store_url: str, store: Store, tmp_path: Path, context
+) -> None:
     spec = write_spec(tmp_path / "spec")
     register_production(store, spec)
     log_traffic(store)
     schedules = Schedules(store)
     schedules.add("nightly", str(spec), prompt=PROMPT, every_s=3600, settings=SETTINGS)
     lease_s = 1.0
-    doomed = context.Process(target=tick, args=(store_url, str(tmp_path)),
-                             kwargs={"owner": "doomed", "lease_s": lease_s, "latency_s": 0.25})
+    doomed = context.Process(
+        target=tick, args=(store_url, str(tmp_path)), kwargs={"owner": "doomed", "lease_s": lease_s, "latency_s": 0.25}
+    )
     doomed.start()
     deadline = time.monotonic() + 60
     while not _search_started(schedules):  # killed once its search run is under way
@@ -93,8 +111,14 @@ def test_a_scheduler_killed_mid_job_is_taken_over_after_its_lease(store_url: str
     doomed.join(timeout=10)
     began = schedules.history("nightly")[0]
 
-    heir = Scheduler(store, backend=backend(), cache=DiskResponseCache(str(tmp_path / "cache")),
-                     work_dir=tmp_path / "work", lease_s=lease_s, owner="heir")
+    heir = Scheduler(
+        store,
+        backend=backend(),
+        cache=DiskResponseCache(str(tmp_path / "cache")),
+        work_dir=tmp_path / "work",
+        lease_s=lease_s,
+        owner="heir",
+    )
     if schedules.get("nightly").leased(datetime.now(UTC)):
         assert heir.tick() == []  # the dead scheduler's lease still holds: nobody else may run the job
     time.sleep(lease_s + 0.2)

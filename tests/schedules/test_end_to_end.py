@@ -33,13 +33,24 @@ def test_logs_with_feedback_re_optimize_promote_and_serve(store: Store, tmp_path
     spec = write_spec(tmp_path / "spec")
     register_production(store, spec, test_score=0.95)
     schedules = Schedules(store)
-    schedules.add("nightly", str(spec), prompt=PROMPT, every_s=3600, min_new_feedback=40,
-                  settings=ScheduleSettings(sampler="grid", max_trials=3, min_cases=20))
+    schedules.add(
+        "nightly",
+        str(spec),
+        prompt=PROMPT,
+        every_s=3600,
+        min_new_feedback=40,
+        settings=ScheduleSettings(sampler="grid", max_trials=3, min_cases=20),
+    )
     fake = backend()
     events: list[ScheduleEvent] = []
-    scheduler = Scheduler(store, backend=fake, cache=DiskResponseCache(str(tmp_path / "cache")),
-                          work_dir=tmp_path / "work", lease_s=30,
-                          on_event=events.append)
+    scheduler = Scheduler(
+        store,
+        backend=fake,
+        cache=DiskResponseCache(str(tmp_path / "cache")),
+        work_dir=tmp_path / "work",
+        lease_s=30,
+        on_event=events.append,
+    )
 
     with served(store) as url, PromptClient(url, cache_dir=False, ttl_s=0) as prompts:
         with PromptLogger(url, token=TOKEN, spool_dir=tmp_path / "spool", flush_interval_s=0.05) as logger:
@@ -56,8 +67,10 @@ def test_logs_with_feedback_re_optimize_promote_and_serve(store: Store, tmp_path
         # Trial 0 was the production version (v1), evaluated first on the fresh logs.
         run = store.get_run(report.run_id)
         assert run.result["baseline"]["trial"] == 0
-        assert PromptConfig.model_validate(run.result["baseline"]["config"]).hash == \
-            Registry(store).get(PROMPT, version=1).config_hash
+        assert (
+            PromptConfig.model_validate(run.result["baseline"]["config"]).hash
+            == Registry(store).get(PROMPT, version=1).config_hash
+        )
         assert run.result["baseline"]["config"]["messages"][0]["content"] == "Label it."
         assert EXPERT in run.result["best"]["config"]["messages"][0]["content"]
         # The model saw the logged inputs (what crossed the boundary), not the offline dataset.

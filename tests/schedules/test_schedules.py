@@ -27,8 +27,14 @@ runner = CliRunner()
 
 def test_add_list_pause_resume_remove(store: Store) -> None:
     schedules = Schedules(store)
-    added = schedules.add("nightly", "/specs/reviews.yaml", prompt=PROMPT, every_s=86400, min_new_feedback=50,
-                          settings=ScheduleSettings(top_k=3))
+    added = schedules.add(
+        "nightly",
+        "/specs/reviews.yaml",
+        prompt=PROMPT,
+        every_s=86400,
+        min_new_feedback=50,
+        settings=ScheduleSettings(top_k=3),
+    )
     assert added.settings.top_k == 3 and not added.paused and added.runs == 0 and added.last_run_at is None
     with pytest.raises(InputError, match="exists"):
         schedules.add("nightly", "/specs/other.yaml", prompt=PROMPT, every_s=60)
@@ -99,20 +105,26 @@ def _seed(store: Store, tmp_path: Path, **settings) -> Path:
     spec = write_spec(tmp_path / "spec")
     register_production(store, spec)
     logs = LogStore(store)
-    logs.add_logs([LogIn(id=f"log-{i}", prompt=PROMPT, version=1, input={"text": f"review number {i}"})
-                   for i in range(60)])
+    logs.add_logs(
+        [LogIn(id=f"log-{i}", prompt=PROMPT, version=1, input={"text": f"review number {i}"}) for i in range(60)]
+    )
     logs.add_feedback([FeedbackIn(log_id=f"log-{i}", label=truth(i)) for i in range(60)])
-    Schedules(store).add("nightly", str(spec), prompt=PROMPT, every_s=3600,
-                         settings=ScheduleSettings(sampler="grid", max_trials=3, min_cases=20, **settings))
+    Schedules(store).add(
+        "nightly",
+        str(spec),
+        prompt=PROMPT,
+        every_s=3600,
+        settings=ScheduleSettings(sampler="grid", max_trials=3, min_cases=20, **settings),
+    )
     return spec
 
 
-def test_a_run_that_loses_its_lease_stops_and_leaves_the_job_to_the_new_owner(sqlite_url: str,
-                                                                              tmp_path: Path) -> None:
+def test_a_run_that_loses_its_lease_stops_and_leaves_the_job_to_the_new_owner(sqlite_url: str, tmp_path: Path) -> None:
     store = get_store(sqlite_url)
     _seed(store, tmp_path)
-    scheduler = Scheduler(store, backend=backend(0.2), cache=_null_cache(), work_dir=tmp_path / "work",
-                          lease_s=0.6, owner="slow")
+    scheduler = Scheduler(
+        store, backend=backend(0.2), cache=_null_cache(), work_dir=tmp_path / "work", lease_s=0.6, owner="slow"
+    )
     schedules, reports = Schedules(store), []
     worker = threading.Thread(target=lambda: reports.extend(scheduler.tick()))
     worker.start()
@@ -163,8 +175,26 @@ def test_too_few_labelled_logs_skip_the_run(sqlite_url: str, tmp_path: Path) -> 
 def test_the_schedule_commands(store: Store, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "spec")
     app, url = cli_app(), str(store.url)
-    added = runner.invoke(app, ["schedule", "add", str(spec), "--every", "6h", "--min-new-feedback", "40",
-                                "--sampler", "grid", "--max-trials", "3", "--min-cases", "20", "--store", url])
+    added = runner.invoke(
+        app,
+        [
+            "schedule",
+            "add",
+            str(spec),
+            "--every",
+            "6h",
+            "--min-new-feedback",
+            "40",
+            "--sampler",
+            "grid",
+            "--max-trials",
+            "3",
+            "--min-cases",
+            "20",
+            "--store",
+            url,
+        ],
+    )
     assert added.exit_code == 0, added.output
     assert "schedule reviews: reviews every 6h once 40 new feedback entries arrived" in added.output
     listed = runner.invoke(app, ["schedule", "list", "--store", url, "--json"])
@@ -178,8 +208,7 @@ def test_the_schedule_commands(store: Store, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--every" in bad.output
     dup = runner.invoke(app, ["schedule", "add", str(spec), "--store", url])
     assert dup.exit_code == 2 and "exists" in dup.output
-    bad_sampler = runner.invoke(app, ["schedule", "add", str(spec), "--name", "y", "--sampler", "nope",
-                                      "--store", url])
+    bad_sampler = runner.invoke(app, ["schedule", "add", str(spec), "--name", "y", "--sampler", "nope", "--store", url])
     assert bad_sampler.exit_code == 2 and "sampler" in bad_sampler.output
     assert [s.name for s in Schedules(store).list()] == ["reviews"]  # bad input wrote nothing
 
@@ -191,8 +220,9 @@ def test_the_schedule_commands(store: Store, tmp_path: Path) -> None:
     assert runner.invoke(app, ["schedule", "history", "reviews", "--store", url]).exit_code == 1
 
 
-def test_schedule_tick_runs_a_due_job_with_the_default_backend(sqlite_url: str, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schedule_tick_runs_a_due_job_with_the_default_backend(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from promptopt.testing import FakeOpenAIServer
 
     def answer(messages: list[dict]) -> str:
@@ -206,16 +236,35 @@ def test_schedule_tick_runs_a_due_job_with_the_default_backend(sqlite_url: str, 
         spec = write_spec(tmp_path / "spec", task=task)
         register_production(store, spec, test_score=None)
         logs = LogStore(store)
-        logs.add_logs([LogIn(id=f"log-{i}", prompt=PROMPT, version=1, input={"text": f"review number {i}"})
-                       for i in range(40)])
+        logs.add_logs(
+            [LogIn(id=f"log-{i}", prompt=PROMPT, version=1, input={"text": f"review number {i}"}) for i in range(40)]
+        )
         logs.add_feedback([FeedbackIn(log_id=f"log-{i}", label=truth(i)) for i in range(40)])
         app = cli_app()
-        added = runner.invoke(app, ["schedule", "add", str(spec), "--name", "nightly", "--every", "1d",
-                                    "--sampler", "grid", "--max-trials", "3", "--min-cases", "20",
-                                    "--store", sqlite_url])
+        added = runner.invoke(
+            app,
+            [
+                "schedule",
+                "add",
+                str(spec),
+                "--name",
+                "nightly",
+                "--every",
+                "1d",
+                "--sampler",
+                "grid",
+                "--max-trials",
+                "3",
+                "--min-cases",
+                "20",
+                "--store",
+                sqlite_url,
+            ],
+        )
         assert added.exit_code == 0, added.output
-        ran = runner.invoke(app, ["schedule", "tick", "--store", sqlite_url, "--no-cache",
-                                  "--work-dir", str(tmp_path / "work")])
+        ran = runner.invoke(
+            app, ["schedule", "tick", "--store", sqlite_url, "--no-cache", "--work-dir", str(tmp_path / "work")]
+        )
         assert ran.exit_code == 0, ran.output
         assert "nightly: finished" in ran.output and "v2 promoted to 'production'" in ran.output
         assert model.requests > 0
@@ -238,8 +287,12 @@ def test_the_scheduler_daemon_polls_until_sigterm(sqlite_url: str, tmp_path: Pat
     import subprocess
     import sys
 
-    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON, sqlite_url, str(tmp_path)], stderr=subprocess.PIPE,
-                              text=True, cwd=Path(__file__).parents[2])
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", _DAEMON, sqlite_url, str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         first = daemon.stderr.readline()
         assert "polling every 0.1 s" in first, first

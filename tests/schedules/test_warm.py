@@ -36,10 +36,17 @@ def test_production_is_trial_0_and_the_previous_winners_come_next(sqlite_url: st
     derived = derive_spec(load_spec(spec), data, production, work_dir=tmp_path / "work")
     assert derived.spec.task.params.max_tokens == 8 and derived.spec.dataset.file == str(data.resolve())
     assert list((tmp_path / "work").glob("spec-*.yaml"))  # kept for the record
-    previous = [production.with_instruction(PREVIOUS),  # not in the spec: added to the space, enqueued
-                production.model_copy(update={"model": "other/m"}),  # no model dimension: cannot be expressed
-                production]  # the baseline itself: not twice
-    search = SearchRun(loaded=derived, dataset=load_and_check(derived), options=RunOptions(sampler="random", seed=3, max_trials=2, promote=False), services=Services(backend=backend(), cache=NullCache(), records=store))
+    previous = [
+        production.with_instruction(PREVIOUS),  # not in the spec: added to the space, enqueued
+        production.model_copy(update={"model": "other/m"}),  # no model dimension: cannot be expressed
+        production,
+    ]  # the baseline itself: not twice
+    search = SearchRun(
+        loaded=derived,
+        dataset=load_and_check(derived),
+        options=RunOptions(sampler="random", seed=3, max_trials=2, promote=False),
+        services=Services(backend=backend(), cache=NullCache(), records=store),
+    )
 
     warm = asyncio.run(prepare_warm_start(search, production=production, previous=previous))
     assert warm.prepared and warm.enqueued_previous == 1 and warm.skipped_previous == 2
@@ -55,16 +62,27 @@ def test_production_is_trial_0_and_the_previous_winners_come_next(sqlite_url: st
 
 
 def _space(base: PromptConfig) -> SearchSpace:
-    pool = tuple(Example(input={"text": f"review {i}"}, output="positive" if i % 2 else "negative")
-                 for i in range(6))
-    return SearchSpace(base, (InstructionDimension((base.instruction, EXPERT)), TemperatureDimension((0.0, 0.7)),
-                              FewShotDimension(2, {"random": pool}, 2)))
+    pool = tuple(Example(input={"text": f"review {i}"}, output="positive" if i % 2 else "negative") for i in range(6))
+    return SearchSpace(
+        base,
+        (
+            InstructionDimension((base.instruction, EXPERT)),
+            TemperatureDimension((0.0, 0.7)),
+            FewShotDimension(2, {"random": pool}, 2),
+        ),
+    )
 
 
 def test_params_for_finds_the_trial_that_stands_for_a_config(tmp_path: Path) -> None:
     space = _space(production_config(write_spec(tmp_path)))
-    params = {"instruction": 1, "temperature": 0.7, "fewshot_k": 2, "fewshot_strategy": "random",
-              "fewshot_seed": 1, "fewshot_order": "reversed"}
+    params = {
+        "instruction": 1,
+        "temperature": 0.7,
+        "fewshot_k": 2,
+        "fewshot_strategy": "random",
+        "fewshot_seed": 1,
+        "fewshot_order": "reversed",
+    }
     config = space.config(params)
     found = params_for(space, config)
     assert found is not None and space.config(found).hash == config.hash
@@ -83,5 +101,3 @@ def test_a_production_version_with_examples_keeps_them_as_the_baseline(tmp_path:
     assert not dropped and space.config(space.baseline()).hash == plain.hash
     instruction = next(d for d in space.dimensions if isinstance(d, InstructionDimension))
     assert instruction.candidates[-1] == PREVIOUS and instruction.sources[-1] == "previous"
-
-

@@ -17,10 +17,10 @@ def spec_of(data: dict[str, Any]) -> Any:
     return SPEC.validate_python(data)
 
 
-def row(output: str, expected: Any = None, *, parsed: Any = None, input: dict | None = None,
-        metadata: dict | None = None) -> ScoreInput:
-    return ScoreInput(input=input or {}, output=output, parsed=parsed, expected=expected,
-                      metadata=metadata or {})
+def row(
+    output: str, expected: Any = None, *, parsed: Any = None, input: dict | None = None, metadata: dict | None = None
+) -> ScoreInput:
+    return ScoreInput(input=input or {}, output=output, parsed=parsed, expected=expected, metadata=metadata or {})
 
 
 def run(coro):

@@ -26,15 +26,27 @@ CASES = {
     "contains": ({}, row("It is positive.", "positive"), row("It is negative.", "positive")),
     "regex": ({"pattern": r"^\d+$"}, row("42"), row("forty-two")),
     "json_valid": ({"schema": {"type": "object", "required": ["a"]}}, row('{"a": 1}'), row('{"a": 1')),
-    "json_field": ({"fields": ["a", "b.c"]}, row('{"a": 1, "b": {"c": 2}}', {"a": 1, "b": {"c": 2}}),
-                   row('{"a": 0, "b": {"c": 0}}', {"a": 1, "b": {"c": 2}})),
+    "json_field": (
+        {"fields": ["a", "b.c"]},
+        row('{"a": 1, "b": {"c": 2}}', {"a": 1, "b": {"c": 2}}),
+        row('{"a": 0, "b": {"c": 0}}', {"a": 1, "b": {"c": 2}}),
+    ),
     "numeric": ({"tolerance": 0.5}, row("about 10.2", 10), row("about 99", 10)),
     "levenshtein": ({}, row("kitten", "kitten"), row("zzzzzz", "kitten")),
-    "embedding": ({}, row("The movie was great!", "the movie was great"),
-                  row("quarterly tax filing deadline", "the movie was great")),
-    "llm_judge": ({"model": "judge/m", "prompt": "Answer: {{output}}\nReference: {{expected}}\nSame?",
-                   "choices": {"yes": 1, "no": 0}},
-                  row("Paris", "paris"), row("Rome", "paris")),
+    "embedding": (
+        {},
+        row("The movie was great!", "the movie was great"),
+        row("quarterly tax filing deadline", "the movie was great"),
+    ),
+    "llm_judge": (
+        {
+            "model": "judge/m",
+            "prompt": "Answer: {{output}}\nReference: {{expected}}\nSame?",
+            "choices": {"yes": 1, "no": 0},
+        },
+        row("Paris", "paris"),
+        row("Rome", "paris"),
+    ),
     "custom": ({"function": "scorer_fns:matches"}, row("Paris", "paris"), row("Rome", "paris")),
 }
 

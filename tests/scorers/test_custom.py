@@ -25,17 +25,23 @@ def test_passes_only_the_arguments_the_function_declares(build):
     assert score(scorer, row("x", metadata={"weight": 0.5}, input={"scale": 0.5})).value == 0.25
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("too_big", "1.5"), ("not_a_number", "str"), ("raises", "boom in the scorer"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("too_big", "1.5"),
+        ("not_a_number", "str"),
+        ("raises", "boom in the scorer"),
+    ],
+)
 def test_bad_results_and_exceptions_are_scorer_errors(build, name, message):
     with pytest.raises(ScorerError, match=message):
         score(custom(build, name), row("x"))
 
 
 def test_a_hanging_scorer_times_out_and_the_next_row_still_works():
-    scorer = CustomScorer(spec_of({"type": "custom", "function": "scorer_fns:sleepy", "timeout_s": 1}),
-                          base_dir=HERE, workers=1)
+    scorer = CustomScorer(
+        spec_of({"type": "custom", "function": "scorer_fns:sleepy", "timeout_s": 1}), base_dir=HERE, workers=1
+    )
 
     async def go():
         started = time.monotonic()
@@ -58,8 +64,7 @@ def test_the_documented_hang_fails_within_its_timeout(build):
 
 @pytest.mark.parametrize(("name", "reason"), [("exits", "exit code 1"), ("segfault", "SIGSEGV")])
 def test_a_crashing_worker_fails_its_row_and_is_replaced(name, reason):
-    scorer = CustomScorer(spec_of({"type": "custom", "function": f"scorer_fns:{name}"}), base_dir=HERE,
-                          workers=1)
+    scorer = CustomScorer(spec_of({"type": "custom", "function": f"scorer_fns:{name}"}), base_dir=HERE, workers=1)
 
     async def go():
         with pytest.raises(ScorerError, match=reason):
@@ -72,8 +77,9 @@ def test_a_crashing_worker_fails_its_row_and_is_replaced(name, reason):
 
 
 def test_a_timeout_fails_only_its_own_row():
-    scorer = CustomScorer(spec_of({"type": "custom", "function": "scorer_fns:sleepy", "timeout_s": 1}),
-                          base_dir=HERE, workers=2)
+    scorer = CustomScorer(
+        spec_of({"type": "custom", "function": "scorer_fns:sleepy", "timeout_s": 1}), base_dir=HERE, workers=2
+    )
     rows = [row("x", input={"sleep": 60})] + [row("x", input={"sleep": 0.01}) for _ in range(10)]
 
     async def go():

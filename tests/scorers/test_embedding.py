@@ -39,8 +39,11 @@ def test_loads_offline_into_an_empty_cache(no_network, fresh_cache):
 
 def test_related_text_scores_above_unrelated_text(no_network, fresh_cache, build):
     scorer = build({"type": "embedding"})
-    related, unrelated = score(scorer, row("a wonderful film", "the movie was great"),
-                               row("quarterly tax filing deadline", "the movie was great"))
+    related, unrelated = score(
+        scorer,
+        row("a wonderful film", "the movie was great"),
+        row("quarterly tax filing deadline", "the movie was great"),
+    )
     assert related.value == pytest.approx(0.73, abs=0.1)
     assert unrelated.value < 0.3
     assert related.value > unrelated.value + 0.4

@@ -23,14 +23,31 @@ JUDGE = {"type": "llm_judge", "model": "m", "prompt": "{{output}}", "choices": {
 
 
 def test_builds_every_type_in_order():
-    entries = [{"type": "exact_match"}, {"type": "contains"}, {"type": "levenshtein"},
-               {"type": "regex", "pattern": "x"}, {"type": "json_valid"},
-               {"type": "json_field", "fields": ["a"]}, {"type": "numeric"}, {"type": "embedding"}, JUDGE,
-               {"type": "custom", "function": "m:f"}]
+    entries = [
+        {"type": "exact_match"},
+        {"type": "contains"},
+        {"type": "levenshtein"},
+        {"type": "regex", "pattern": "x"},
+        {"type": "json_valid"},
+        {"type": "json_field", "fields": ["a"]},
+        {"type": "numeric"},
+        {"type": "embedding"},
+        JUDGE,
+        {"type": "custom", "function": "m:f"},
+    ]
     scorers = build_scorers([spec_of(e) for e in entries], base_dir=HERE, backend=ScriptedBackend(str))
-    assert [type(s) for s in scorers] == [ExactMatchScorer, ContainsScorer, LevenshteinScorer, RegexScorer,
-                                          JsonValidScorer, JsonFieldScorer, NumericScorer, EmbeddingScorer,
-                                          LLMJudgeScorer, CustomScorer]
+    assert [type(s) for s in scorers] == [
+        ExactMatchScorer,
+        ContainsScorer,
+        LevenshteinScorer,
+        RegexScorer,
+        JsonValidScorer,
+        JsonFieldScorer,
+        NumericScorer,
+        EmbeddingScorer,
+        LLMJudgeScorer,
+        CustomScorer,
+    ]
     assert [s.name for s in scorers][:2] == ["exact_match", "contains"]
 
 
@@ -43,12 +60,19 @@ def test_no_backend_is_fine_without_a_judge():
     assert len(build_scorers([spec_of({"type": "exact_match"})], base_dir=HERE, backend=None)) == 1
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({**JUDGE, "prompt": "{{output"}, "template syntax error"),
-    ({"type": "json_field", "fields": []}, "at least one field"),
-])
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({**JUDGE, "prompt": "{{output"}, "template syntax error"),
+        ({"type": "json_field", "fields": []}, "at least one field"),
+    ],
+)
 def test_entries_that_cannot_be_built_name_the_file_and_entry(entry, message):
     with pytest.raises(InputError, match=message) as info:
-        build_scorers([spec_of({"type": "exact_match"}), spec_of(entry)], base_dir=HERE,
-                      backend=ScriptedBackend(str), source="exp.yaml")
+        build_scorers(
+            [spec_of({"type": "exact_match"}), spec_of(entry)],
+            base_dir=HERE,
+            backend=ScriptedBackend(str),
+            source="exp.yaml",
+        )
     assert (info.value.file, info.value.field) == ("exp.yaml", "scorers[1]")

@@ -7,17 +7,28 @@ from promptopt.models._fake import ScriptedBackend
 from promptopt.scorers import match_choice
 from tests.scorers.helpers import row, score
 
-SPEC = {"type": "llm_judge", "name": "judge", "model": "judge/small",
-        "prompt": "Question: {{question}}\nAll input: {{input}}\nAnswer: {{output}}\nIs the answer correct?",
-        "choices": {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0}}
+SPEC = {
+    "type": "llm_judge",
+    "name": "judge",
+    "model": "judge/small",
+    "prompt": "Question: {{question}}\nAll input: {{input}}\nAnswer: {{output}}\nIs the answer correct?",
+    "choices": {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0},
+}
 
 
-@pytest.mark.parametrize(("answer", "choice"), [
-    ("correct", "correct"), ("  Correct. ", "correct"), ('"WRONG"', "wrong"),
-    ("The answer is partly correct, not wrong", "partly correct"),
-    ("It is wrong; a correct answer would be 4", "wrong"),
-    ("incorrect", None), ("wrongly", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("answer", "choice"),
+    [
+        ("correct", "correct"),
+        ("  Correct. ", "correct"),
+        ('"WRONG"', "wrong"),
+        ("The answer is partly correct, not wrong", "partly correct"),
+        ("It is wrong; a correct answer would be 4", "wrong"),
+        ("incorrect", None),
+        ("wrongly", None),
+        ("", None),
+    ],
+)
 def test_match_choice(answer, choice):
     assert match_choice(answer, ("correct", "partly correct", "wrong")) == choice
 

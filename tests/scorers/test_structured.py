@@ -15,14 +15,17 @@ def test_regex_searches_the_raw_output(build):
     assert score(scorer, row("yesterday")).value == 0.0
 
 
-@pytest.mark.parametrize(("output", "value"), [
-    ('{"age": 3}', 1.0),
-    ('  {"age": 3}\n', 1.0),
-    ('```json\n{"age": 3}\n```', 1.0),
-    ('Here it is: {"age": 3}', 0.0),
-    ('{"age": 3', 0.0),
-    ("", 0.0),
-])
+@pytest.mark.parametrize(
+    ("output", "value"),
+    [
+        ('{"age": 3}', 1.0),
+        ('  {"age": 3}\n', 1.0),
+        ('```json\n{"age": 3}\n```', 1.0),
+        ('Here it is: {"age": 3}', 0.0),
+        ('{"age": 3', 0.0),
+        ("", 0.0),
+    ],
+)
 def test_json_valid_without_schema(build, output, value):
     assert score(build({"type": "json_valid"}), row(output)).value == value
 
@@ -67,10 +70,17 @@ def test_json_field_missing_in_the_output_is_wrong_missing_in_expected_is_an_err
         score(scorer, row('{"a": 1}', "{broken"))
 
 
-@pytest.mark.parametrize(("text", "number"), [
-    ("The answer is 42.", 42.0), ("-3.5 degrees", -3.5), ("1,234.5 people", 1234.5), ("2e3", 2000.0),
-    ("none", None), (7, 7.0),
-])
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("The answer is 42.", 42.0),
+        ("-3.5 degrees", -3.5),
+        ("1,234.5 people", 1234.5),
+        ("2e3", 2000.0),
+        ("none", None),
+        (7, 7.0),
+    ],
+)
 def test_first_number(text, number):
     assert first_number(text) == number
 

@@ -7,14 +7,17 @@ from promptopt.spec._scorers import Normalize
 from tests.scorers.helpers import row, score
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({}, "hello, world!"),
-    ({"case": False}, "Hello, World!"),
-    ({"punctuation": True}, "hello world"),
-    ({"whitespace": False}, "hello,   world!"),
-    ({"strip": False}, " hello, world! "),
-    ({"strip": False, "whitespace": False}, "  hello,   world! "),
-])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "hello, world!"),
+        ({"case": False}, "Hello, World!"),
+        ({"punctuation": True}, "hello world"),
+        ({"whitespace": False}, "hello,   world!"),
+        ({"strip": False}, " hello, world! "),
+        ({"strip": False, "whitespace": False}, "  hello,   world! "),
+    ],
+)
 def test_normalize_options(options, expected):
     assert normalize("  Hello,   World! ", Normalize(**options)) == expected
 
@@ -23,13 +26,16 @@ def test_punctuation_removal_covers_unicode_quotes_and_dashes():
     assert normalize("“Yes” — sure…", Normalize(punctuation=True)) == "yes sure"
 
 
-@pytest.mark.parametrize(("normalize_opts", "output", "value"), [
-    ({}, "  POSITIVE ", 1.0),
-    ({"case": False}, "POSITIVE", 0.0),
-    ({}, "positive.", 0.0),
-    ({"punctuation": True}, "positive.", 1.0),
-    ({"strip": False}, " positive", 0.0),
-])
+@pytest.mark.parametrize(
+    ("normalize_opts", "output", "value"),
+    [
+        ({}, "  POSITIVE ", 1.0),
+        ({"case": False}, "POSITIVE", 0.0),
+        ({}, "positive.", 0.0),
+        ({"punctuation": True}, "positive.", 1.0),
+        ({"strip": False}, " positive", 0.0),
+    ],
+)
 def test_exact_match_follows_its_normalization(build, normalize_opts, output, value):
     scorer = build({"type": "exact_match", "normalize": normalize_opts})
     assert score(scorer, row(output, "positive")).value == value

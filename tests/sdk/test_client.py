@@ -48,8 +48,13 @@ class ScriptedSource(PromptSource):
         if etag == f"v{version}":
             return None
         cfg = config(f"instruction v{version}")
-        return Fetched(name=ref.name, version=version, config=cfg.model_dump(mode="json", by_alias=True),
-                       config_hash=cfg.hash, etag=f"v{version}")
+        return Fetched(
+            name=ref.name,
+            version=version,
+            config=cfg.model_dump(mode="json", by_alias=True),
+            config_hash=cfg.hash,
+            etag=f"v{version}",
+        )
 
 
 @pytest.fixture
@@ -71,13 +76,22 @@ def test_lookups_from_a_store_url_render_ready_to_call(tmp_path: Path) -> None:
         assert client.get("triage", version=1).config == config()
         kwargs = prompt.render(text="meh")
     assert kwargs == {
-        "model": "openai/fake", "temperature": 0.3, "max_tokens": 64, "top_p": 0.9, "seed": 7, "stop": ["\n\n"],
-        "api_base": "http://127.0.0.1:9/v1", "response_format": {"type": "json_object"},
+        "model": "openai/fake",
+        "temperature": 0.3,
+        "max_tokens": 64,
+        "top_p": 0.9,
+        "seed": 7,
+        "stop": ["\n\n"],
+        "api_base": "http://127.0.0.1:9/v1",
+        "response_format": {"type": "json_object"},
         "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
-        "messages": [{"role": "system", "content": "Answer in JSON."},
-                     {"role": "user", "content": "Review: great"},
-                     {"role": "assistant", "content": '{"label": "positive"}'},
-                     {"role": "user", "content": "Review: meh"}]}
+        "messages": [
+            {"role": "system", "content": "Answer in JSON."},
+            {"role": "user", "content": "Review: great"},
+            {"role": "assistant", "content": '{"label": "positive"}'},
+            {"role": "user", "content": "Review: meh"},
+        ],
+    }
     openai = prompt.render_openai(text="meh")
     assert openai["model"] == "fake" and "api_base" not in openai and openai["seed"] == 7
     with pytest.raises(KeyError, match="text"):
@@ -89,19 +103,21 @@ def test_a_constrained_json_prompt_asks_for_its_schema() -> None:
     from promptopt.sdk import call_params
 
     assert call_params(cfg)["response_format"] == {
-        "type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object", "required": ["label"]}}}
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": {"type": "object", "required": ["label"]}},
+    }
 
 
-def test_within_the_ttl_the_source_is_asked_once_and_pinned_versions_never_again(source: ScriptedSource,
-                                                                                 tmp_path: Path) -> None:
+def test_within_the_ttl_the_source_is_asked_once_and_pinned_versions_never_again(
+    source: ScriptedSource, tmp_path: Path
+) -> None:
     client = PromptClient(source, ttl_s=60, cache_dir=tmp_path)
     assert {client.get("triage").version for _ in range(100)} == {1}
     assert {client.get("triage", version=3).version for _ in range(100)} == {3}
     assert source.fetches == [("triage@production", None), ("triage@v3", None)]
 
 
-def test_past_the_ttl_the_cached_copy_is_served_while_one_refresh_runs(source: ScriptedSource,
-                                                                       tmp_path: Path) -> None:
+def test_past_the_ttl_the_cached_copy_is_served_while_one_refresh_runs(source: ScriptedSource, tmp_path: Path) -> None:
     client = PromptClient(source, ttl_s=0.05, cache_dir=tmp_path)
     assert client.get("triage").version == 1
     source.versions["production"] = 2
@@ -132,8 +148,9 @@ def test_a_failed_refresh_keeps_serving_the_copy_marked_stale(source: ScriptedSo
     assert source.fetches[-1] == ("triage@production", "v1")
 
 
-def test_a_cold_start_with_the_registry_down_serves_the_last_known_good_copy(source: ScriptedSource,
-                                                                             tmp_path: Path) -> None:
+def test_a_cold_start_with_the_registry_down_serves_the_last_known_good_copy(
+    source: ScriptedSource, tmp_path: Path
+) -> None:
     PromptClient(source, cache_dir=tmp_path).get("triage")
     saved = list(tmp_path.rglob("*.json"))
     assert [p.name for p in saved] == ["triage@production.json"]
@@ -162,9 +179,15 @@ def test_an_unwritable_cache_dir_does_not_fail_the_lookup(source: ScriptedSource
     assert PromptClient(source, cache_dir=tmp_path / "file").get("triage").version == 1
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [({"name": "../x"}, "name"), ({"label": "Prod"}, "label"),
-                                               ({"version": 0}, "version"),
-                                               ({"label": "production", "version": 1}, "version")])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": "../x"}, "name"),
+        ({"label": "Prod"}, "label"),
+        ({"version": 0}, "version"),
+        ({"label": "production", "version": 1}, "version"),
+    ],
+)
 def test_bad_references_name_the_field(source: ScriptedSource, kwargs: dict, field: str) -> None:
     with pytest.raises(InputError) as error:
         PromptClient(source, cache_dir=False).get(**{"name": "triage", **kwargs})

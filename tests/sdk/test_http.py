@@ -61,7 +61,11 @@ print(json.dumps({"version": prompt.version, "model": kwargs["model"],
 def test_a_lookup_imports_none_of_the_heavy_libraries(tmp_path: Path, kind: str) -> None:
     with served(tmp_path / "server") as server:
         target = server.url if kind == "http" else server.store.url
-        run = subprocess.run([sys.executable, "-c", _LOOKUP, target, str(tmp_path / "lkg"), ",".join(HEAVY)],
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-c", _LOOKUP, target, str(tmp_path / "lkg"), ",".join(HEAVY)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"version": 2, "model": "openai/fake", "heavy": []}

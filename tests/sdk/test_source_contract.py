@@ -34,8 +34,7 @@ def test_fetch_by_label_and_version(source: PromptSource, server: Served) -> Non
         assert fetched.config == expected.config.model_dump(mode="json", by_alias=True) and fetched.etag
 
 
-def test_an_etag_still_current_gives_none_and_a_moved_label_a_new_version(source: PromptSource,
-                                                                           server: Served) -> None:
+def test_an_etag_still_current_gives_none_and_a_moved_label_a_new_version(source: PromptSource, server: Served) -> None:
     ref = PromptRef.of("greet", label="canary")
     server.registry.set_label("greet", "canary", 1, who="test")
     first = source.fetch(ref)
@@ -45,8 +44,14 @@ def test_an_etag_still_current_gives_none_and_a_moved_label_a_new_version(source
     assert source.fetch(ref, first.etag).version == 2
 
 
-@pytest.mark.parametrize("ref", [PromptRef.of("nope"), PromptRef.of("support-triage", label="canary-x"),
-                                 PromptRef.of("support-triage", version=99)])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        PromptRef.of("nope"),
+        PromptRef.of("support-triage", label="canary-x"),
+        PromptRef.of("support-triage", version=99),
+    ],
+)
 def test_what_does_not_exist_is_not_found(source: PromptSource, ref: PromptRef) -> None:
     with pytest.raises(NotFound):
         source.fetch(ref)

@@ -11,21 +11,27 @@ from promptopt.spec import load_spec
 from promptopt.validate import load_and_check
 
 SPEC = {
-    "task": {"name": "known-best", "model": "fake/m",
-             "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
-             "output": {"type": "label", "labels": ["positive", "negative"]}},
+    "task": {
+        "name": "known-best",
+        "model": "fake/m",
+        "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
+        "output": {"type": "label", "labels": ["positive", "negative"]},
+    },
     "dataset": {"file": "data.jsonl", "split": {"train": 0.4, "validation": 0.3, "test": 0.3}, "seed": 1},
     "scorers": [{"type": "exact_match"}],
     "eval": {"concurrency": 4},
-    "search": {"instructions": {"variants": ["Decide.", "EXPERT: decide the sentiment."]},
-               "few_shot": {"max_k": 2, "strategies": ["random", "balanced"], "pool_seeds": 2}},
+    "search": {
+        "instructions": {"variants": ["Decide.", "EXPERT: decide the sentiment."]},
+        "few_shot": {"max_k": 2, "strategies": ["random", "balanced"], "pool_seeds": 2},
+    },
     "budget": {"trials": 16},
 }
 
 
 def write_spec(tmp: Path, n: int = 40, **overrides) -> Path:
-    rows = [{"input": {"text": f"review number {i}"}, "expected": "positive" if i % 2 else "negative"}
-            for i in range(n)]
+    rows = [
+        {"input": {"text": f"review number {i}"}, "expected": "positive" if i % 2 else "negative"} for i in range(n)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = json.loads(json.dumps(SPEC))
     for key, value in overrides.items():

@@ -49,7 +49,16 @@ def dashboard():
 
 def test_the_dashboard_lists_the_run_study_with_its_trials(tmp_path, store_url, dashboard):
     loaded, dataset = loaded_and_data(write_spec(tmp_path))
-    run = SearchRun(loaded=loaded, dataset=dataset, options=RunOptions(seed=0, max_trials=6, top_k=1), services=Services(backend=ScriptedBackend(known_best), cache=DiskResponseCache(tmp_path / "cache"), records=get_store(store_url)))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=RunOptions(seed=0, max_trials=6, top_k=1),
+        services=Services(
+            backend=ScriptedBackend(known_best),
+            cache=DiskResponseCache(tmp_path / "cache"),
+            records=get_store(store_url),
+        ),
+    )
     result = asyncio.run(run.run())
 
     # the URL a user passes: the store's own for SQLite; for PostgreSQL with the psycopg (3) driver named

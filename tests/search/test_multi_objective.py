@@ -73,7 +73,17 @@ def run_search(tmp_path, objectives, cache="cache", on_event=None):
     options = RunOptions(
         sampler="grid", seed=0, parallel=2, objectives=objectives, max_trials=20, top_k=1, promote=False
     )
-    run = SearchRun(loaded=loaded, dataset=dataset, options=options, **({"on_event": on_event} if on_event else {}), services=Services(backend=PricedBackend(answer), cache=DiskResponseCache(tmp_path / cache), records=get_store(f"sqlite:///{tmp_path / 's.db'}")))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=options,
+        **({"on_event": on_event} if on_event else {}),
+        services=Services(
+            backend=PricedBackend(answer),
+            cache=DiskResponseCache(tmp_path / cache),
+            records=get_store(f"sqlite:///{tmp_path / 's.db'}"),
+        ),
+    )
     return asyncio.run(run.run())
 
 
@@ -201,8 +211,7 @@ def test_a_warm_cache_does_not_change_the_front(tmp_path, objective, first):
     """The objectives are what a configuration costs and takes when it runs, not what this run paid: a second
     run on the same cache (after the same command, or after a score-only run) pays nothing and finds the same
     front."""
-    cold, warm = cold_then_warm(tmp_path, ("score", objective) if first == "same" else ("score",),
-                                ("score", objective))
+    cold, warm = cold_then_warm(tmp_path, ("score", objective) if first == "same" else ("score",), ("score", objective))
     assert cold.model_calls > 0 and cold.cost_usd > 0
     assert (warm.model_calls, warm.cost_usd) == (0, 0.0)  # every call was a hit: free, as the cache promises
     assert models(warm.pareto) == FRONTS[objective]
@@ -219,16 +228,19 @@ def test_entries_without_their_latency_fail_the_trials_of_a_latency_front(tmp_pa
     """An unknown latency is no latency: never told as 0 (every configuration would look instant)."""
     events = []
     with pytest.raises(EvalFailed, match="no trial completed"):
-        cold_then_warm(tmp_path, ("score",), ("score", "latency"), strip="latency_s",
-                       on_event=events.append)
+        cold_then_warm(tmp_path, ("score",), ("score", "latency"), strip="latency_s", on_event=events.append)
     trials = [e for e in events if isinstance(e, TrialFinished)]
     assert trials and all(t.status is TrialStatus.FAILED for t in trials)
     assert all("no row has a known latency" in t.error and "--no-cache" in t.error for t in trials)
 
 
 def test_a_trial_without_a_value_for_an_objective_is_never_told():
-    summary = EvalSummary.from_rows([RowResult(case_id="c", input={}, output="x", objective=1.0, cache_hit=True,
-                                               call_cost_usd=0.01)], [], model_calls=0, wall_s=0.0)
+    summary = EvalSummary.from_rows(
+        [RowResult(case_id="c", input={}, output="x", objective=1.0, cache_hit=True, call_cost_usd=0.01)],
+        [],
+        model_calls=0,
+        wall_s=0.0,
+    )
     outcome = TrialOutcome(number=3, state=TrialStatus.COMPLETE, config_hash="h", summary=summary)
     assert outcome.values(("score", "cost")) == [1.0, 0.01]
     assert outcome.missing(("score", "latency")) == ["latency"]

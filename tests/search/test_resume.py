@@ -32,8 +32,13 @@ def completed_trials(db: Path) -> int:
 @pytest.fixture
 def served_spec(tmp_path):
     with FakeOpenAIServer(latency_s=0.03) as server:
-        rows = [{"input": {"text": f"a good film {i}" if i % 2 else f"a dull film {i}"},
-                 "expected": "positive" if i % 2 else "negative"} for i in range(40)]
+        rows = [
+            {
+                "input": {"text": f"a good film {i}" if i % 2 else f"a dull film {i}"},
+                "expected": "positive" if i % 2 else "negative",
+            }
+            for i in range(40)
+        ]
         (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         spec = json.loads(json.dumps(SPEC))
         spec["task"]["model"] = "openai/fake"
@@ -46,8 +51,17 @@ def served_spec(tmp_path):
 def test_resume_after_sigkill(served_spec):
     tmp, server = served_spec
     db = tmp / "store.db"
-    cmd = OPTIMIZE + ["run", str(tmp / "spec.yaml"), "--executor", "local", "--store", f"sqlite:///{db}",
-                      "--cache", str(tmp / "cache"), "--json"]
+    cmd = OPTIMIZE + [
+        "run",
+        str(tmp / "spec.yaml"),
+        "--executor",
+        "local",
+        "--store",
+        f"sqlite:///{db}",
+        "--cache",
+        str(tmp / "cache"),
+        "--json",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-not-a-real-key-123456"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

@@ -16,7 +16,16 @@ from tests.search.helpers import known_best, loaded_and_data, write_spec
 def search(tmp_path, options=None, backend=None, cache_dir="cache", store_name="s.db", **spec_overrides):
     loaded, dataset = loaded_and_data(write_spec(tmp_path, **spec_overrides))
     backend = backend or ScriptedBackend(known_best)
-    run = SearchRun(loaded=loaded, dataset=dataset, options=options or RunOptions(seed=0, parallel=2), services=Services(backend=backend, cache=DiskResponseCache(tmp_path / cache_dir), records=get_store(f"sqlite:///{tmp_path / store_name}")))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=options or RunOptions(seed=0, parallel=2),
+        services=Services(
+            backend=backend,
+            cache=DiskResponseCache(tmp_path / cache_dir),
+            records=get_store(f"sqlite:///{tmp_path / store_name}"),
+        ),
+    )
     return asyncio.run(run.run()), backend, run
 
 
@@ -41,10 +50,11 @@ def test_trial_zero_is_the_spec_as_written_and_the_verdict_is_paired(tmp_path):
 
 
 def test_grid_sampler_is_exhaustive_and_finds_the_best(tmp_path):
-    spec_search = {"instructions": {"variants": ["EXPERT: decide the sentiment."]},
-                   "few_shot": {"max_k": 2, "strategies": ["random"], "pool_seeds": 1}}
-    result, _, _ = search(tmp_path, RunOptions(sampler="grid", seed=0, parallel=3, max_trials=50),
-                          search=spec_search)
+    spec_search = {
+        "instructions": {"variants": ["EXPERT: decide the sentiment."]},
+        "few_shot": {"max_k": 2, "strategies": ["random"], "pool_seeds": 1},
+    }
+    result, _, _ = search(tmp_path, RunOptions(sampler="grid", seed=0, parallel=3, max_trials=50), search=spec_search)
     # 2 instructions x k in 0..2 x 1 strategy x 1 seed x 2 orders = 12 grid points, plus the enqueued
     # baseline (trial 0), which the grid visits again as a duplicate that costs no call
     assert result.trials == 13 and result.stopped_by == "grid_exhausted"
@@ -58,8 +68,9 @@ def test_same_seed_gives_the_same_sequence_of_trials(tmp_path):
         d = tmp_path / sub
         d.mkdir()
         result, _, run = search(d, RunOptions(seed=7, parallel=2, max_trials=10), cache_dir="../shared-cache")
-        return [c.trial for c in result.leaderboard], [(c.trial, c.description) for c in
-                                                      sorted(result.leaderboard, key=lambda c: c.trial)]
+        return [c.trial for c in result.leaderboard], [
+            (c.trial, c.description) for c in sorted(result.leaderboard, key=lambda c: c.trial)
+        ]
 
     assert sequence("a")[1] == sequence("b")[1]
 
@@ -83,10 +94,11 @@ def test_a_budget_too_small_for_the_verdict_is_bad_input(tmp_path):
 
 
 def test_duplicate_configurations_cost_nothing(tmp_path):
-    spec_search = {"instructions": {"variants": []}, "few_shot": {"max_k": 1, "strategies": ["random"],
-                                                                  "pool_seeds": 1}}
-    result, backend, _ = search(tmp_path, RunOptions(seed=0, parallel=1, max_trials=8, top_k=1),
-                                search=spec_search)
+    spec_search = {
+        "instructions": {"variants": []},
+        "few_shot": {"max_k": 1, "strategies": ["random"], "pool_seeds": 1},
+    }
+    result, backend, _ = search(tmp_path, RunOptions(seed=0, parallel=1, max_trials=8, top_k=1), search=spec_search)
     # k=0, and k=1 in either order (the same single example): 2 distinct configurations, 8 trials
     assert result.trials == 8
     sent = [c.model_dump_json() for c in backend.calls]
@@ -106,22 +118,27 @@ def test_a_designed_start_tries_the_spec_with_the_most_examples_right_after_the_
     assert designed.trials == 4
     plain, configs = first_trials("plain", "baseline")
     assert plain.trials == 4
-    assert not (configs.get(1, {}).get("messages", [{}])[0].get("content") == "Label it."
-                and len(configs[1]["examples"]) == 2), "without a designed start trial 1 is the sampler's"
+    assert not (
+        configs.get(1, {}).get("messages", [{}])[0].get("content") == "Label it." and len(configs[1]["examples"]) == 2
+    ), "without a designed start trial 1 is the sampler's"
 
 
 def test_the_result_and_a_resumed_budget_count_every_call_proposals_included(tmp_path):
     """Proposals are paid outside any eval: the run records them with its space, so the result's model_calls
     is every call that reached the model, and a resumed run's budget starts from them."""
+
     def reply(request):
         if request.messages[-1]["content"].count("\n") > 3:  # the proposer's prompt, not a review
             return "EXPERT: decide the sentiment of the review."
         return known_best(request)
 
-    spec_search = {"instructions": {"propose": 2}, "few_shot": {"max_k": 1, "strategies": ["random"],
-                                                                "pool_seeds": 1}}
-    result, backend, run = search(tmp_path, RunOptions(seed=0, max_trials=3, top_k=1, promote=False),
-                                  backend=ScriptedBackend(reply), search=spec_search)
+    spec_search = {"instructions": {"propose": 2}, "few_shot": {"max_k": 1, "strategies": ["random"], "pool_seeds": 1}}
+    result, backend, run = search(
+        tmp_path,
+        RunOptions(seed=0, max_trials=3, top_k=1, promote=False),
+        backend=ScriptedBackend(reply),
+        search=spec_search,
+    )
     proposal_calls = [c for c in backend.calls if c.messages[-1]["content"].count("\n") > 3]
     assert proposal_calls and result.model_calls == len(backend.calls)
     assert run.store.run_usage(result.run_id)[0] == len(backend.calls)

@@ -6,15 +6,22 @@ from promptopt.search_spaces import SearchSpace
 from promptopt.search_spaces._dimensions import ConstrainedDimension, InstructionDimension, TemperatureDimension
 from promptopt.search_spaces._fewshot import FewShotDimension
 
-BASE = PromptConfig(model="fake/m", messages=({"role": "system", "content": "Label it."},
-                                              {"role": "user", "content": "{{text}}"}))
+BASE = PromptConfig(
+    model="fake/m", messages=({"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"})
+)
 POOL = tuple(Example(input={"text": f"t{i}"}, output=("a", "b", "c")[i % 3]) for i in range(9))
 
 
 def test_the_design_point_is_the_spec_instruction_with_every_label_shown_and_constrained_output():
-    space = SearchSpace(BASE, (InstructionDimension(("Label it.", "Other.")),
-                               FewShotDimension(3, {"random": POOL, "balanced": POOL}, seeds=2),
-                               ConstrainedDimension((False, True)), TemperatureDimension((0.0, 0.7))))
+    space = SearchSpace(
+        BASE,
+        (
+            InstructionDimension(("Label it.", "Other.")),
+            FewShotDimension(3, {"random": POOL, "balanced": POOL}, seeds=2),
+            ConstrainedDimension((False, True)),
+            TemperatureDimension((0.0, 0.7)),
+        ),
+    )
     [point] = space.design()
     assert point == space.baseline() | {"fewshot_k": 3, "fewshot_strategy": "balanced", "constrained": True}
     config = space.config(point)
@@ -23,8 +30,9 @@ def test_the_design_point_is_the_spec_instruction_with_every_label_shown_and_con
 
 
 def test_without_balanced_examples_it_takes_bootstrapped_ones_and_leaves_unsearched_choices_alone():
-    space = SearchSpace(BASE, (FewShotDimension(2, {"random": POOL, "bootstrapped": POOL[:4]}, seeds=1),
-                               ConstrainedDimension((False,))))
+    space = SearchSpace(
+        BASE, (FewShotDimension(2, {"random": POOL, "bootstrapped": POOL[:4]}, seeds=1), ConstrainedDimension((False,)))
+    )
     assert space.design() == [space.baseline() | {"fewshot_k": 2, "fewshot_strategy": "bootstrapped"}]
 
 

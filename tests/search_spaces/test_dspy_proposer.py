@@ -75,11 +75,13 @@ def test_calls_reach_call_with_the_proposer_model_and_distinct_repeats(name):
 def test_a_repeated_run_is_served_by_the_cache(tmp_path, name):
     backend = ScriptedBackend(proposal)
     first = propose(
-        make_proposer(name, "fake/proposer"), through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path))))
+        make_proposer(name, "fake/proposer"),
+        through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path)))),
     )
     assert len(backend.calls) == 3
     again = propose(
-        make_proposer(name, "fake/proposer"), through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path))))
+        make_proposer(name, "fake/proposer"),
+        through(Evaluator(Services(backend=backend, cache=DiskResponseCache(tmp_path)))),
     )
     assert again == first and len(backend.calls) == 3
 
@@ -170,7 +172,16 @@ def test_a_search_with_the_dspy_proposer_tries_its_instruction(tmp_path):
     backend = ScriptedBackend(lambda r: dspy_reply(expert) if is_dspy_request(r) else known_best(r))
     search = {"instructions": {"propose": 1, "proposer": "dspy", "proposer_model": "fake/proposer"}}
     loaded, dataset = loaded_and_data(write_spec(tmp_path, search=search))
-    run = SearchRun(loaded=loaded, dataset=dataset, options=RunOptions(sampler="grid", seed=0, max_trials=10, top_k=1), services=Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"), records=get_store(f"sqlite:///{tmp_path / 's.db'}")))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=RunOptions(sampler="grid", seed=0, max_trials=10, top_k=1),
+        services=Services(
+            backend=backend,
+            cache=DiskResponseCache(tmp_path / "cache"),
+            records=get_store(f"sqlite:///{tmp_path / 's.db'}"),
+        ),
+    )
     result = asyncio.run(run.run())
     assert [c.model for c in backend.calls if c.model == "fake/proposer"] == ["fake/proposer"]
     (dimension,) = SearchSpace.from_json(run.store.get_run(result.run_id).space).dimensions

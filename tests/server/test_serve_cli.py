@@ -42,9 +42,26 @@ def test_serve_starts_with_a_token_file_and_answers(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("file-token-123456\n")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "OPTIMIZE_SERVER_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-c", _CLI, "serve", "--port", str(port), "--store", url,
-                             "--token-file", str(tmp_path / "token"), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--store",
+            url,
+            "--token-file",
+            str(tmp_path / "token"),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -56,8 +73,11 @@ def test_serve_starts_with_a_token_file_and_answers(tmp_path: Path) -> None:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
                 time.sleep(0.1)
         assert [v["version"] for v in versions.json()] == [1]
-        moved = httpx.post(f"{base}/v1/prompts/greet/labels/production", json={"version": 1},
-                           headers={"Authorization": "Bearer file-token-123456"})
+        moved = httpx.post(
+            f"{base}/v1/prompts/greet/labels/production",
+            json={"version": 1},
+            headers={"Authorization": "Bearer file-token-123456"},
+        )
         assert moved.status_code == 200 and moved.json()["to_version"] == 1
     finally:
         proc.send_signal(signal.SIGINT)

@@ -33,19 +33,43 @@ def summary(rows: list[RowResult]) -> EvalSummary:
 
 
 def test_experiment_and_rows_round_trip(store: Store) -> None:
-    config = {"z_first": "ordre préservé ✓", "messages": [{"role": "system", "content": "日本語"}],
-              "params": {"temperature": 0.0, "stop": None}}
+    config = {
+        "z_first": "ordre préservé ✓",
+        "messages": [{"role": "system", "content": "日本語"}],
+        "params": {"temperature": 0.0, "stop": None},
+    }
     rows = [
-        RowResult(case_id="α-1", repeat=2,
-                  input={"q": "héllo 👋", "ctx": None, "nested": {"a": [1, {"b": None}]}},
-                  expected={"answer": ["x", 2.5, None, True]}, output="{\"answer\": \"x\"}\nüber",
-                  parsed={"answer": "x"}, scores={"em": 1.0, "f1": 0.25}, objective=0.625, latency_s=1.25,
-                  task_prompt_tokens=11, task_completion_tokens=7, scorer_prompt_tokens=5,
-                  scorer_completion_tokens=3, task_cost_usd=0.0012, scorer_cost_usd=0.0004, cache_hit=True),
-        RowResult(case_id="b", input={}, expected=None, output="garbled", parse_error="not JSON: line 1",
-                  scores={}, objective=None, error="ModelCallError: 500 after 3 retries"),
-        RowResult(case_id="c", input={"q": ""}, expected="null", parsed=[1, [2, [3]]], scores={"em": 0.0},
-                  objective=0.0),
+        RowResult(
+            case_id="α-1",
+            repeat=2,
+            input={"q": "héllo 👋", "ctx": None, "nested": {"a": [1, {"b": None}]}},
+            expected={"answer": ["x", 2.5, None, True]},
+            output='{"answer": "x"}\nüber',
+            parsed={"answer": "x"},
+            scores={"em": 1.0, "f1": 0.25},
+            objective=0.625,
+            latency_s=1.25,
+            task_prompt_tokens=11,
+            task_completion_tokens=7,
+            scorer_prompt_tokens=5,
+            scorer_completion_tokens=3,
+            task_cost_usd=0.0012,
+            scorer_cost_usd=0.0004,
+            cache_hit=True,
+        ),
+        RowResult(
+            case_id="b",
+            input={},
+            expected=None,
+            output="garbled",
+            parse_error="not JSON: line 1",
+            scores={},
+            objective=None,
+            error="ModelCallError: 500 after 3 retries",
+        ),
+        RowResult(
+            case_id="c", input={"q": ""}, expected="null", parsed=[1, [2, [3]]], scores={"em": 0.0}, objective=0.0
+        ),
     ]
     experiment_id, resumed = begin(store, name="qa—ünïcode", config=config, run_id="run-1", trial_number=3)
     assert resumed == []
@@ -136,8 +160,7 @@ def test_a_failed_eval_is_recorded_as_failed(store: Store) -> None:
     assert store.get_experiment(experiment_id).status == "running"
     rows = [row("a", error="timeout", objective=None)]
     store.add_rows(experiment_id, rows)
-    store.finish_experiment(experiment_id, summary(rows), status="failed",
-                            error_message="error rate 100% > 20%")
+    store.finish_experiment(experiment_id, summary(rows), status="failed", error_message="error rate 100% > 20%")
     record = store.get_experiment(experiment_id)
     assert (record.status, record.error_message) == ("failed", "error rate 100% > 20%")
     assert store.get_result(experiment_id).status == "failed"
@@ -185,8 +208,10 @@ def test_reads_accept_a_unique_id_prefix(store: Store, monkeypatch: pytest.Monke
 
 
 def test_list_is_newest_first_and_filters_by_name_and_run(store: Store) -> None:
-    created = [begin(store, key=f"k{i}", name=name, run_id=run)[0]
-               for i, (name, run) in enumerate([("qa", None), ("qa", "r1"), ("sum", "r1"), ("qa", "r2")])]
+    created = [
+        begin(store, key=f"k{i}", name=name, run_id=run)[0]
+        for i, (name, run) in enumerate([("qa", None), ("qa", "r1"), ("sum", "r1"), ("qa", "r2")])
+    ]
     assert [e.id for e in store.list_experiments()] == created[::-1]
     assert [e.id for e in store.list_experiments(name="qa")] == [created[3], created[1], created[0]]
     assert [e.id for e in store.list_experiments(run_id="r1")] == [created[2], created[1]]
@@ -255,14 +280,21 @@ def test_run_usage_counts_task_judge_and_space_calls_of_finished_and_killed_eval
     judge calls each row paid, a cached task call's judge included."""
     run = store.begin_run(key="run-key", name="qa", spec={}, settings={}, dataset_hash="da7a")
     finished, _ = begin(store, "done", run_id=run.id, trial_number=0)
-    paid = [row("a", task_cost_usd=0.01, scorer_calls=2, scorer_cost_usd=0.002),
-            row("b", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001)]
+    paid = [
+        row("a", task_cost_usd=0.01, scorer_calls=2, scorer_cost_usd=0.002),
+        row("b", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001),
+    ]
     store.add_rows(finished, paid)
     store.finish_experiment(finished, EvalSummary.from_rows(paid, ["em"], model_calls=1, wall_s=1.0))
     killed, _ = begin(store, "killed", run_id=run.id, trial_number=1)
-    store.add_rows(killed, [row("a", output="yes", task_cost_usd=0.01, scorer_calls=1, scorer_cost_usd=0.001),
-                            row("b", output="yes", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001),
-                            row("c", output=None, error="model call failed: 500")])
+    store.add_rows(
+        killed,
+        [
+            row("a", output="yes", task_cost_usd=0.01, scorer_calls=1, scorer_cost_usd=0.001),
+            row("b", output="yes", cache_hit=True, scorer_calls=1, scorer_cost_usd=0.001),
+            row("c", output=None, error="model call failed: 500"),
+        ],
+    )
     # finished: 1 task + 3 judge calls; killed: a's task and judge, b's judge only, c nothing
     assert store.run_usage(run.id) == ((1 + 3) + (2 + 1 + 0), pytest.approx(0.013 + 0.012))
 

@@ -26,8 +26,9 @@ def _tables(engine: Engine) -> set[str]:
 
 def _schema_diff(engine: Engine) -> list[object]:
     with engine.connect() as connection:
-        return compare_metadata(MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}),
-                                SQLModel.metadata)
+        return compare_metadata(
+            MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}), SQLModel.metadata
+        )
 
 
 def test_upgrade_head_and_downgrade_base_from_empty(store_url: str) -> None:
@@ -62,22 +63,38 @@ def test_0007_turns_trial_number_offsets_into_roles_and_back(store_url: str) -> 
     """Before 0007 a run's pre-pass was trial -1, trial n's test eval n + 100000 and the promotion gate's evals
     200000 + i; after it each has its role and a trial number that names a trial (or none)."""
     engine = create_store_engine(resolve_url(store_url))
-    old = {"prepass": ("r", -1), "trial": ("r", 3), "verdict": ("r", 100_003), "incumbent": ("r", 200_001),
-           "eval": (None, None)}
+    old = {
+        "prepass": ("r", -1),
+        "trial": ("r", 3),
+        "verdict": ("r", 100_003),
+        "incumbent": ("r", 200_001),
+        "eval": (None, None),
+    }
     try:
         upgrade(engine, "0006")
         with engine.begin() as connection:
             for name, (run_id, trial) in old.items():
-                connection.execute(text(
-                    "INSERT INTO experiment (id, key, name, status, config, config_hash, model, split, dataset_hash,"
-                    " run_id, trial_number, created_at) VALUES (:id, 'k', :name, 'finished', '{}', 'h', 'm', 'test',"
-                    " 'd', :run, :trial, CURRENT_TIMESTAMP)"), {"id": name, "name": name, "run": run_id, "trial": trial})
+                connection.execute(
+                    text(
+                        "INSERT INTO experiment (id, key, name, status, config, config_hash, model, split,"
+                        " dataset_hash, run_id, trial_number, created_at) VALUES (:id, 'k', :name, 'finished',"
+                        " '{}', 'h', 'm', 'test', 'd', :run, :trial, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": name, "name": name, "run": run_id, "trial": trial},
+                )
         upgrade(engine, "0007")
         with engine.connect() as connection:
-            after = {r.id: (r.role, r.trial_number) for r in connection.execute(
-                text("SELECT id, role, trial_number FROM experiment"))}
-        assert after == {"prepass": ("prepass", None), "trial": ("trial", 3), "verdict": ("verdict", 3),
-                         "incumbent": ("incumbent", None), "eval": ("eval", None)}
+            after = {
+                r.id: (r.role, r.trial_number)
+                for r in connection.execute(text("SELECT id, role, trial_number FROM experiment"))
+            }
+        assert after == {
+            "prepass": ("prepass", None),
+            "trial": ("trial", 3),
+            "verdict": ("verdict", 3),
+            "incumbent": ("incumbent", None),
+            "eval": ("eval", None),
+        }
         downgrade(engine, "0006")
         with engine.connect() as connection:
             back = {r.id: r.trial_number for r in connection.execute(text("SELECT id, trial_number FROM experiment"))}

@@ -33,11 +33,14 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_processes_opening_a_fresh_store_at_once_create_the_schema_once(store_url: str,
-                                                                         tmp_path: Path) -> None:
+def test_processes_opening_a_fresh_store_at_once_create_the_schema_once(store_url: str, tmp_path: Path) -> None:
     start = time.time() + 2.0  # after every interpreter has imported the package
-    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, store_url, str(start)], cwd=tmp_path,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, store_url, str(start)], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     store = get_store(store_url)
@@ -51,13 +54,15 @@ def test_processes_opening_a_fresh_store_at_once_create_the_schema_once(store_ur
 
 
 def test_rows_added_before_a_kill_are_resumed(store_url: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", _ADD_ROWS_THEN_DIE, store_url], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", _ADD_ROWS_THEN_DIE, store_url], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     store = get_store(store_url)
     try:
-        experiment_id, rows = store.begin_experiment(key="killed", name="qa", config={}, config_hash="c",
-                                                     model="m", split="dev", dataset_hash="d")
+        experiment_id, rows = store.begin_experiment(
+            key="killed", name="qa", config={}, config_hash="c", model="m", split="dev", dataset_hash="d"
+        )
         assert experiment_id == proc.stdout.strip()
         assert [r.case_id for r in rows] == ["0", "1", "2", "3", "4"]
         assert store.get_experiment(experiment_id).status == "running"

@@ -47,8 +47,7 @@ def test_a_store_never_prints_its_password(pg_database: str) -> None:
         store.dispose()
 
 
-def test_default_is_a_sqlite_file_under_the_working_directory(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_a_sqlite_file_under_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_VAR, raising=False)
     store = get_store()
@@ -59,22 +58,26 @@ def test_default_is_a_sqlite_file_under_the_working_directory(tmp_path: Path,
         store.dispose()
 
 
-def test_the_environment_names_the_store_unless_a_url_is_given(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_names_the_store_unless_a_url_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(ENV_VAR, f"sqlite:///{tmp_path / 'from-env' / 'env.db'}")
-    for url, expected in [(None, tmp_path / "from-env" / "env.db"), (f"sqlite:///{tmp_path / 'x.db'}",
-                                                                        tmp_path / "x.db")]:
+    for url, expected in [
+        (None, tmp_path / "from-env" / "env.db"),
+        (f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "x.db"),
+    ]:
         store = get_store(url)
         store.dispose()
         assert make_url(store.url).database == str(expected) and expected.is_file()
     assert not (tmp_path / ".optimize").exists()
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("not a url :// s3cret", "cannot parse it; expected e.g. sqlite:///"),
-    ("mysql://root:s3cret@h/db", "backend 'mysql' is not supported"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url :// s3cret", "cannot parse it; expected e.g. sqlite:///"),
+        ("mysql://root:s3cret@h/db", "backend 'mysql' is not supported"),
+    ],
+)
 def test_bad_urls_say_what_is_expected_without_echoing_them(url: str, message: str) -> None:
     with pytest.raises(InputError, match=message) as error:
         resolve_url(url)

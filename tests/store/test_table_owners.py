@@ -10,10 +10,14 @@ import promptopt.store
 from tests.test_architecture import imports_of, modules, package_of
 
 OWNERS = {
-    "PromptLogTable": "promptopt.logs", "LogFeedbackTable": "promptopt.logs", "LogScoreTable": "promptopt.logs",
-    "PromptVersionTable": "promptopt.registry", "PromptLabelTable": "promptopt.registry",
+    "PromptLogTable": "promptopt.logs",
+    "LogFeedbackTable": "promptopt.logs",
+    "LogScoreTable": "promptopt.logs",
+    "PromptVersionTable": "promptopt.registry",
+    "PromptLabelTable": "promptopt.registry",
     "PromptLabelEventTable": "promptopt.registry",
-    "ScheduleTable": "promptopt.schedules", "ScheduleRunTable": "promptopt.schedules",
+    "ScheduleTable": "promptopt.schedules",
+    "ScheduleRunTable": "promptopt.schedules",
 }
 
 
@@ -33,8 +37,11 @@ def test_each_table_is_used_by_its_owner_only() -> None:
 
 
 def test_the_owner_map_covers_every_table_the_store_exports_for_another_package() -> None:
-    tables = {name for name in promptopt.store.__all__
-              if isinstance(getattr(promptopt.store, name), type) and name.endswith("Table")}
+    tables = {
+        name
+        for name in promptopt.store.__all__
+        if isinstance(getattr(promptopt.store, name), type) and name.endswith("Table")
+    }
     assert tables - {"RunTable"} == set(OWNERS)  # RunTable: the store's own table of search runs
     declared = {table.name for table in SQLModel.metadata.sorted_tables}
     assert {getattr(promptopt.store, name).__tablename__ for name in OWNERS} <= declared

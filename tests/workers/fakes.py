@@ -58,8 +58,15 @@ class ProbedBackend(ModelBackend):
     async def complete(self, request: ModelRequest) -> ModelResponse:
         probe = self._probe
         ctx = ray.get_runtime_context()
-        await probe.enter.remote({"node": ctx.get_node_id(), "actor": ctx.get_actor_id(), "pid": os.getpid(),
-                                  "model": request.model, "temperature": request.params.get("temperature")})
+        await probe.enter.remote(
+            {
+                "node": ctx.get_node_id(),
+                "actor": ctx.get_actor_id(),
+                "pid": os.getpid(),
+                "model": request.model,
+                "temperature": request.params.get("temperature"),
+            }
+        )
         try:
             await asyncio.sleep(LATENCY_S)
         finally:
@@ -108,9 +115,14 @@ def call_local_model(backend_factory) -> dict:
     try:
         asyncio.run(RoutedBackend(backend_factory).complete(request))
     except ModelCallError as exc:
-        return {"type": type(exc), "message": str(exc), "retryable": exc.retryable,
-                "retry_after": exc.retry_after, "status": exc.status,
-                "node": ray.get_runtime_context().get_node_id()}
+        return {
+            "type": type(exc),
+            "message": str(exc),
+            "retryable": exc.retryable,
+            "retry_after": exc.retry_after,
+            "status": exc.status,
+            "node": ray.get_runtime_context().get_node_id(),
+        }
     return {}
 
 

@@ -16,9 +16,12 @@ from tests.workers.fakes import truth
 
 TEMPERATURES = (0.0, 0.25, 0.5, 0.75)
 SPEC = {
-    "task": {"name": "ray-trials", "model": "fake/m",
-             "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
-             "output": {"type": "label", "labels": ["positive", "negative"]}},
+    "task": {
+        "name": "ray-trials",
+        "model": "fake/m",
+        "prompt": [{"role": "system", "content": "Label it."}, {"role": "user", "content": "{{text}}"}],
+        "output": {"type": "label", "labels": ["positive", "negative"]},
+    },
     "dataset": {"file": "data.jsonl", "split": {"train": 0.5, "validation": 0.25, "test": 0.25}},
     "scorers": [{"type": "exact_match"}],
     "eval": {"concurrency": 16, "retries": 0},

@@ -20,9 +20,13 @@ from tests.workers.helpers import context, jobs
 
 def main(tmp: Path) -> None:
     ctx = context(tmp)
-    factory = ray_executor_factory(loaded=ctx.loaded, cache=DiskResponseCache(tmp / "cache"),
-                                   store_url=f"sqlite:///{tmp}/s.db", concurrency=4,
-                                   backend_factory=env_checking_backend)
+    factory = ray_executor_factory(
+        loaded=ctx.loaded,
+        cache=DiskResponseCache(tmp / "cache"),
+        store_url=f"sqlite:///{tmp}/s.db",
+        concurrency=4,
+        backend_factory=env_checking_backend,
+    )
     t0 = time.monotonic()
     executor = factory(Services(backend=env_checking_backend(), budget=LocalBudget(model_calls=100)))
     started = time.monotonic() - t0
@@ -31,8 +35,17 @@ def main(tmp: Path) -> None:
         outcomes = asyncio.run(executor.run_batch(ctx, jobs()[:2]))
     finally:
         executor.close()
-    print(json.dumps({"states": [o.state for o in outcomes], "errors": [o.error for o in outcomes],
-                      "cpus": cpus, "start_s": round(started, 2), "ray_after_close": ray.is_initialized()}))
+    print(
+        json.dumps(
+            {
+                "states": [o.state for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "cpus": cpus,
+                "start_s": round(started, 2),
+                "ray_after_close": ray.is_initialized(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

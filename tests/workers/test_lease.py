@@ -79,7 +79,14 @@ async def one_trial(ledger, backend, requests, *, rows: int, slots: int = 8):
     """A trial as a worker runs it: an eval through the gate, then the unspent lease given back."""
     pool = LeasePool(remote(ledger, requests), expected=rows)
     gate = TrialGate(LocalLimiter(slots), pool)
-    evaluator = Evaluator(Services(backend=MeteredBackend(backend), budget=gate, limiter=gate, settings=EvalSettings(concurrency=slots, retries=0)))
+    evaluator = Evaluator(
+        Services(
+            backend=MeteredBackend(backend),
+            budget=gate,
+            limiter=gate,
+            settings=EvalSettings(concurrency=slots, retries=0),
+        )
+    )
     reviews = [(f"good film {i}", "positive") for i in range(rows)]
     try:
         return await evaluator.run(label_config(), split_of(reviews), [Exact()], name="t", dataset_hash="h")

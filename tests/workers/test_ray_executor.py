@@ -48,9 +48,13 @@ def probe(cluster):
 
 
 def executor(tmp: Path, ctx: TrialContext, *, budget=None, backend_factory=fakes.probed_backend, cache=None):
-    factory = ray_executor_factory(loaded=ctx.loaded, cache=cache or DiskResponseCache(tmp / "cache"),
-                                   store_url=f"sqlite:///{tmp}/s.db", concurrency=ctx.loaded.spec.eval.concurrency,
-                                   backend_factory=backend_factory)
+    factory = ray_executor_factory(
+        loaded=ctx.loaded,
+        cache=cache or DiskResponseCache(tmp / "cache"),
+        store_url=f"sqlite:///{tmp}/s.db",
+        concurrency=ctx.loaded.spec.eval.concurrency,
+        backend_factory=backend_factory,
+    )
     # The driver's services carry only the budget to the workers, which build their own backends.
     return factory(Services(backend=ScriptedBackend(lambda r: "unused"), budget=budget))
 
@@ -128,9 +132,14 @@ def test_model_call_error_crosses_the_model_actor_boundary_intact(tmp_path, clus
     try:
         ex.start_model_actors()
         nodes = sorted(alive_nodes())
-        results = ray.get([fakes.call_local_model.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(fakes.rate_limited_backend)
-            for node in nodes])
+        results = ray.get(
+            [
+                fakes.call_local_model.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+                ).remote(fakes.rate_limited_backend)
+                for node in nodes
+            ]
+        )
         actor_of = {node: ray.get_actor(model_actor_name(node))._actor_id.hex() for node in nodes}
     finally:
         ex.close()
@@ -159,8 +168,9 @@ def test_search_run_uses_the_ray_executor_and_the_driver_sees_the_calls(tmp_path
     loaded = load_spec(path)
     store = get_store(f"sqlite:///{tmp_path}/s.db")
     cache = DiskResponseCache(tmp_path / "cache")
-    factory = ray_executor_factory(loaded=loaded, cache=cache, store_url=store.url, concurrency=16,
-                                   backend_factory=fakes.probed_backend)
+    factory = ray_executor_factory(
+        loaded=loaded, cache=cache, store_url=store.url, concurrency=16, backend_factory=fakes.probed_backend
+    )
     given: list[Services] = []  # what the run handed its executor factory: the search budget among them
 
     def recording_factory(services: Services):
@@ -168,8 +178,13 @@ def test_search_run_uses_the_ray_executor_and_the_driver_sees_the_calls(tmp_path
         return factory(services)
 
     driver = ScriptedBackend(lambda r: fakes.truth(r.messages[-1]["content"]))
-    run = SearchRun(loaded=loaded, dataset=load_and_check(loaded), options=RunOptions(parallel=4, sampler="grid"),
-                    executor_factory=recording_factory, services=Services(backend=driver, cache=cache, records=store))
+    run = SearchRun(
+        loaded=loaded,
+        dataset=load_and_check(loaded),
+        options=RunOptions(parallel=4, sampler="grid"),
+        executor_factory=recording_factory,
+        services=Services(backend=driver, cache=cache, records=store),
+    )
     result = asyncio.run(run.run())
     calls = ray.get(probe.report.remote())["calls"]
     assert result.trials == 4 and result.failed_trials == 0

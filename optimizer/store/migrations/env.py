@@ -19,15 +19,21 @@ config = context.config
 
 def _run(connection: Connection) -> None:
     # render_as_batch: SQLite can only ALTER by copying the table, which batch mode does for us.
-    context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True,
-                      version_table=VERSION_TABLE)
+    context.configure(
+        connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True, version_table=VERSION_TABLE
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run_offline() -> None:
-    context.configure(url=resolve_url(), target_metadata=SQLModel.metadata, literal_binds=True,
-                      render_as_batch=True, version_table=VERSION_TABLE)
+    context.configure(
+        url=resolve_url(),
+        target_metadata=SQLModel.metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -64,8 +64,9 @@ def upgrade() -> None:
         sa.Column("scorer_cost_usd", sa.Float(), nullable=False),
         sa.Column("cache_hit", sa.Boolean(), nullable=False),
         sa.UniqueConstraint("experiment_id", "case_id", "repeat", name="uq_row_experiment_case_repeat"),
-        sa.ForeignKeyConstraint(["experiment_id"], ["experiment.id"], name="fk_row_experiment_id_experiment",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"], ["experiment.id"], name="fk_row_experiment_id_experiment", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_row_experiment_id", "row", ["experiment_id"])
 

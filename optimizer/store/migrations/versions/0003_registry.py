@@ -47,8 +47,9 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.Column("updated_by", sa.String(), nullable=False),
-        sa.ForeignKeyConstraint(["name", "version"], ["prompt_version.name", "prompt_version.version"],
-                                name="fk_prompt_label_version"),
+        sa.ForeignKeyConstraint(
+            ["name", "version"], ["prompt_version.name", "prompt_version.version"], name="fk_prompt_label_version"
+        ),
     )
     op.create_table(
         "prompt_label_event",

@@ -46,8 +46,9 @@ def upgrade() -> None:
         sa.Column("corrected", sa.Text(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("received_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(["log_id"], ["prompt_log.id"], name="fk_log_feedback_log_id_prompt_log",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["log_id"], ["prompt_log.id"], name="fk_log_feedback_log_id_prompt_log", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_log_feedback_log_id", "log_feedback", ["log_id"])
     op.create_index("ix_log_feedback_received_at", "log_feedback", ["received_at"])
@@ -60,8 +61,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.UniqueConstraint("log_id", "scorer", name="uq_log_score_log_id_scorer"),
-        sa.ForeignKeyConstraint(["log_id"], ["prompt_log.id"], name="fk_log_score_log_id_prompt_log",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["log_id"], ["prompt_log.id"], name="fk_log_score_log_id_prompt_log", ondelete="CASCADE"
+        ),
     )
     op.create_table(
         "schedule",
@@ -100,8 +102,9 @@ def upgrade() -> None:
         sa.Column("promotion", JSON, nullable=True),
         sa.Column("drift", JSON, nullable=True),
         sa.Column("message", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["schedule_id"], ["schedule.id"], name="fk_schedule_run_schedule_id_schedule",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"], ["schedule.id"], name="fk_schedule_run_schedule_id_schedule", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_schedule_run_schedule_id", "schedule_run", ["schedule_id"])
 

@@ -24,15 +24,21 @@ VERDICT_OFFSET, INCUMBENT_OFFSET = 100_000, 200_000  # the old encoding, read he
 def upgrade() -> None:
     with op.batch_alter_table("experiment") as batch:
         batch.add_column(sa.Column("role", sa.String(16), nullable=False, server_default="eval"))
-    experiment = sa.table("experiment", sa.column("role", sa.String), sa.column("run_id", sa.String),
-                          sa.column("trial_number", sa.Integer))
+    experiment = sa.table(
+        "experiment",
+        sa.column("role", sa.String),
+        sa.column("run_id", sa.String),
+        sa.column("trial_number", sa.Integer),
+    )
     trial, run, role = experiment.c.trial_number, experiment.c.run_id, experiment.c.role
     in_run = run.is_not(None) & (role == "eval")  # each row is given its role once
     op.execute(experiment.update().where(in_run, trial == -1).values(role="prepass", trial_number=None))
-    op.execute(experiment.update().where(in_run, trial >= INCUMBENT_OFFSET).values(role="incumbent",
-                                                                                    trial_number=None))
-    op.execute(experiment.update().where(in_run, trial >= VERDICT_OFFSET, trial < INCUMBENT_OFFSET)
-               .values(role="verdict", trial_number=trial - VERDICT_OFFSET))
+    op.execute(experiment.update().where(in_run, trial >= INCUMBENT_OFFSET).values(role="incumbent", trial_number=None))
+    op.execute(
+        experiment.update()
+        .where(in_run, trial >= VERDICT_OFFSET, trial < INCUMBENT_OFFSET)
+        .values(role="verdict", trial_number=trial - VERDICT_OFFSET)
+    )
     op.execute(experiment.update().where(in_run, trial >= 0, trial < VERDICT_OFFSET).values(role="trial"))
 
 
