@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 from optuna.trial import TrialState
 
-from promptopt.config import PromptConfig
 from promptopt.data import Dataset
-from promptopt.engine import BudgetUse, EvalResult, ExperimentRole, Origin, Services, evaluate_config
+from promptopt.engine import BudgetUse, Services
 from promptopt.search._events import OnEvent, PromotionDecided, RunStarted, ignore
 from promptopt.search._executor import LocalExecutor, TrialExecutor
 from promptopt.search._loop import count_trials, search_loop
@@ -20,7 +19,7 @@ from promptopt.search._prepare import begin_run, open_run_study, queue_start, ru
 from promptopt.search._promote import promote_winner
 from promptopt.search._results import RunResult
 from promptopt.search._trial import TrialContext
-from promptopt.search._verdict import give_verdict
+from promptopt.search._verdict import TestEvals, give_verdict
 from promptopt.spec import LoadedSpec
 from promptopt.store import Store
 
@@ -72,22 +71,16 @@ class SearchRun:
             )
         finally:
             executor.close()
-        test_services = self.services.but(budget=self.plan.verdict_budget(_spent(store, run.id)))
-
-        async def test_eval(config: PromptConfig, trial: int | None, role: ExperimentRole) -> EvalResult:
-            return await evaluate_config(
-                self.loaded,
-                self.dataset,
-                config,
-                split="test",
-                services=test_services,
-                origin=Origin(run_id=run.id, role=role, trial=trial),
-            )
-
+        tests = TestEvals(
+            self.loaded,
+            self.dataset,
+            self.services.but(budget=self.plan.verdict_budget(_spent(store, run.id))),
+            run_id=run.id,
+        )
         verdict = await give_verdict(
             study,
             space,
-            lambda config, trial: test_eval(config, trial, ExperimentRole.VERDICT),
+            tests.verdict,
             has_test=bool(self.dataset.test.cases),
             top_k=o.top_k,
             multi_objective=len(o.objectives) > 1,
@@ -104,27 +97,18 @@ class SearchRun:
                 space=space,
                 verdict=verdict,
                 options=o,
-                incumbent_eval=lambda config: test_eval(config, None, ExperimentRole.INCUMBENT),
+                incumbent_eval=tests.incumbent,
             )
             self.on_event(PromotionDecided(promotion))
         calls, usd = store.run_usage(run.id)
-        lift = verdict.lift
-        result = RunResult(
+        result = verdict.result(
             run_id=run.id,
-            status="finished",
             stopped_by=stopped_by,
             trials=count_trials(study),
             failed_trials=count_trials(study, (TrialState.FAIL,)),
             model_calls=calls,
             cost_usd=usd,
             wall_s=time.monotonic() - t0,
-            baseline=verdict.baseline,
-            best=verdict.best,
-            lift=lift.lift if lift else None,
-            lift_ci95=lift.ci95 if lift else None,
-            p_value=lift.p_value if lift else None,
-            leaderboard=verdict.leaderboard,
-            pareto=verdict.pareto,
             promotion=promotion,
         )
         store.finish_run(run.id, status="finished", result=result.model_dump(mode="json"))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
 from promptopt.config import PromptConfig
-from promptopt.engine import EvalResult
+from promptopt.data import Dataset
+from promptopt.engine import EvalResult, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import EvalFailed
-from promptopt.search._events import OnEvent, TestEvalStarted
-from promptopt.search._results import Candidate
+from promptopt.registry import PromotionDecision
+from promptopt.search._events import OnEvent, StopReason, TestEvalStarted
+from promptopt.search._results import Candidate, RunResult
 from promptopt.search_spaces import SearchSpace
+from promptopt.spec import LoadedSpec
 from promptopt.stats import paired_bootstrap_ci, paired_permutation_p
 
 
@@ -54,8 +58,63 @@ class Verdict(BaseModel):
     leaderboard: tuple[Candidate, ...]
     pareto: tuple[Candidate, ...] = ()
 
+    def result(
+        self,
+        *,
+        run_id: str,
+        stopped_by: StopReason,
+        trials: int,
+        failed_trials: int,
+        model_calls: int,
+        cost_usd: float,
+        wall_s: float,
+        promotion: PromotionDecision | None,
+    ) -> RunResult:
+        """The run's result: this verdict with the run's figures."""
+        lift = self.lift
+        return RunResult(
+            run_id=run_id,
+            status="finished",
+            stopped_by=stopped_by,
+            trials=trials,
+            failed_trials=failed_trials,
+            model_calls=model_calls,
+            cost_usd=cost_usd,
+            wall_s=wall_s,
+            baseline=self.baseline,
+            best=self.best,
+            lift=lift.lift if lift else None,
+            lift_ci95=lift.ci95 if lift else None,
+            p_value=lift.p_value if lift else None,
+            leaderboard=self.leaderboard,
+            pareto=self.pareto,
+            promotion=promotion,
+        )
+
 
 TestEval = Callable[[PromptConfig, int], Awaitable[EvalResult]]  # (config, trial number) -> its test eval
+
+
+@dataclass(frozen=True)
+class TestEvals:
+    """Evals on the test split for a run, recorded with their role: a shortlisted trial's (``verdict``) or one
+    the promotion gate asks for (``incumbent``). ``services`` carries the verdict's budget."""
+
+    loaded: LoadedSpec
+    dataset: Dataset
+    services: Services
+    run_id: str
+
+    async def verdict(self, config: PromptConfig, trial: int) -> EvalResult:
+        return await self._eval(config, Origin(run_id=self.run_id, role=ExperimentRole.VERDICT, trial=trial))
+
+    async def incumbent(self, config: PromptConfig) -> EvalResult:
+        return await self._eval(config, Origin(run_id=self.run_id, role=ExperimentRole.INCUMBENT))
+
+    async def _eval(self, config: PromptConfig, origin: Origin) -> EvalResult:
+        return await evaluate_config(
+            self.loaded, self.dataset, config, split="test", services=self.services, origin=origin
+        )
 
 
 async def give_verdict(
