@@ -25,9 +25,11 @@ from promptopt.stats import format_p
 
 
 def run_json(result: Any) -> dict[str, Any]:
-    """The documented ``--json`` shape of a run. A candidate's ``cost_usd`` and ``mean_latency_s`` are what its
-    validation eval paid (0 and null when every response was cached); ``cost_per_row_usd`` and ``latency_per_row_s``
-    are what its model call costs and takes per row when it really runs (the cost and latency objectives)."""
+    """The documented ``--json`` shape of a run. ``validation_test_gap`` is the winner's validation minus test
+    score; ``confirmation_score`` a shortlisted candidate's on the confirmation slice. A candidate's ``cost_usd``
+    and ``mean_latency_s`` are what its validation eval paid (0 and null when every response was cached);
+    ``cost_per_row_usd`` and ``latency_per_row_s`` are what its model call costs and takes per row when it really
+    runs (the cost and latency objectives)."""
 
     def cand(c: Any) -> dict[str, Any]:
         return {
@@ -36,6 +38,7 @@ def run_json(result: Any) -> dict[str, Any]:
             "description": c.description,
             "validation_score": c.validation_score,
             "test_score": c.test_score,
+            "confirmation_score": c.confirmation_score,
             "cost_usd": c.cost_usd,
             "mean_latency_s": c.mean_latency_s,
             "cost_per_row_usd": c.cost_per_row_usd,
@@ -58,6 +61,7 @@ def run_json(result: Any) -> dict[str, Any]:
         "lift": result.lift,
         "lift_ci95": result.lift_ci95,
         "p_value": result.p_value,
+        "validation_test_gap": result.validation_test_gap,
         "leaderboard": [cand(c) for c in result.leaderboard],
         "pareto": [cand(c) for c in result.pareto],
         "promotion": None if result.promotion is None else result.promotion.model_dump(mode="json"),

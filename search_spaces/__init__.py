@@ -11,6 +11,7 @@ from promptopt.search_spaces._dimensions import (
 )
 from promptopt.search_spaces._dspy_proposer import DspyProposer
 from promptopt.search_spaces._fewshot import FewShotDimension, select_examples
+from promptopt.search_spaces._operators import OPERATORS, Edit, Rejected, check_instruction, data_edits
 from promptopt.search_spaces._proposers import (
     PROPOSERS,
     GroundedProposer,
@@ -21,10 +22,12 @@ from promptopt.search_spaces._proposers import (
 from promptopt.search_spaces._space import SearchSpace, dimension_from_json
 
 __all__ = [
+    "OPERATORS",
     "PROPOSERS",
     "ConstrainedDimension",
     "Dimension",
     "DspyProposer",
+    "Edit",
     "FewShotDimension",
     "FineTuneDimension",
     "GroundedProposer",
@@ -32,9 +35,12 @@ __all__ = [
     "InstructionProposer",
     "MaxTokensDimension",
     "ModelDimension",
+    "Rejected",
     "SearchSpace",
     "TemperatureDimension",
+    "check_instruction",
     "clean_instruction",
+    "data_edits",
     "dimension_from_json",
     "make_proposer",
     "select_examples",

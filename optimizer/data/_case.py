@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,20 +59,40 @@ class Split(BaseModel):
 
 
 class Dataset(BaseModel):
+    """The splits of a spec's data. ``confirm`` (empty unless carved) holds train cases set aside before a
+    search, on which its shortlist is scored again before the winner is chosen: the search never sees them."""
+
     model_config = ConfigDict(frozen=True)
     train: Split
     validation: Split
     test: Split
+    confirm: Split = Split(name="confirm", cases=())
 
     def split(self, name: str) -> Split:
-        if name not in ("train", "validation", "test"):
-            raise ValueError(f"unknown split {name!r}; expected train, validation or test")
+        if name not in ("train", "validation", "test", "confirm"):
+            raise ValueError(f"unknown split {name!r}; expected train, validation, test or confirm")
         split: Split = getattr(self, name)
         return split
 
+    def carve_confirmation(self, cases: int, *, seed: int) -> Dataset:
+        """This dataset with ``cases`` train cases (a seeded sample, at most half of train) moved to ``confirm``."""
+        n = min(cases, len(self.train) // 2)
+        if n <= 0:
+            return self
+        picked = set(random.Random(f"confirm:{seed}").sample(range(len(self.train)), n))
+        kept = tuple(c for i, c in enumerate(self.train.cases) if i not in picked)
+        moved = tuple(c for i, c in enumerate(self.train.cases) if i in picked)
+        return self.model_copy(
+            update={
+                "train": Split(name="train", cases=kept),
+                "confirm": Split(name="confirm", cases=self.confirm.cases + moved),
+            }
+        )
+
     @property
     def hash(self) -> str:
-        return content_hash([self.train.hash, self.validation.hash, self.test.hash])
+        parts = [self.train.hash, self.validation.hash, self.test.hash]
+        return content_hash(parts + [self.confirm.hash] if self.confirm.cases else parts)
 
 
 def make_cases(records: list[dict[str, Any]]) -> tuple[Case, ...]:

@@ -23,6 +23,8 @@ class ExperimentRole(StrEnum):
     * ``eval``: a standalone eval (``optimize eval``, the CI gate, ``evaluate_spec``).
     * ``prepass``: a run's baseline on a train sample, which bootstraps demos and grounds proposals.
     * ``trial``: a search trial on the validation split.
+    * ``confirm``: a shortlisted trial's configuration on the confirmation slice (train cases the search never
+      saw), which picks the winner before the verdict.
     * ``verdict``: a shortlisted trial's configuration on the test split.
     * ``incumbent``: a configuration the promotion gate evaluated again on the test split (the registry's
       current version, or the spec's baseline for a new prompt, and the candidate beside it).
@@ -31,6 +33,7 @@ class ExperimentRole(StrEnum):
     EVAL = "eval"
     PREPASS = "prepass"
     TRIAL = "trial"
+    CONFIRM = "confirm"
     VERDICT = "verdict"
     INCUMBENT = "incumbent"
 
@@ -51,7 +54,7 @@ class Origin:
     def __post_init__(self) -> None:
         if self.role is not ExperimentRole.EVAL and self.run_id is None:
             raise ValueError(f"a {self.role} experiment belongs to a run: run_id is required")
-        if self.role in (ExperimentRole.TRIAL, ExperimentRole.VERDICT) and self.trial is None:
+        if self.role in (ExperimentRole.TRIAL, ExperimentRole.CONFIRM, ExperimentRole.VERDICT) and self.trial is None:
             raise ValueError(f"a {self.role} experiment needs the number of its trial")
 
 

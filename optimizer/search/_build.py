@@ -21,6 +21,7 @@ from promptopt.search_spaces import (
     ModelDimension,
     SearchSpace,
     TemperatureDimension,
+    data_edits,
     make_proposer,
 )
 from promptopt.spec import LoadedSpec
@@ -122,6 +123,17 @@ def assemble_space(
     dims: list[Dimension] = []
     instructions = [base.instruction] + [v for v in spec.search.instructions.variants if v != base.instruction]
     sources = ["spec"] + ["variant"] * (len(instructions) - 1)
+    edits, _ = data_edits(
+        base.instruction,
+        dataset.train.cases,
+        task.output.labels,
+        seed=seed,
+        operators=spec.search.instructions.operators,
+    )
+    for edit in edits:
+        if edit.text not in instructions:
+            instructions.append(edit.text)
+            sources.append(edit.source)
     for p in proposals:
         if p not in instructions:
             instructions.append(p)

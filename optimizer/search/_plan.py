@@ -33,8 +33,9 @@ class RunOptions(BaseModel):
 
 
 class RunPlan(BaseModel):
-    """The limits of a run. The held-out verdict (baseline + top-k on the test split, plus the incumbent
-    that promotion evaluates again) is paid from the same budget, so the search stops while
+    """The limits of a run. The held-out verdict (the shortlist on the confirmation slice, baseline + top-k on
+    the test split, plus the incumbent that promotion evaluates again) is paid from the same budget, so the
+    search stops while
     ``verdict_calls`` calls and ``verdict_usd`` dollars are left."""
 
     model_config = ConfigDict(frozen=True)
@@ -69,7 +70,9 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
     budget, test_rows = loaded.spec.budget, len(dataset.test)
     promoting = options.promote and loaded.spec.registry.promote and bool(dataset.test.cases)
     evals = 1 + max(1, options.top_k) + (1 if promoting else 0)
-    verdict_calls = evals * test_rows * loaded.spec.eval.repeats
+    confirm = loaded.spec.search.confirm
+    confirm_calls = confirm.shortlist * len(dataset.confirm) if dataset.confirm.cases else 0
+    verdict_calls = (evals * test_rows + confirm_calls) * loaded.spec.eval.repeats
     max_calls = options.max_calls or budget.model_calls
     if max_calls is not None and max_calls <= verdict_calls:
         raise InputError(

@@ -27,6 +27,7 @@ class Candidate(BaseModel):
     description: str
     validation_score: float | None
     test_score: float | None = None
+    confirmation_score: float | None = None  # on the confirmation slice, for a shortlisted candidate
     cost_usd: float = 0.0
     mean_latency_s: float | None = None
     model_calls: int = 0
@@ -57,6 +58,9 @@ class Candidate(BaseModel):
 
 
 class RunResult(BaseModel):
+    """A finished run: its figures, the baseline and the winner (``best``, first of the leaderboard) with their
+    held-out scores, the lift, and the promotion decision."""
+
     model_config = ConfigDict(frozen=True)
     run_id: str
     status: str
@@ -74,3 +78,12 @@ class RunResult(BaseModel):
     leaderboard: tuple[Candidate, ...]
     pareto: tuple[Candidate, ...] = ()
     promotion: PromotionDecision | None = None
+
+    @property
+    def validation_test_gap(self) -> float | None:
+        """The winner's validation score minus its test score (positive: it did worse on data the search never
+        saw); ``None`` without both."""
+        best = self.best
+        if best.validation_score is None or best.test_score is None:
+            return None
+        return best.validation_score - best.test_score

@@ -42,6 +42,8 @@ class SearchRun:
             raise TypeError("a search run records into a promptopt.store.Store (services.records)")
         self.store: Store = self.services.records
         self.services = self.services.but(settings=self.loaded.spec.eval)
+        # The confirmation slice leaves train before anything (pre-pass, demos, proposals) can see it.
+        self.dataset = self.dataset.carve_confirmation(self.loaded.spec.search.confirm.cases, seed=self.options.seed)
         self.plan = plan_run(self.loaded, self.dataset, self.options, self.services.backend)
 
     async def run(self, *, resume_id: str | None = None) -> RunResult:
@@ -81,6 +83,8 @@ class SearchRun:
             study,
             space,
             tests.verdict,
+            confirm=tests.confirm if self.dataset.confirm.cases else None,
+            shortlist=self.loaded.spec.search.confirm.shortlist,
             has_test=bool(self.dataset.test.cases),
             top_k=o.top_k,
             multi_objective=len(o.objectives) > 1,

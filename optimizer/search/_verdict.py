@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
 from promptopt.config import PromptConfig
 from promptopt.data import Dataset
-from promptopt.engine import EvalResult, ExperimentRole, Origin, Services, evaluate_config
+from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import EvalFailed
 from promptopt.registry import PromotionDecision
 from promptopt.search._events import OnEvent, StopReason, TestEvalStarted
@@ -106,15 +106,40 @@ class TestEvals:
     run_id: str
 
     async def verdict(self, config: PromptConfig, trial: int) -> EvalResult:
-        return await self._eval(config, Origin(run_id=self.run_id, role=ExperimentRole.VERDICT, trial=trial))
+        return await self._eval(config, "test", Origin(run_id=self.run_id, role=ExperimentRole.VERDICT, trial=trial))
+
+    async def confirm(self, config: PromptConfig, trial: int) -> EvalResult:
+        return await self._eval(config, "confirm", Origin(run_id=self.run_id, role=ExperimentRole.CONFIRM, trial=trial))
 
     async def incumbent(self, config: PromptConfig) -> EvalResult:
-        return await self._eval(config, Origin(run_id=self.run_id, role=ExperimentRole.INCUMBENT))
+        return await self._eval(config, "test", Origin(run_id=self.run_id, role=ExperimentRole.INCUMBENT))
 
-    async def _eval(self, config: PromptConfig, origin: Origin) -> EvalResult:
+    async def _eval(self, config: PromptConfig, split: str, origin: Origin) -> EvalResult:
         return await evaluate_config(
-            self.loaded, self.dataset, config, split="test", services=self.services, origin=origin
+            self.loaded, self.dataset, config, split=split, services=self.services, origin=origin
         )
+
+
+async def _confirmed(
+    ranked: list[FrozenTrial], cands: dict[int, Candidate], space: SearchSpace, confirm: TestEval, shortlist: int
+) -> list[FrozenTrial]:
+    """``ranked`` with its first ``shortlist`` trials re-ranked by validation and confirmation rows pooled
+    (``cands`` gain their confirmation score); the rest keep their validation order."""
+    pooled: dict[int, float] = {}
+    for t in ranked[:shortlist]:
+        result = await confirm(space.config(t.params), t.number)
+        cands[t.number] = cands[t.number].model_copy(update={"confirmation_score": result.summary.objective})
+        validation = EvalSummary.model_validate(t.user_attrs["summary"])
+        pooled[t.number] = _pooled_mean(validation, result.summary)
+    head = sorted(ranked[:shortlist], key=lambda t: (-pooled[t.number], t.number))
+    return head + ranked[shortlist:]
+
+
+def _pooled_mean(*summaries: EvalSummary) -> float:
+    """The objective's mean over the scored rows of several evals of one configuration (-inf: none scored)."""
+    scored = [(s.objective, s.rows - s.errors) for s in summaries if s.objective is not None]
+    n = sum(count for _, count in scored)
+    return sum(mean * count for mean, count in scored) / n if n else float("-inf")
 
 
 async def give_verdict(
@@ -122,14 +147,20 @@ async def give_verdict(
     space: SearchSpace,
     test_eval: TestEval,
     *,
+    confirm: TestEval | None = None,
+    shortlist: int = 3,
     has_test: bool,
     top_k: int,
     multi_objective: bool,
     seed: int,
     on_event: OnEvent,
 ) -> Verdict:
-    """Evaluate the baseline and the ``top_k`` best distinct configurations (by validation score) with
-    ``test_eval``, and the winner's paired lift over the baseline there.
+    """Evaluate the baseline and the ``top_k`` best distinct configurations with ``test_eval``, and the
+    winner's paired lift over the baseline there.
+
+    The best are by validation score; with ``confirm`` (an eval on the confirmation slice), the ``shortlist``
+    best by validation are scored there too and ranked first, by their mean over validation and confirmation
+    rows together, so that the winner is chosen on more rows than the search compared.
 
     Raises:
         EvalFailed: no trial completed, or the baseline (the spec as written) did not.
@@ -143,6 +174,8 @@ async def give_verdict(
     if baseline is None:
         raise EvalFailed("the baseline trial (the spec as written) did not complete, so there is no verdict")
     cands = {t.number: Candidate.of_trial(t, space.config(t.params)) for t in ranked}
+    if confirm is not None:
+        ranked = await _confirmed(ranked, cands, space, confirm, shortlist)
     tested: dict[int, EvalResult] = {}
     if has_test:
         for t in [baseline] + [t for t in ranked if t.number != baseline.number][: max(1, top_k)]:

@@ -3,6 +3,7 @@
 from promptopt.spec._load import LoadedSpec, load_spec, spec_from_data
 from promptopt.spec._schema import (
     BudgetSpec,
+    ConfirmSearch,
     DatasetSpec,
     Decoding,
     EvalSettings,
@@ -37,6 +38,7 @@ from promptopt.spec._template import TemplateSyntaxProblem, render_template, tem
 __all__ = [
     "SCORER_TYPES",
     "BudgetSpec",
+    "ConfirmSearch",
     "ContainsSpec",
     "CustomSpec",
     "DatasetSpec",

@@ -143,6 +143,11 @@ class InstructionSearch(_Frozen):
         "mistakes) or dspy (DSPy's instruction proposal signature); both call through the budget and cache.",
     )
     proposer_model: str | None = Field(None, description="litellm model; defaults to the task model.")
+    operators: tuple[Literal["format", "definitions", "role", "summary"], ...] = Field(
+        (),
+        description="Instruction edits built from the data, no model needed: the answer form, label definitions "
+        "with train examples, a role line, a task summary (each a candidate beside the spec's instruction).",
+    )
 
     @field_validator("proposer", mode="before")
     @classmethod
@@ -161,8 +166,18 @@ class FewShotSearch(_Frozen):
     pool_seeds: int = Field(4, ge=1, le=64, description="How many seeded subsets each strategy offers.")
 
 
+class ConfirmSearch(_Frozen):
+    """A confirmation slice: train cases set aside before the search; the shortlist is scored on them again
+    and the winner is the best on validation and confirmation rows together (fewer winners that only fit
+    the validation rows)."""
+
+    cases: int = Field(0, ge=0, le=10000, description="Train cases to set aside (0: no confirmation).")
+    shortlist: int = Field(3, ge=2, le=20, description="Best configurations by validation scored again.")
+
+
 class SearchSpec(_Frozen):
     instructions: InstructionSearch = InstructionSearch()
+    confirm: ConfirmSearch = ConfirmSearch()
     few_shot: FewShotSearch = FewShotSearch()
     models: tuple[str, ...] = Field((), description="Candidate models; empty keeps the task's model.")
     temperature: tuple[float, ...] = ()

@@ -1,0 +1,147 @@
+"""Instruction edits built from the data, not written by a model: a 135M model writes unusable instructions
+("This is the second instruction."), but the train split already says what the task is. Each operator turns
+the spec's instruction into a candidate by adding what a practitioner would add first:
+
+* ``format``: the answer form (one of the labels, one word);
+* ``definitions``: each label with a short example input of it, drawn from train;
+* ``role``: a line saying who answers and what the task is;
+* ``summary``: the task summarised from the data (input fields and labels) in place of a vague instruction.
+
+Candidates are deterministic for a seed, checked like proposals (:func:`check_instruction`), and recorded
+with their operator as source (``operator:format`` ...). A proposer model, when the spec names a strong
+one, writes on top of these (its proposals are added beside them).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from promptopt.data import Case
+
+OPERATORS = ("format", "definitions", "role", "summary")
+MAX_CHARS = 600  # a longer instruction is refused: it crowds the prompt of a small model
+EXAMPLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One candidate instruction and the operator that made it (``source``: ``operator:<name>``)."""
+
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate that was not added, and why."""
+
+    text: str
+    source: str
+    reason: str
+
+
+def check_instruction(text: str, labels: tuple[str, ...] | None) -> str | None:
+    """Why ``text`` cannot be a candidate instruction (``None``: it can): empty, over :data:`MAX_CHARS`, with
+    an unfilled placeholder, cut off mid-sentence, or not naming every label of a label task."""
+    stripped = text.strip()
+    if not stripped:
+        return "empty"
+    if len(stripped) > MAX_CHARS:
+        return f"longer than {MAX_CHARS} characters"
+    if "{{" in stripped or "}}" in stripped or ("<" in stripped and ">" in stripped):
+        return "has a placeholder"
+    if stripped[-1] not in ".!?:)\"'":
+        return "truncated (does not end a sentence)"
+    if labels and not all(label.lower() in stripped.lower() for label in labels):
+        return "does not name every label"
+    return None
+
+
+def data_edits(
+    instruction: str,
+    train: tuple[Case, ...],
+    labels: tuple[str, ...] | None,
+    *,
+    seed: int,
+    operators: tuple[str, ...] = OPERATORS,
+) -> tuple[list[Edit], list[Rejected]]:
+    """The operators' candidates for ``instruction`` (the spec's), and those that failed the check.
+
+    Example:
+        >>> from promptopt.data import Case
+        >>> train = (
+        ...     Case(id="1", input={"text": "a gem"}, expected="positive"),
+        ...     Case(id="2", input={"text": "dull"}, expected="negative"),
+        ... )
+        >>> edits, _ = data_edits("Is it good?", train, ("positive", "negative"), seed=0, operators=("format",))
+        >>> edits[0].text
+        'Is it good? Answer with exactly one of: positive, negative.'
+    """
+    made = {name: _OPERATORS[name](instruction, train, labels, random.Random(f"{seed}:{name}")) for name in operators}
+    edits, rejected, seen = [], [], {instruction.strip()}
+    for name, text in made.items():
+        if text is None:
+            continue
+        source = f"operator:{name}"
+        reason = check_instruction(text, labels) or ("same as another candidate" if text.strip() in seen else None)
+        if reason:
+            rejected.append(Rejected(text, source, reason))
+        else:
+            seen.add(text.strip())
+            edits.append(Edit(text, source))
+    return edits, rejected
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?:" else text + "."
+
+
+def _format_line(labels: tuple[str, ...] | None) -> str:
+    return f"Answer with exactly one of: {', '.join(labels)}." if labels else "Answer briefly, with the answer only."
+
+
+def _fields(train: tuple[Case, ...]) -> list[str]:
+    return sorted({k for c in train[:50] for k in c.input})
+
+
+def _format(instruction: str, train: tuple[Case, ...], labels: tuple[str, ...] | None, rng: random.Random) -> str:
+    return f"{_sentence(instruction)} {_format_line(labels)}".strip()
+
+
+def _definitions(
+    instruction: str, train: tuple[Case, ...], labels: tuple[str, ...] | None, rng: random.Random
+) -> str | None:
+    if not labels:
+        return None
+    parts = []
+    for label in labels:
+        of_label = [c for c in train if str(c.expected) == label and _short(c)]
+        if not of_label:
+            return None  # a label without an example in train cannot be defined from the data
+        parts.append(f'{label} (e.g. "{_short(rng.choice(of_label))}")')
+    return f"{_sentence(instruction)} The labels: {'; '.join(parts)}. {_format_line(labels)}"
+
+
+def _short(case: Case) -> str:
+    text = " ".join(str(v) for v in case.input.values()).replace('"', "'").replace("\n", " ").strip()
+    if len(text) <= EXAMPLE_CHARS:
+        return text
+    cut = text[:EXAMPLE_CHARS].rsplit(" ", 1)[0]
+    return cut + " ..." if cut else ""
+
+
+def _role(instruction: str, train: tuple[Case, ...], labels: tuple[str, ...] | None, rng: random.Random) -> str:
+    what = f"labels each {' and '.join(_fields(train)) or 'input'}" if labels else "answers each input"
+    return f"You are a careful annotator who {what} correctly. {_sentence(instruction)} {_format_line(labels)}"
+
+
+def _summary(instruction: str, train: tuple[Case, ...], labels: tuple[str, ...] | None, rng: random.Random) -> str:
+    fields = " and ".join(_fields(train)) or "input"
+    if labels:
+        return f"Read the {fields} and decide which category it belongs to. {_format_line(labels)}"
+    return f"Read the {fields} and give the expected answer. {_format_line(labels)}"
+
+
+_OPERATORS = {"format": _format, "definitions": _definitions, "role": _role, "summary": _summary}
