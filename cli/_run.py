@@ -197,7 +197,11 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             print_json(
                 estimate_run(
-                    loaded, dataset, trials=max_trials or loaded.spec.budget.trials, top_k=top_k, backend=backend
+                    loaded,
+                    dataset,
+                    trials=max_trials or loaded.spec.budget.effective_trials,
+                    top_k=top_k,
+                    backend=backend,
                 )
             )
             return

@@ -22,6 +22,9 @@ def estimate_run(
     proposals = spec.search.instructions.propose * 3
     search = trials * len(dataset.validation) * repeats
     verdict = (1 + max(1, top_k)) * len(dataset.test) * repeats if dataset.test.cases else 0
+    confirm_spec = spec.search.confirm
+    confirm_rows = len(dataset.confirm) or min(confirm_spec.cases, len(dataset.train) // 2)
+    confirm = confirm_spec.shortlist * confirm_rows * repeats if confirm_rows else 0
     worst = PromptConfig.from_task(spec.task)
     k = spec.search.few_shot.max_k
     if k:
@@ -31,11 +34,18 @@ def estimate_run(
     for model in dict.fromkeys((spec.task.model, *spec.search.models)):
         request = request_for(worst.model_copy(update={"model": model}), dataset.validation.cases[0].input, 60)
         per_call[model] = backend.estimate_cost(request, spec.task.params.max_tokens)
-    calls = prepass + proposals + search + verdict
+    calls = prepass + proposals + search + confirm + verdict
     return {
         "model_calls": calls,
         "cost_usd": round(calls * max(per_call.values()), 6),
-        "breakdown": {"prepass": prepass, "proposals": proposals, "search": search, "verdict": verdict},
+        "preset": spec.budget.preset,
+        "breakdown": {
+            "prepass": prepass,
+            "proposals": proposals,
+            "search": search,
+            "confirm": confirm,
+            "verdict": verdict,
+        },
         "cost_per_call_usd": per_call,
         "trials": trials,
         "rows": {"train": len(dataset.train), "validation": len(dataset.validation), "test": len(dataset.test)},

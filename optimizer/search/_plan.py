@@ -73,7 +73,8 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
     confirm = loaded.spec.search.confirm
     confirm_calls = confirm.shortlist * len(dataset.confirm) if dataset.confirm.cases else 0
     verdict_calls = (evals * test_rows + confirm_calls) * loaded.spec.eval.repeats
-    max_calls = options.max_calls or budget.model_calls
+    max_trials = options.max_trials or budget.effective_trials
+    max_calls = options.max_calls or budget.model_calls or _preset_calls(loaded, dataset, options, max_trials, backend)
     if max_calls is not None and max_calls <= verdict_calls:
         raise InputError(
             str(loaded.path),
@@ -84,7 +85,7 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
         )
     max_usd = options.max_usd if options.max_usd is not None else budget.usd
     return RunPlan(
-        max_trials=options.max_trials or budget.trials,
+        max_trials=max_trials,
         max_calls=max_calls,
         max_usd=max_usd,
         max_wall_s=options.max_wall_s or budget.wall_s,
@@ -92,6 +93,19 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
         verdict_usd=verdict_calls * _per_call_usd(loaded, dataset, max_usd, backend),
         promoting=promoting,
     )
+
+
+def _preset_calls(
+    loaded: LoadedSpec, dataset: Dataset, options: RunOptions, trials: int, backend: ModelBackend
+) -> int | None:
+    """The call budget a preset buys: what ``trials`` full evals and the verdict need at most (every trial a
+    distinct configuration, every call a cache miss)."""
+    if loaded.spec.budget.preset is None:
+        return None
+    from promptopt.search._estimate import estimate_run
+
+    calls: int = estimate_run(loaded, dataset, trials=trials, top_k=options.top_k, backend=backend)["model_calls"]
+    return calls
 
 
 def _per_call_usd(loaded: LoadedSpec, dataset: Dataset, max_usd: float | None, backend: ModelBackend) -> float:

@@ -185,11 +185,28 @@ class SearchSpec(_Frozen):
     constrained: tuple[bool, ...] = ()
 
 
+PRESET_TRIALS = {"light": 12, "medium": 30, "heavy": 80}  # full evals a preset buys (like MIPROv2's/GEPA's auto)
+
+
 class BudgetSpec(_Frozen):
+    """Limits of a run. ``preset`` (light, medium, heavy) buys a number of full evals and, unless
+    ``model_calls`` is given, the calls those evals need at most on this data (``optimize run --dry-run`` shows
+    them); ``trials`` written in the spec wins over the preset's."""
+
+    preset: Literal["light", "medium", "heavy"] | None = Field(
+        None, description="light (12 trials), medium (30) or heavy (80), with the calls they need at most."
+    )
     trials: int = Field(20, ge=1, le=100000)
     model_calls: int | None = Field(None, ge=1)
     usd: float | None = Field(None, ge=0)
     wall_s: float | None = Field(None, gt=0)
+
+    @property
+    def effective_trials(self) -> int:
+        """``trials`` as written, else the preset's, else the default."""
+        if self.preset is None or "trials" in self.model_fields_set:
+            return self.trials
+        return PRESET_TRIALS[self.preset]
 
 
 class RegistrySettings(_Frozen):
