@@ -144,6 +144,7 @@ def test_dev_script_demo_runs_the_demo_spec_with_optimize_run():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the demo command's own limit below, not pytest's default 600 s
 def test_the_demo_command_runs_on_the_embedded_model(tmp_path):
     env = {
         **os.environ,
