@@ -13,12 +13,11 @@ from promptopt.config import PromptConfig
 from promptopt.data import Dataset
 from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import EvalFailed
-from promptopt.registry import PromotionDecision
+from promptopt.registry import PromotionDecision, paired_evidence
 from promptopt.search._events import OnEvent, StopReason, TestEvalStarted
 from promptopt.search._results import Candidate, RunResult
 from promptopt.search_spaces import SearchSpace
 from promptopt.spec import LoadedSpec
-from promptopt.stats import paired_bootstrap_ci, paired_permutation_p
 
 
 class Lift(BaseModel):
@@ -33,18 +32,9 @@ class Lift(BaseModel):
 
 def paired_lift(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> Lift:
     """The winner's mean gain over the baseline on the cases both scored, with a paired bootstrap 95% interval
-    and a paired permutation p-value (both seeded)."""
-    a, b = baseline.objective_by_case(), winner.objective_by_case()
-    common = [c for c in a if c in b]
-    if not common:
-        raise ValueError("baseline and winner share no scored test case")
-    xs, ys = [a[c] for c in common], [b[c] for c in common]
-    return Lift(
-        lift=(sum(ys) - sum(xs)) / len(common),
-        ci95=paired_bootstrap_ci(xs, ys, seed=seed),
-        p_value=paired_permutation_p(xs, ys, seed=seed),
-        paired_cases=len(common),
-    )
+    and a paired permutation p-value (both seeded): the promotion gate's statistics (``paired_evidence``)."""
+    e = paired_evidence(baseline, winner, margin=0.0, alpha=1.0, seed=seed)
+    return Lift(lift=e.lift, ci95=e.ci95, p_value=e.p_value, paired_cases=e.paired_cases)
 
 
 class Verdict(BaseModel):
