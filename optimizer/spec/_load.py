@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from promptopt.errors import InputError
 from promptopt.spec._schema import Spec
+from promptopt.spec._scorers import SCORER_TYPES
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {
-            "exact_match",
-            "contains",
-            "regex",
-            "json_valid",
-            "json_field",
-            "numeric",
-            "levenshtein",
-            "embedding",
-            "llm_judge",
-            "custom",
-        }:
+        elif part in SCORER_TYPES:
             continue  # discriminated-union tag: the index already names the entry
         else:
             out += f".{part}" if out else str(part)
