@@ -16,8 +16,10 @@ from promptopt.reports._values import (
     FrontObjective,
     Importance,
     LeaderboardRow,
+    LineageNode,
     ModelSpread,
     ProgressPoint,
+    RejectedInstruction,
     RunReport,
     TrialPoint,
     front_objective,
@@ -58,6 +60,7 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     rows = _leaderboard(store, candidates, by_trial, tested, baseline, front_objective(objectives), seed=seed)
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
+    lineage, rejected = _lineage(record.space, points)
     return RunReport(
         run_id=record.id,
         name=record.name,
@@ -89,6 +92,8 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
         importance=importance(trials, directions) if trials else Importance(note="no trial yet"),
         models=_spreads(rows),
         case_diff=_case_diff(store, result, seed=seed),
+        lineage=lineage,
+        rejected_instructions=rejected,
         generated_at=datetime.now(UTC),
     )
 
@@ -115,10 +120,49 @@ def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[flo
     }
 
 
+_OUTSIDE_TRIALS = (ExperimentRole.PREPASS, ExperimentRole.REFLECTION)
+
+
 def _unattributed(experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
-    """What the run paid outside trials (the pre-pass): where the cumulative cost curves start."""
-    pre = [e.summary for e in experiments if e.role is ExperimentRole.PREPASS and e.summary is not None]
+    """What the run paid outside trials (the pre-pass, and the reflections that wrote new instructions): where
+    the cumulative cost curves start."""
+    pre = [e.summary for e in experiments if e.role in _OUTSIDE_TRIALS and e.summary is not None]
     return sum(s.cost_usd for s in pre), sum(s.model_calls for s in pre)
+
+
+def _lineage(
+    space: dict[str, Any] | None, points: tuple[TrialPoint, ...]
+) -> tuple[tuple[LineageNode, ...], tuple[RejectedInstruction, ...]]:
+    """The instruction candidates of the run's space with how its completed trials scored each, and the
+    rejected proposals; empty without a space or an instruction dimension."""
+    from promptopt.search_spaces import InstructionDimension, SearchSpace
+
+    dims = SearchSpace.from_json(space).dimensions if space else ()
+    dim = next((d for d in dims if isinstance(d, InstructionDimension)), None)
+    if dim is None:
+        return (), ()
+    scores = _instruction_scores(points)
+    nodes = []
+    for i, (text, source, parent) in enumerate(zip(dim.candidates, dim.sources, dim.parents, strict=True)):
+        got = scores.get(i, [])
+        nodes.append(
+            LineageNode(index=i, text=text, source=source, parent=parent, trials=len(got), best=max(got, default=None))
+        )
+    rejected = tuple(
+        RejectedInstruction(text=r.text, source=r.source, reason=r.reason, parent=r.parent) for r in dim.rejected
+    )
+    return tuple(nodes), rejected
+
+
+def _instruction_scores(points: tuple[TrialPoint, ...]) -> dict[int, list[float]]:
+    """Validation scores of the completed trials by the instruction candidate they used (a duplicate reuses its
+    twin's eval: it is not one more try)."""
+    scores: dict[int, list[float]] = {}
+    for p in points:
+        index = p.params.get("instruction")
+        if p.state == "complete" and p.values and isinstance(index, int):
+            scores.setdefault(index, []).append(p.values[0])
+    return scores
 
 
 def _progress(points: tuple[TrialPoint, ...], start: tuple[float, int]) -> tuple[ProgressPoint, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from promptopt.reports._markdown import plain
+from promptopt.reports._markdown import chain, plain, written_from
 from promptopt.reports._values import Estimate, PromptLeaderboard, RunReport
 from promptopt.stats import format_p
 
@@ -77,6 +77,9 @@ def _environment() -> jinja2.Environment:
         output=_output,
         pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False),
         format_p=format_p,
+        chain=chain,
+        written_from=written_from,
+        clip=_clip,
     )
     return env
 
@@ -117,6 +120,12 @@ def _estimate(value: Estimate | None) -> str:
     if value.ci95 is None:
         return f"{value.mean:.3f}"
     return f"{value.mean:.3f} [{value.ci95[0]:.2f}, {value.ci95[1]:.2f}]"
+
+
+def _clip(text: str, width: int = 100) -> str:
+    """A long text's first line's worth, for a table cell whose full text is one click away."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _output(value: str | None) -> str:

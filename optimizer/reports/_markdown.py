@@ -25,6 +25,8 @@ def render_markdown(report: RunReport, *, top: int = TOP, examples: int = EXAMPL
         "",
     ]
     lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r.leaderboard[:top], len(r.leaderboard))
+    if r.lineage:
+        lines += [""] + _lineage(r)
     if r.case_diff is not None:
         lines += [""] + _cases(r, examples)
     return "\n".join(lines).rstrip() + "\n"
@@ -80,6 +82,45 @@ def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
             f"{row.cost_usd:.4f} | {row.model_calls} |"
         )
     return lines
+
+
+def _lineage(r: RunReport) -> list[str]:
+    tried, refused = sum(n.trials > 0 for n in r.lineage), len(r.rejected_instructions)
+    lines = [
+        f"### Instruction lineage: {len(r.lineage)} candidates ({tried} tried), "
+        f"{refused} rejected proposal{'' if refused == 1 else 's'}",
+        "",
+        "<details><summary>candidates, each with the chain it was written along</summary>",
+        "",
+        "| candidate | lineage | source | trials | best validation | instruction |",
+        "|---:|---|---|---:|---:|---|",
+    ]
+    for n in r.lineage:
+        tag = " (winner)" if n.index == r.winner_instruction else ""
+        lines.append(
+            f"| #{n.index}{tag} | {chain(r.ancestry(n.index))} | {cell(n.source)} | {n.trials} | {_num(n.best)} | "
+            f"{cell(n.text)} |"
+        )
+    lines += ["", "</details>"]
+    if r.rejected_instructions:
+        lines += ["", "<details><summary>rejected proposals, with the reason</summary>", ""]
+        lines += ["| written from | source | reason | proposal |", "|---|---|---|---|"]
+        for p in r.rejected_instructions:
+            lines.append(f"| {written_from(p.parent)} | {cell(p.source)} | {cell(p.reason)} | {cell(p.text)} |")
+        lines += ["", "</details>"]
+    return lines
+
+
+def chain(ancestry: tuple[int, ...], *, keep: int = 3) -> str:
+    """A candidate's ancestry as ``0 → 2 → 5``; a long one keeps its root and its last ``keep`` steps."""
+    shown = [str(i) for i in ancestry]
+    if len(shown) > keep + 2:
+        shown = [shown[0], "…", *shown[-keep:]]
+    return " → ".join(shown)
+
+
+def written_from(parent: int | None) -> str:
+    return "the spec" if parent is None else f"candidate #{parent}"
 
 
 def _cases(r: RunReport, examples: int) -> list[str]:

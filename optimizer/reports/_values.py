@@ -175,12 +175,48 @@ class CaseDiffs(_Frozen):
         return self
 
 
+class LineageNode(_Frozen):
+    """One instruction candidate of the run's space: where it came from and how the search's trials scored it.
+
+    ``parent`` is the index of the candidate it was written from (``None``: from the spec, before the search);
+    ``trials`` counts the completed trials that used it (a duplicate, which reuses its twin's eval, does not
+    count); ``best`` is the best validation score among them (``None``: never tried).
+    """
+
+    index: int = Field(ge=0)
+    text: str
+    source: str
+    parent: int | None = Field(None, ge=0)
+    trials: int = Field(0, ge=0)
+    best: float | None = None
+
+    @model_validator(mode="after")
+    def _tried_has_best(self) -> LineageNode:
+        if self.parent is not None and self.parent >= self.index:
+            raise ValueError(f"candidate {self.index} has parent {self.parent}: a child follows its parent")
+        if (self.trials == 0) != (self.best is None):
+            raise ValueError(f"candidate {self.index}: {self.trials} trial(s) but best score {self.best}")
+        return self
+
+
+class RejectedInstruction(_Frozen):
+    """A proposed instruction that never became a candidate, its source, why, and the candidate it was written
+    from (``parent``; ``None``: from the spec)."""
+
+    text: str
+    source: str
+    reason: str
+    parent: int | None = Field(None, ge=0)
+
+
 class RunReport(_Frozen):
     """Everything known about one optimization run, as the report shows it.
 
     ``leaderboard`` is ordered by rank (validation score, best first); ``trials`` has every Optuna trial in
     order; ``progress`` has one point per finished trial. Verdict fields (``lift``...) are ``None`` for a run
-    that did not reach its verdict.
+    that did not reach its verdict. ``lineage`` has one node per instruction candidate of the run's space and
+    ``rejected_instructions`` the proposals that failed their check (both empty for a run whose space searches
+    no instruction, and in reports made before they existed).
     """
 
     run_id: str
@@ -213,6 +249,10 @@ class RunReport(_Frozen):
     importance: Importance
     models: tuple[ModelSpread, ...]
     case_diff: CaseDiffs | None = None
+    lineage: tuple[LineageNode, ...] = Field(
+        (), description="Every instruction candidate in index order; empty without an instruction dimension."
+    )
+    rejected_instructions: tuple[RejectedInstruction, ...] = ()
     generated_at: datetime
 
     @model_validator(mode="after")
@@ -223,6 +263,11 @@ class RunReport(_Frozen):
         for role, trial in (("baseline", self.baseline_trial), ("winner", self.winner_trial)):
             if trial is not None and trial not in listed:
                 raise ValueError(f"the {role} trial {trial} is not on the leaderboard")
+        if [n.index for n in self.lineage] != list(range(len(self.lineage))):
+            raise ValueError("lineage nodes must be candidates 0, 1, 2... in order")
+        for r in self.rejected_instructions:
+            if r.parent is not None and r.parent >= len(self.lineage):
+                raise ValueError(f"a rejected proposal's parent {r.parent} is not a candidate of the lineage")
         return self
 
     def row(self, trial: int) -> LeaderboardRow:
@@ -235,6 +280,23 @@ class RunReport(_Frozen):
             if r.trial == trial:
                 return r
         raise KeyError(f"trial {trial} is not on the leaderboard of run {self.run_id}")
+
+    def ancestry(self, index: int) -> tuple[int, ...]:
+        """The candidates from the root down to candidate ``index``: ``(1, 2)`` for a child of 1 written from
+        the spec's wording."""
+        chain = [index]
+        while (parent := self.lineage[chain[-1]].parent) is not None:
+            chain.append(parent)
+        return tuple(reversed(chain))
+
+    @property
+    def winner_instruction(self) -> int | None:
+        """The instruction candidate the winner used (``None``: no winner, or no instruction searched)."""
+        if not self.lineage or self.winner_trial is None:
+            return None
+        point = next((t for t in self.trials if t.number == self.winner_trial), None)
+        index = None if point is None else point.params.get("instruction")
+        return index if isinstance(index, int) and 0 <= index < len(self.lineage) else None
 
     @property
     def front_objective(self) -> FrontObjective:
