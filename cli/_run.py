@@ -118,6 +118,11 @@ def _progress(event: Any) -> None:
             )
         case s.PrepassStarted():
             err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
+        case s.InstructionsEvolved(generation=g, parent_trial=parent, children=children, rejected=rejected):
+            err_console.print(
+                f"generation {g}: {len(children)} instruction(s) from trial {parent}'s mistakes on train"
+                + (f"; {len(rejected)} rejected ({'; '.join(rejected)})" if rejected else "")
+            )
         case s.TestEvalStarted(trial=trial):
             err_console.print(f"held-out test split: trial {trial}")
         case s.PromotionDecided(decision=d):
@@ -132,7 +137,11 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def run(
         spec: Path = typer.Argument(..., help="Spec YAML file with search and budget sections."),
-        sampler: str = typer.Option("tpe", help="tpe (default), random, or grid (exhaustive)."),
+        sampler: str = typer.Option(
+            "tpe",
+            help="tpe (default), random, grid (exhaustive), or evolve (designed start, one factor at a time "
+            "from the best, instructions written from the best's mistakes on train during the run).",
+        ),
         seed: int = typer.Option(0, help="Seed of the sampler and of few-shot draws."),
         start: str = typer.Option(
             "baseline",

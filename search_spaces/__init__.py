@@ -7,21 +7,34 @@ from promptopt.search_spaces._dimensions import (
     InstructionDimension,
     MaxTokensDimension,
     ModelDimension,
+    RejectedProposal,
     TemperatureDimension,
 )
 from promptopt.search_spaces._dspy_proposer import DspyProposer
-from promptopt.search_spaces._fewshot import FewShotDimension, select_examples
-from promptopt.search_spaces._operators import OPERATORS, Edit, Rejected, check_instruction, data_edits
+from promptopt.search_spaces._fewshot import DEMO_ORDER, DemoSetDimension, FewShotDimension, demo_sets, select_examples
+from promptopt.search_spaces._operators import (
+    OPERATORS,
+    Edit,
+    Rejected,
+    check_instruction,
+    data_edits,
+    reflect_on_cases,
+)
 from promptopt.search_spaces._proposers import (
     PROPOSERS,
     GroundedProposer,
     InstructionProposer,
+    ReflectiveProposer,
     clean_instruction,
     make_proposer,
 )
 from promptopt.search_spaces._space import SearchSpace, dimension_from_json
 
 __all__ = [
+    "DEMO_ORDER",
+    "DemoSetDimension",
+    "RejectedProposal",
+    "demo_sets",
     "OPERATORS",
     "PROPOSERS",
     "ConstrainedDimension",
@@ -36,6 +49,7 @@ __all__ = [
     "MaxTokensDimension",
     "ModelDimension",
     "Rejected",
+    "ReflectiveProposer",
     "SearchSpace",
     "TemperatureDimension",
     "check_instruction",
@@ -43,5 +57,6 @@ __all__ = [
     "data_edits",
     "dimension_from_json",
     "make_proposer",
+    "reflect_on_cases",
     "select_examples",
 ]

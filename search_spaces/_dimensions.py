@@ -2,29 +2,64 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from promptopt.config import PromptConfig
 from promptopt.search_spaces._base import Dimension
 
 
+@dataclass(frozen=True)
+class RejectedProposal:
+    """A proposed instruction that never became a candidate, why, and what it was written from: its source
+    (``operator:<name>``, ``reflect:cases``, ``reflect:<proposer>``, ``grounded`` ...) and its parent's index
+    (``None``: written from the spec, not from a candidate)."""
+
+    text: str
+    source: str
+    reason: str
+    parent: int | None = None
+
+
 class InstructionDimension(Dimension):
     """Which instruction (system message) to use. Candidate 0 is the spec's own wording.
 
-    ``sources`` says where each came from ("spec", "variant", "grounded", "dspy").
+    ``sources`` says where each came from ("spec", "variant", "operator:<name>", "grounded", "dspy",
+    "reflect:..."); ``parents`` which candidate a child was written from (``None``: from the spec, before the
+    search); ``rejected`` keeps the proposals that failed the check, with the reason.
+
+    A *growing* dimension (the ``evolve`` search) takes new candidates during the run (:meth:`grown`). Its
+    parameter is then an integer index whose upper bound grows with each generation: Optuna refuses a
+    categorical parameter whose choices change within a study, but an integer's range may change. A fixed
+    dimension keeps a categorical parameter, as runs kept before growing existed.
     """
 
     kind: ClassVar[str] = "instruction"
 
-    def __init__(self, candidates: tuple[str, ...], sources: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        candidates: tuple[str, ...],
+        sources: tuple[str, ...] | None = None,
+        *,
+        parents: tuple[int | None, ...] | None = None,
+        rejected: tuple[RejectedProposal, ...] = (),
+        growing: bool = False,
+        generations: int = 0,
+    ) -> None:
         if not candidates:
             raise ValueError("an instruction dimension needs at least the spec's own instruction")
         self.candidates = tuple(candidates)
         self.sources = tuple(sources) if sources else ("spec",) + ("variant",) * (len(candidates) - 1)
+        self.parents = tuple(parents) if parents else (None,) * len(self.candidates)
+        if not len(self.sources) == len(self.parents) == len(self.candidates):
+            raise ValueError("an instruction dimension needs one source and one parent per candidate")
+        self.rejected, self.growing, self.generations = tuple(rejected), growing, generations
 
     def distributions(self) -> dict[str, BaseDistribution]:
+        if self.growing:
+            return {"instruction": IntDistribution(0, len(self.candidates) - 1)}
         return {"instruction": CategoricalDistribution(list(range(len(self.candidates))))}
 
     def baseline(self) -> dict[str, Any]:
@@ -36,12 +71,50 @@ class InstructionDimension(Dimension):
             update={"origin": {**config.origin, "instruction": self.sources[idx]}}
         )
 
+    def grown(self, added: list[tuple[str, str, int | None]], rejected: list[RejectedProposal]) -> InstructionDimension:
+        """This dimension after one generation: ``added`` (text, source, parent) appended in order (a text
+        already among the candidates is rejected as a duplicate), ``rejected`` kept beside the earlier ones."""
+        candidates, sources, parents = list(self.candidates), list(self.sources), list(self.parents)
+        refused = list(self.rejected) + list(rejected)
+        known = {c.strip() for c in candidates}
+        for text, source, parent in added:
+            if text.strip() in known:
+                refused.append(RejectedProposal(text, source, "same as another candidate", parent))
+                continue
+            known.add(text.strip())
+            candidates.append(text)
+            sources.append(source)
+            parents.append(parent)
+        return InstructionDimension(
+            tuple(candidates),
+            tuple(sources),
+            parents=tuple(parents),
+            rejected=tuple(refused),
+            growing=self.growing,
+            generations=self.generations + 1,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "candidates": list(self.candidates), "sources": list(self.sources)}
+        return {
+            "kind": self.kind,
+            "candidates": list(self.candidates),
+            "sources": list(self.sources),
+            "parents": list(self.parents),
+            "rejected": [asdict(r) for r in self.rejected],
+            "growing": self.growing,
+            "generations": self.generations,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InstructionDimension:
-        return cls(tuple(data["candidates"]), tuple(data["sources"]))
+        return cls(
+            tuple(data["candidates"]),
+            tuple(data["sources"]),
+            parents=tuple(data["parents"]) if "parents" in data else None,  # runs kept before lineage existed
+            rejected=tuple(RejectedProposal(**r) for r in data.get("rejected", ())),
+            growing=bool(data.get("growing", False)),
+            generations=int(data.get("generations", 0)),
+        )
 
 
 class _ChoiceDimension(Dimension):

@@ -98,3 +98,79 @@ class FewShotDimension(Dimension):
     def from_json(cls, data: dict[str, Any]) -> FewShotDimension:
         pools = {k: tuple(Example.model_validate(e) for e in v) for k, v in data["pools"].items()}
         return cls(data["max_k"], pools, data["seeds"])
+
+
+class DemoSetDimension(Dimension):
+    """Parameter ``demo_set``: which of the demo sets built before the search to show (set 0 is none, the
+    spec's own examples). Demos are a factor of their own beside the instruction, as MIPROv2 treats them: the
+    search compares a handful of whole sets instead of drawing k, strategy, seed and order jointly.
+
+    ``sources`` names each set's make (``none``, ``balanced:0``, ``bootstrapped:1`` ...).
+    """
+
+    kind: ClassVar[str] = "demo_set"
+
+    def __init__(self, sets: tuple[tuple[Example, ...], ...], sources: tuple[str, ...]) -> None:
+        if len(sets) < 2 or sets[0] or len(sources) != len(sets):
+            raise ValueError("a demo-set dimension needs 'none' first, at least one set, and one source per set")
+        self.sets, self.sources = tuple(tuple(s) for s in sets), tuple(sources)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {"demo_set": CategoricalDistribution(list(range(len(self.sets))))}
+
+    def baseline(self) -> dict[str, Any]:
+        return {"demo_set": 0}
+
+    def design(self) -> dict[str, Any]:
+        return {"demo_set": 1}  # the first set built: label-balanced where the spec allows it (see demo_sets)
+
+    def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
+        idx = int(params["demo_set"])
+        if idx == 0:
+            return config
+        origin = {**config.origin, "fewshot": self.sources[idx]}
+        return config.model_copy(update={"examples": self.sets[idx], "origin": origin})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sources": list(self.sources),
+            "sets": [[e.model_dump(mode="json") for e in s] for s in self.sets],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DemoSetDimension:
+        sets = tuple(tuple(Example.model_validate(e) for e in s) for s in data["sets"])
+        return cls(sets, tuple(data["sources"]))
+
+
+# The order sets are made in: a set showing every label first, then the model's own correct answers
+# (bootstrapped, MIPROv2's demos), then a plain draw; each strategy's seeds in turn.
+DEMO_ORDER = ("balanced", "bootstrapped", "random")
+
+
+def demo_sets(
+    pools: dict[str, tuple[Example, ...]], max_k: int, seeds: int
+) -> tuple[tuple[tuple[Example, ...], ...], tuple[str, ...]]:
+    """The demo sets a factor search compares: none, then ``max_k`` examples per (seed, strategy), label-
+    balanced inside the bootstrapped pool too, in :data:`DEMO_ORDER`; a set equal to an earlier one is left out.
+
+    Example:
+        >>> pool = tuple(Example(input={"t": str(i)}, output="ab"[i % 2]) for i in range(6))
+        >>> sets, sources = demo_sets({"balanced": pool}, 2, 2)
+        >>> sources, [len(s) for s in sets]
+        (('none', 'balanced:0', 'balanced:1'), [0, 2, 2])
+    """
+    sets: list[tuple[Example, ...]] = [()]
+    sources = ["none"]
+    for seed in range(seeds):
+        for strategy in (*DEMO_ORDER, *sorted(set(pools) - set(DEMO_ORDER))):
+            pool = pools.get(strategy)
+            if not pool:
+                continue
+            draw = "balanced" if strategy == "bootstrapped" else strategy
+            chosen = select_examples(pool, draw, seed, max_k)
+            if chosen and chosen not in sets:
+                sets.append(chosen)
+                sources.append(f"{strategy}:{seed}")
+    return tuple(sets), tuple(sources)

@@ -145,3 +145,47 @@ def _summary(instruction: str, train: tuple[Case, ...], labels: tuple[str, ...] 
 
 
 _OPERATORS = {"format": _format, "definitions": _definitions, "role": _role, "summary": _summary}
+
+HINTS_LEAD = "Hard cases:"
+
+
+def reflect_on_cases(
+    parent: str, failures: list[tuple[dict[str, object], str, str]], labels: tuple[str, ...] | None
+) -> str | None:
+    """A child of ``parent`` written from the cases it got wrong on train (input, its answer, the expected
+    answer), with no model: the parent's own hard-case line (if any) is replaced by one naming the expected
+    answer of each failure, one per expected label first, as many as fit in :data:`MAX_CHARS`; the parent's
+    answer-format line stays last. ``None`` when no failure has a short input to show.
+
+    Example:
+        >>> reflect_on_cases("Classify. Answer with exactly one of: a, b.", [({"t": "odd one"}, "a", "b")], ("a", "b"))
+        'Classify. Hard cases: "odd one" is b. Answer with exactly one of: a, b.'
+    """
+    body = parent.strip()
+    tail = ""
+    cut = body.rfind("Answer with exactly one of:") if labels else body.rfind(_format_line(labels))
+    if cut > 0:
+        body, tail = body[:cut].strip(), body[cut:].strip()
+    if HINTS_LEAD in body:
+        body = body[: body.index(HINTS_LEAD)].strip()
+    first: dict[str, tuple[dict[str, object], str, str]] = {}
+    for failure in failures:
+        first.setdefault(failure[2], failure)
+    ordered = list(first.values()) + [f for f in failures if f not in first.values()]
+    hints: list[str] = []
+    for inp, _, expected in ordered:
+        shown = _short(Case(id="hint", input=dict(inp), expected=expected))
+        if not shown:
+            continue
+        hint = f'"{shown}" is {expected}'
+        if hint in hints:
+            continue
+        text = _compose(body, [*hints, hint], tail)
+        if len(text) > MAX_CHARS:
+            break
+        hints.append(hint)
+    return _compose(body, hints, tail) if hints else None
+
+
+def _compose(body: str, hints: list[str], tail: str) -> str:
+    return " ".join(p for p in (_sentence(body), f"{HINTS_LEAD} {'; '.join(hints)}." if hints else "", tail) if p)

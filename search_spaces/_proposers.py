@@ -134,3 +134,55 @@ def make_proposer(name: str, model: str) -> InstructionProposer:
 
         return DspyProposer(model)
     raise ValueError(f"unknown proposer {name!r}; expected one of {PROPOSERS}")
+
+
+class ReflectiveProposer:
+    """Rewrites a parent instruction from what the search has learned (GEPA's reflection, OPRO's trajectory):
+    the earlier instructions with their validation scores, worst first so the best sits next to the question,
+    and the parent's mistakes on train cases (input, its answer, the expected one). One sampled call per
+    rewrite, through ``call`` (budgeted, cached; the repeat index keeps generations apart in the cache).
+    The answer is cleaned (:func:`clean_instruction`) and left to the caller to check."""
+
+    def __init__(self, model: str, *, temperature: float = 0.7, max_tokens: int = 160) -> None:
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+
+    def messages(
+        self,
+        parent: str,
+        trajectory: list[tuple[str, float]],
+        failures: list[tuple[dict[str, Any], str, str]],
+        labels: tuple[str, ...] | None,
+    ) -> list[dict[str, str]]:
+        lines = ["Instructions tried so far for a task, with their accuracy (higher is better):"]
+        lines += [f"- ({score:.2f}) {text}" for text, score in sorted(trajectory, key=lambda t: t[1])]
+        lines += ["", f'The instruction to improve: "{parent}"', "", "It gets these cases wrong:"]
+        lines += [f"- Input: {_show(i)}\n  Answered: {o[:60]!r}; correct: {y}" for i, o, y in failures]
+        if labels:
+            lines += ["", f"The answer is always one of: {', '.join(labels)}."]
+        lines += [
+            "",
+            "Write one better instruction that would get these cases right and keep the others right. "
+            "Name every possible answer. Reply with the instruction only.",
+        ]
+        return [
+            {"role": "system", "content": "You improve instructions for language models."},
+            {"role": "user", "content": "\n".join(lines)},
+        ]
+
+    async def rewrite(
+        self,
+        *,
+        parent: str,
+        trajectory: list[tuple[str, float]],
+        failures: list[tuple[dict[str, Any], str, str]],
+        labels: tuple[str, ...] | None,
+        call: Call,
+        repeat: int,
+    ) -> str:
+        request = ModelRequest(
+            model=self.model,
+            messages=tuple(self.messages(parent, trajectory, failures, labels)),
+            params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": repeat},
+        )
+        text = (await call(request, repeat)).text
+        return clean_instruction(text, labels) or text.strip()

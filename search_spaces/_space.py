@@ -16,13 +16,14 @@ from promptopt.search_spaces._dimensions import (
     ModelDimension,
     TemperatureDimension,
 )
-from promptopt.search_spaces._fewshot import FewShotDimension
+from promptopt.search_spaces._fewshot import DemoSetDimension, FewShotDimension
 
 _KINDS: dict[str, type[Any]] = {
     cls.kind: cls
     for cls in (
         InstructionDimension,
         FewShotDimension,
+        DemoSetDimension,
         ModelDimension,
         TemperatureDimension,
         MaxTokensDimension,

@@ -25,6 +25,8 @@ class ExperimentRole(StrEnum):
     * ``trial``: a search trial on the validation split.
     * ``confirm``: a shortlisted trial's configuration on the confirmation slice (train cases the search never
       saw), which picks the winner before the verdict.
+    * ``reflection``: a trial's configuration on a sample of train cases, whose mistakes write new
+      instructions in the ``evolve`` search.
     * ``verdict``: a shortlisted trial's configuration on the test split.
     * ``incumbent``: a configuration the promotion gate evaluated again on the test split (the registry's
       current version, or the spec's baseline for a new prompt, and the candidate beside it).
@@ -34,8 +36,12 @@ class ExperimentRole(StrEnum):
     PREPASS = "prepass"
     TRIAL = "trial"
     CONFIRM = "confirm"
+    REFLECTION = "reflection"
     VERDICT = "verdict"
     INCUMBENT = "incumbent"
+
+
+_TRIAL_ROLES = (ExperimentRole.TRIAL, ExperimentRole.CONFIRM, ExperimentRole.REFLECTION, ExperimentRole.VERDICT)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Origin:
     def __post_init__(self) -> None:
         if self.role is not ExperimentRole.EVAL and self.run_id is None:
             raise ValueError(f"a {self.role} experiment belongs to a run: run_id is required")
-        if self.role in (ExperimentRole.TRIAL, ExperimentRole.CONFIRM, ExperimentRole.VERDICT) and self.trial is None:
+        if self.role in _TRIAL_ROLES and self.trial is None:
             raise ValueError(f"a {self.role} experiment needs the number of its trial")
 
 

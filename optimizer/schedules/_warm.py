@@ -22,7 +22,7 @@ from promptopt.config import PromptConfig
 from promptopt.data import content_hash
 from promptopt.engine import BudgetUse
 from promptopt.search import SearchRun, begin_run, build_space, open_run_study
-from promptopt.search_spaces import Dimension, FewShotDimension, InstructionDimension, SearchSpace
+from promptopt.search_spaces import DemoSetDimension, Dimension, FewShotDimension, InstructionDimension, SearchSpace
 from promptopt.spec import LoadedSpec, SplitRatio, spec_from_data
 from promptopt.store import Store
 
@@ -36,6 +36,9 @@ class WarmStart(BaseModel):
     enqueued_previous: int = 0
     skipped_previous: int = 0
     dropped_few_shot: bool = False
+
+
+_DEMOS = (FewShotDimension, DemoSetDimension)  # dimensions that replace the production version's examples
 
 
 def derive_spec(loaded: LoadedSpec, data_file: Path, production: PromptConfig | None, *, work_dir: Path) -> LoadedSpec:
@@ -122,16 +125,21 @@ def rebase(
     """
     base = space.base if production is None else production
     dims = list(space.dimensions)
-    dropped = bool(
-        production is not None and production.examples and any(isinstance(d, FewShotDimension) for d in dims)
-    )
+    dropped = bool(production is not None and production.examples and any(isinstance(d, _DEMOS) for d in dims))
     if dropped:
-        dims = [d for d in dims if not isinstance(d, FewShotDimension)]
+        dims = [d for d in dims if not isinstance(d, _DEMOS)]
     at = next((i for i, d in enumerate(dims) if isinstance(d, InstructionDimension)), None)
     current: InstructionDimension = dims[at] if at is not None else InstructionDimension((base.instruction,))  # type: ignore[assignment]
     extra = tuple(dict.fromkeys(c.instruction for c in previous if c.instruction not in current.candidates))
     if extra:
-        widened = InstructionDimension(current.candidates + extra, current.sources + ("previous",) * len(extra))
+        widened = InstructionDimension(
+            current.candidates + extra,
+            current.sources + ("previous",) * len(extra),
+            parents=current.parents + (None,) * len(extra),
+            rejected=current.rejected,
+            growing=current.growing,
+            generations=current.generations,
+        )
         dims = [widened, *dims] if at is None else [widened if i == at else d for i, d in enumerate(dims)]
     return SearchSpace(base, tuple(dims)), dropped
 
@@ -147,7 +155,13 @@ async def prepare_warm_start(
         return WarmStart(run_id=run.id, prepared=False)
     budget = search.plan.search_budget(BudgetUse())
     built = await build_space(
-        loaded, dataset, search.services.but(budget=budget), run_id=run.id, seed=options.seed, on_event=search.on_event
+        loaded,
+        dataset,
+        search.services.but(budget=budget),
+        run_id=run.id,
+        seed=options.seed,
+        on_event=search.on_event,
+        factors=options.sampler == "evolve",
     )
     space, dropped = rebase(built.space, production, previous)
     store.save_run_space(run.id, space.to_json(), calls=built.calls, usd=built.usd)

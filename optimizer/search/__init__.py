@@ -10,6 +10,7 @@ or :func:`build_space`, :func:`open_run_study`, :func:`queue_start` -> :func:`se
 from promptopt.search._build import PrePass
 from promptopt.search._estimate import estimate_run
 from promptopt.search._events import (
+    InstructionsEvolved,
     OnEvent,
     PrepassStarted,
     PromotionDecided,
@@ -21,6 +22,7 @@ from promptopt.search._events import (
     TrialFinished,
     TrialsRecovered,
 )
+from promptopt.search._evolve import EvolvePlan
 from promptopt.search._executor import LocalExecutor, TrialExecutor
 from promptopt.search._loop import count_trials, search_loop
 from promptopt.search._plan import RunOptions, RunPlan, plan_run
@@ -42,6 +44,8 @@ from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialS
 from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
 
 __all__ = [
+    "EvolvePlan",
+    "InstructionsEvolved",
     "DIRECTIONS",
     "SAMPLERS",
     "BuiltSpace",

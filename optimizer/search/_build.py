@@ -13,15 +13,19 @@ from promptopt.engine import Evaluator, Origin
 from promptopt.models import ModelRequest, ModelResponse
 from promptopt.search_spaces import (
     ConstrainedDimension,
+    DemoSetDimension,
     Dimension,
     FewShotDimension,
     InstructionDimension,
     InstructionProposer,
     MaxTokensDimension,
     ModelDimension,
+    RejectedProposal,
     SearchSpace,
     TemperatureDimension,
+    check_instruction,
     data_edits,
+    demo_sets,
     make_proposer,
 )
 from promptopt.spec import LoadedSpec
@@ -116,30 +120,17 @@ async def propose_instructions(
 
 
 def assemble_space(
-    loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *, seed: int
+    loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *, seed: int, factors: bool = False
 ) -> SearchSpace:
+    """The dimensions of a run's space. ``factors`` (the ``evolve`` search): the instruction is a growing
+    dimension (present even with the spec's instruction alone) and demos are whole sets built now
+    (:func:`~promptopt.search_spaces.demo_sets`) instead of k, strategy, seed and order drawn jointly."""
     spec, task = loaded.spec, loaded.spec.task
     base = PromptConfig.from_task(task)
     dims: list[Dimension] = []
-    instructions = [base.instruction] + [v for v in spec.search.instructions.variants if v != base.instruction]
-    sources = ["spec"] + ["variant"] * (len(instructions) - 1)
-    edits, _ = data_edits(
-        base.instruction,
-        dataset.train.cases,
-        task.output.labels,
-        seed=seed,
-        operators=spec.search.instructions.operators,
-    )
-    for edit in edits:
-        if edit.text not in instructions:
-            instructions.append(edit.text)
-            sources.append(edit.source)
-    for p in proposals:
-        if p not in instructions:
-            instructions.append(p)
-            sources.append(spec.search.instructions.proposer)
-    if len(instructions) > 1:
-        dims.append(InstructionDimension(tuple(instructions), tuple(sources)))
+    instructions = _instructions(loaded, dataset, proposals, seed=seed, growing=factors)
+    if factors or len(instructions.candidates) > 1:
+        dims.append(instructions)
     fs = spec.search.few_shot
     if fs.max_k > 0:
         pools: dict[str, tuple[Example, ...]] = {
@@ -147,7 +138,11 @@ def assemble_space(
         }
         if "bootstrapped" in fs.strategies and pre.correct:
             pools["bootstrapped"] = pre.correct
-        if any(pools.values()):
+        if factors:
+            sets, sources = demo_sets(pools, fs.max_k, fs.pool_seeds)
+            if len(sets) > 1:
+                dims.append(DemoSetDimension(sets, sources))
+        elif any(pools.values()):
             dims.append(FewShotDimension(fs.max_k, pools, fs.pool_seeds))
     for cls, first, extra in (
         (ModelDimension, task.model, spec.search.models),
@@ -159,3 +154,27 @@ def assemble_space(
         if len(choices) > 1:
             dims.append(cls(choices))
     return SearchSpace(base, tuple(dims))
+
+
+def _instructions(
+    loaded: LoadedSpec, dataset: Dataset, proposals: list[str], *, seed: int, growing: bool
+) -> InstructionDimension:
+    """The spec's instruction, its hand-written variants, the data's edits and the proposer's proposals, each
+    checked (:func:`~promptopt.search_spaces.check_instruction`); the rejected kept with their reasons."""
+    spec, task = loaded.spec, loaded.spec.task
+    wanted = spec.search.instructions
+    first = PromptConfig.from_task(task).instruction
+    candidates = [first] + [v for v in wanted.variants if v != first]
+    sources = ["spec"] + ["variant"] * (len(candidates) - 1)
+    edits, refused = data_edits(first, dataset.train.cases, task.output.labels, seed=seed, operators=wanted.operators)
+    rejected = [RejectedProposal(r.text, r.source, r.reason) for r in refused]
+    offered = [(e.text, e.source) for e in edits] + [(p, wanted.proposer) for p in proposals]
+    for text, source in offered:
+        duplicate = "same as another candidate" if text in candidates else None
+        reason = check_instruction(text, task.output.labels) or duplicate
+        if reason:
+            rejected.append(RejectedProposal(text, source, reason))
+        else:
+            candidates.append(text)
+            sources.append(source)
+    return InstructionDimension(tuple(candidates), tuple(sources), rejected=tuple(rejected), growing=growing)

@@ -60,6 +60,17 @@ class TrialFinished:
 
 
 @dataclass(frozen=True)
+class InstructionsEvolved:
+    """A generation of the ``evolve`` search: the children written from ``parent_trial``'s mistakes on train
+    cases, and why the proposals left out were rejected."""
+
+    generation: int
+    parent_trial: int
+    children: tuple[str, ...]
+    rejected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TestEvalStarted:
     """A shortlisted trial's configuration is evaluated on the held-out test split."""
 
@@ -72,7 +83,14 @@ class PromotionDecided:
 
 
 RunEvent = (
-    RunStarted | PrepassStarted | SpaceBuilt | TrialsRecovered | TrialFinished | TestEvalStarted | PromotionDecided
+    RunStarted
+    | PrepassStarted
+    | SpaceBuilt
+    | TrialsRecovered
+    | TrialFinished
+    | InstructionsEvolved
+    | TestEvalStarted
+    | PromotionDecided
 )
 OnEvent = Callable[[RunEvent], None]
 

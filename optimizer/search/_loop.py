@@ -3,6 +3,8 @@ trial order (deterministic for a seed), until a limit says stop."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -15,6 +17,13 @@ from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialS
 from promptopt.search_spaces import SearchSpace
 
 COPIED_ATTRS = ("experiment_id", "summary", "node")  # what a duplicate takes over from its twin
+
+
+class BatchPlan(Protocol):
+    """Plans trials before each batch (queues them in the study) and may grow the space; the ``evolve``
+    search's :class:`~promptopt.search._evolve.EvolvePlan` is one."""
+
+    async def before_batch(self, study: optuna.Study, size: int) -> SearchSpace: ...
 
 
 def count_trials(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.FAIL)) -> int:
@@ -32,10 +41,12 @@ async def search_loop(
     parallel: int,
     budget: Budget,
     on_event: OnEvent,
+    plan: BatchPlan | None = None,
 ) -> StopReason:
     """Run trials in batches of ``parallel`` until ``max_trials`` are finished, the budget runs out, or the
     grid is used up. A configuration already evaluated (same content hash) is told its twin's values
-    without an eval; one repeated inside a batch is told after its twin."""
+    without an eval; one repeated inside a batch is told after its twin. ``plan`` queues each batch's
+    trials and may grow the space (the batch then runs in the grown one)."""
     seen: dict[str, FrozenTrial] = {
         t.user_attrs["config_hash"]: t
         for t in study.get_trials(states=(TrialState.COMPLETE,))
@@ -45,6 +56,10 @@ async def search_loop(
         size = _next_batch_size(study, max_trials, parallel, budget)
         if isinstance(size, StopReason):
             return size
+        if plan is not None:
+            grown = await plan.before_batch(study, size)
+            if grown is not space:
+                space, ctx = grown, ctx.model_copy(update={"space": grown.to_json()})
         batch = [study.ask(space.distributions()) for _ in range(size)]
         jobs, twins = _jobs(batch, space, seen)
         outcomes = {o.number: o for o in await executor.run_batch(ctx, jobs)} if jobs else {}

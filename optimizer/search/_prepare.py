@@ -70,10 +70,18 @@ class BuiltSpace:
 
 
 async def build_space(
-    loaded: LoadedSpec, dataset: Dataset, services: Services, *, run_id: str, seed: int, on_event: OnEvent
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    services: Services,
+    *,
+    run_id: str,
+    seed: int,
+    on_event: OnEvent,
+    factors: bool = False,
 ) -> BuiltSpace:
     """Pre-pass of the baseline on a train sample where the space needs one, instruction proposals, then the
-    dimensions (``promptopt.search_spaces``). Every call goes through ``services`` (budget and cache)."""
+    dimensions (``promptopt.search_spaces``; ``factors``: the ``evolve`` search's, see :func:`assemble_space`).
+    Every call goes through ``services`` (budget and cache)."""
     from promptopt.scorers import build_scorers
 
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
@@ -96,7 +104,7 @@ async def build_space(
             proposals = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
-    space = assemble_space(loaded, dataset, pre, proposals, seed=seed)
+    space = assemble_space(loaded, dataset, pre, proposals, seed=seed, factors=factors)
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd)
 
 
@@ -109,11 +117,12 @@ async def run_space(
     *,
     seed: int,
     on_event: OnEvent,
+    factors: bool = False,
 ) -> SearchSpace:
     """The space kept with ``run``, or a new one built and kept (with its proposal calls)."""
     if run.space:
         return SearchSpace.from_json(run.space)
-    built = await build_space(loaded, dataset, services, run_id=run.id, seed=seed, on_event=on_event)
+    built = await build_space(loaded, dataset, services, run_id=run.id, seed=seed, on_event=on_event, factors=factors)
     store.save_run_space(run.id, built.space.to_json(), calls=built.calls, usd=built.usd)
     on_event(SpaceBuilt(tuple(d.kind for d in built.space.dimensions), built.proposals))
     return built.space
@@ -131,13 +140,14 @@ def open_run_study(store: Store, run_id: str, space: SearchSpace, options: RunOp
 
 def queue_start(study: optuna.Study, space: SearchSpace, options: RunOptions, *, on_event: OnEvent) -> None:
     """Requeue trials a killed process left running; on a new study, queue the baseline (the spec as written)
-    and, with ``start="designed"``, the designed points, ahead of the sampler's own trials."""
+    and, with ``start="designed"`` (always in the ``evolve`` search), the designed points, ahead of the
+    sampler's own trials."""
     requeued = recover_interrupted(study)
     if requeued:
         on_event(TrialsRecovered(len(requeued)))
     if study.get_trials(deepcopy=False):
         return
     study.enqueue_trial(space.baseline(), user_attrs={"baseline": True})
-    if options.start == "designed" and options.sampler != "grid":
+    if (options.start == "designed" and options.sampler != "grid") or options.sampler == "evolve":
         for point in space.design():
             study.enqueue_trial(point, user_attrs={"designed": True})

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from promptopt.data import Dataset
 from promptopt.engine import BudgetUse, Services
 from promptopt.search._events import OnEvent, PromotionDecided, RunStarted, ignore
+from promptopt.search._evolve import EvolvePlan
 from promptopt.search._executor import LocalExecutor, TrialExecutor
 from promptopt.search._loop import count_trials, search_loop
 from promptopt.search._plan import RunOptions, plan_run
@@ -52,7 +53,14 @@ class SearchRun:
         self.on_event(RunStarted(run.id, run.resumed))
         budget = self.plan.search_budget(_spent(store, run.id))  # what a resumed run paid before counts
         space = await run_space(
-            store, run, self.loaded, self.dataset, self.services.but(budget=budget), seed=o.seed, on_event=self.on_event
+            store,
+            run,
+            self.loaded,
+            self.dataset,
+            self.services.but(budget=budget),
+            seed=o.seed,
+            on_event=self.on_event,
+            factors=o.sampler == "evolve",
         )
         study = open_run_study(store, run.id, space, o)
         queue_start(study, space, o, on_event=self.on_event)
@@ -60,6 +68,18 @@ class SearchRun:
             loaded=self.loaded, dataset=self.dataset, space=space.to_json(), run_id=run.id, objectives=o.objectives
         )
         executor = self.executor_factory(self.services.but(budget=budget))
+        plan = None
+        if o.sampler == "evolve":
+            plan = EvolvePlan(
+                self.loaded,
+                self.dataset,
+                self.services.but(budget=budget),
+                store,
+                space,
+                run_id=run.id,
+                seed=o.seed,
+                on_event=self.on_event,
+            )
         try:
             stopped_by = await search_loop(
                 study,
@@ -70,9 +90,11 @@ class SearchRun:
                 parallel=o.parallel,
                 budget=budget,
                 on_event=self.on_event,
+                plan=plan,
             )
         finally:
             executor.close()
+        space = plan.space if plan is not None else space
         tests = TestEvals(
             self.loaded,
             self.dataset,

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from promptopt.search_spaces import SearchSpace
 
-SAMPLERS = ("tpe", "random", "grid")
+SAMPLERS = ("tpe", "random", "grid", "evolve")
 INTERRUPTED = "interrupted; retried"
 
 
@@ -31,7 +31,7 @@ def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: b
         if multi_objective:
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
-    if name == "random":
+    if name in ("random", "evolve"):  # evolve plans its own trials (see _evolve); random fills what it cannot name
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
         return ExhaustiveGridSampler(space.grid(), seed=seed)

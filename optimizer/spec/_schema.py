@@ -148,6 +148,13 @@ class InstructionSearch(_Frozen):
         description="Instruction edits built from the data, no model needed: the answer form, label definitions "
         "with train examples, a role line, a task summary (each a candidate beside the spec's instruction).",
     )
+    reflection_rows: int = Field(
+        8,
+        ge=1,
+        le=200,
+        description="Train cases the evolve search runs a parent on in each generation; its mistakes there "
+        "write the children (never validation, confirmation or test cases).",
+    )
 
     @field_validator("proposer", mode="before")
     @classmethod

@@ -116,11 +116,19 @@ class RunsMixin:
             return _record(run)
 
     def save_run_space(
-        self, run_id: str, space: dict[str, Any], *, calls: int | None = None, usd: float | None = None
+        self,
+        run_id: str,
+        space: dict[str, Any],
+        *,
+        calls: int | None = None,
+        usd: float | None = None,
+        more_calls: int = 0,
+        more_usd: float = 0.0,
     ) -> None:
         """Keep the search space built for the run, so that a resumed run searches the same space, and the
-        calls and dollars paid to build it outside any eval (proposals; ``None`` keeps what is recorded), so
-        that a resumed run's budget and its result count them."""
+        calls and dollars paid to build it outside any eval (proposals; ``None`` keeps what is recorded, and
+        ``more_calls``/``more_usd`` add to it: a grown space's new proposals), so that a resumed run's budget
+        and its result count them."""
         with Session(self._writer) as session, session.begin():
             run = _find_run(session, run_id)
             run.space = space
@@ -128,6 +136,8 @@ class RunsMixin:
                 run.space_calls = calls
             if usd is not None:
                 run.space_usd = usd
+            run.space_calls += more_calls
+            run.space_usd += more_usd
 
     def run_usage(self, run_id: str) -> tuple[int, float]:
         """Model calls and dollars spent by the run so far: task and judge calls of its evals (killed evals
