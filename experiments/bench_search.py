@@ -17,6 +17,19 @@ validation and test rows:
 * ``grid``       an exhaustive grid over a small space (the spec's instruction plus 2 proposals x 0 or 1
   balanced example x constrained on/off: 24 grid points, up to 12 distinct configurations), on one dataset and
   seed, without a call budget: the best score reachable in that space.
+* ``gepa``       DSPy GEPA (``auto="light"``, or ``max_metric_calls`` = the call budget when there is one) on the
+  same program, adapter and rows as ``mipro``; the reflection model is the task model (512 new tokens). GEPA
+  counts metric calls (task calls on rows); its reflection calls come on top, and both are reported.
+* ``ours-evolve``  (only when asked for) ``ours-tpe`` with ``sampler="evolve"``.
+* ``grid-full``  (only when asked for) the exhaustive grid over the full default space of the spec
+  (instructions x 0..max_k examples x strategies x constrained, one pool seed; both few-shot orders, which
+  the spec cannot fix), seed 0 of every dataset, without a call budget: the reference optimum. Its search
+  calls give the ``grid10`` budget level. Hundreds of configurations: hours on this model.
+
+Two budget levels (``--budget-level``): ``mipro`` (the default) gives each method MIPROv2's search calls in the
+same dataset and seed; ``grid10`` gives it a tenth of the search calls ``grid-full`` made on the dataset (read
+with ``--grid-from``). Each run records the level it ran at (``budget_level``: also ``calls`` for a fixed
+``--calls`` and ``none`` without a budget) and the table has a row per dataset, method and level.
 
 For every winner: the test-split score (the baseline's too), the model calls that reached the model (cache
 misses, proposals and pre-pass included, counted at the backend; search calls apart from test calls) and the
@@ -30,6 +43,11 @@ Usage:
     .venv/bin/python experiments/bench_search.py --first-seed 2   # seed 2 only (a later sitting of a long run)
     .venv/bin/python experiments/bench_search.py --from-runs a.json b.json   # one table from runs of two sittings
     .venv/bin/python experiments/bench_search.py --methods ours-designed --budgets-from results/search.json
+    .venv/bin/python experiments/bench_search.py --methods gepa --budgets-from results/search.json
+    .venv/bin/python experiments/bench_search.py --methods ours-evolve --budgets-from results/search.json
+    .venv/bin/python experiments/bench_search.py --methods grid-full --seeds 1 --results-dir grid   # hours
+    .venv/bin/python experiments/bench_search.py --budget-level grid10 --grid-from grid/search.json \\
+        --methods gepa ours-tpe random
 
 Writes ``<results-dir>/search.json`` (and ``search.partial.json`` after every run) and prints a Markdown table.
 """
@@ -47,6 +65,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import product
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,8 +82,19 @@ from promptopt.models import ModelBackend, ModelRequest, ModelResponse  # noqa: 
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "subj")
-METHODS = ("ours-tpe", "random", "grid", "mipro")
-EXTRA_METHODS = ("ours-designed", "ours-confirm")  # ablations, measured when asked for by --methods
+METHODS = ("ours-tpe", "random", "grid", "mipro", "gepa")
+# Measured when asked for by --methods: ablations, a sampler being added, and the full grid (hours).
+EXTRA_METHODS = ("ours-designed", "ours-confirm", "ours-evolve", "grid-full")
+SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
+    "ours-tpe": "tpe",
+    "ours-designed": "tpe",
+    "ours-confirm": "tpe",
+    "ours-evolve": "evolve",
+    "random": "random",
+    "grid": "grid",
+    "grid-full": "grid",
+}
+GRIDS = ("grid", "grid-full")  # exhaustive, without a call budget
 # ours-confirm: the shipped TPE search plus the data's instruction edits and a confirmation slice of 30 train
 # cases for the 3 best; its confirmation calls come out of the same search budget.
 CONFIRM_SEARCH = {"confirm": {"cases": 30, "shortlist": 3}, "operators": ["format", "definitions", "role", "summary"]}
@@ -71,6 +103,7 @@ SMALL_SPACE = {
     "few_shot": {"max_k": 1, "strategies": ["balanced"], "pool_seeds": 1},
     "constrained": [False, True],
 }
+GRID10_SHARE = 10  # the grid10 level's budget: the full grid's search calls on the dataset, divided by this
 NOTES = {
     "ours-designed": "ours with `--start designed` (ablation): the spec's instruction with max_k balanced examples "
     "and constrained output as trial 1",
@@ -81,6 +114,15 @@ NOTES = {
     "on/off: 24 points, up to 12 distinct configurations), not the full space; no call budget",
     "mipro": "DSPy's ChatAdapter, with our label parser when the reply lacks its field markers; "
     "AdapterParseError in MIPROv2's instruction proposer caught and the current instruction kept",
+    "gepa": "the same program, adapter and rows as MIPROv2; reflection by the task model itself (512 new tokens); "
+    "the call budget is GEPA's max_metric_calls (task calls on rows), and its reflection calls come on top of it "
+    "(both in search calls); a reflection reply DSPy cannot parse (AdapterParseError) is caught and counted, and "
+    "that step proposes nothing (GEPA would otherwise log it and ask the model once more)",
+    "ours-evolve": 'ours as shipped (same space and call budget as ours-tpe) with `sampler="evolve"`',
+    "grid-full": "exhaustive over the full default space (spec + proposed instructions x 0..max_k examples x "
+    "strategies x constrained, 1 pool seed); the spec cannot fix the few-shot order, so both orders are in the "
+    "grid (grid_size points; at k <= 1 they give the same configuration, which is evaluated once: grid_configs "
+    "distinct); seed 0; no call budget: the reference optimum, whose search calls / 10 are the grid10 budget",
 }
 EXPLANATIONS = {
     "random": "With the same seed, TPE's start-up trials (n_startup_trials=8) are exactly random search's first "
@@ -102,6 +144,15 @@ EXPLANATIONS = {
     "searches and treats instruction and demos as separate factors; our search draws them jointly and "
     "its start-up is random.",
 }
+
+
+class BudgetLevel(StrEnum):
+    """Where a run's call budget came from (``budget_level`` of a run and a summary row)."""
+
+    MIPRO = "mipro"  # MIPROv2's search calls in the same dataset and seed (MIPROv2's own run: it sets them)
+    GRID10 = "grid10"  # a tenth of the full grid's search calls on the dataset
+    CALLS = "calls"  # --calls, the same for every dataset and seed
+    NONE = "none"  # no call budget (the grids; any method when nothing sets one)
 
 
 class CountingBackend(ModelBackend):
@@ -129,8 +180,11 @@ def derived_spec(
     strategies: list[str] | None,
     small: bool,
     confirm: bool = False,
+    one_pool_seed: bool = False,
 ) -> Path:
-    """The dataset's experiments spec with absolute data paths, the row limits and the search space asked for."""
+    """The dataset's experiments spec with absolute data paths, the row limits and the search space asked for.
+
+    ``one_pool_seed``: one seeded subset per few-shot strategy (the full grid: every grid point a distinct draw)."""
     import yaml
 
     source = REPO / "experiments" / dataset / "spec.yaml"
@@ -152,6 +206,8 @@ def derived_spec(
         spec["search"]["instructions"]["propose"] = min(propose, spec["search"]["instructions"].get("propose", 0))
     if strategies and not small:
         spec["search"]["few_shot"]["strategies"] = strategies
+    if one_pool_seed:
+        spec["search"]["few_shot"]["pool_seeds"] = 1
     if confirm:
         spec["search"]["confirm"] = CONFIRM_SEARCH["confirm"]
         spec["search"]["instructions"]["operators"] = CONFIRM_SEARCH["operators"]
@@ -208,9 +264,11 @@ async def run_ours(
     start = time.perf_counter()
     try:
         result = await search.run()
+        space = store.get_run(result.run_id).space
     finally:
         store.dispose()
     return {
+        **(grid_figures(space) if sampler == "grid" and space else {}),
         "test": result.best.test_score,
         "validation": result.best.validation_score,
         "baseline_test": result.baseline.test_score,
@@ -232,7 +290,19 @@ async def run_ours(
     }
 
 
-# -- DSPy MIPROv2 ---------------------------------------------------------------------------------------------
+def grid_figures(space_json: dict[str, Any]) -> dict[str, int]:
+    """The points of a run's grid and the distinct configurations among them: a point that gives the
+    configuration of an earlier one (another few-shot order of one example, another strategy of none) is
+    not evaluated again."""
+    from promptopt.search_spaces import SearchSpace
+
+    space = SearchSpace.from_json(space_json)
+    grid = space.grid()
+    configs = {space.config(dict(zip(grid, values, strict=True))).hash for values in product(*grid.values())}
+    return {"grid_size": space.grid_size(), "grid_configs": len(configs)}
+
+
+# -- DSPy MIPROv2 and GEPA -----------------------------------------------------------------------------------
 def label_adapter(labels: tuple[str, ...]) -> Any:
     """DSPy's ChatAdapter, except that a reply without its ``[[ ## answer ## ]]`` markers is read with the
     label parser our engine uses (the first label named). The 135M model almost never writes the markers
@@ -257,17 +327,74 @@ def label_adapter(labels: tuple[str, ...]) -> Any:
     return LabelTolerantAdapter()
 
 
-def run_mipro(
-    spec: Path, *, seed: int, trials: int | None, candidates: int, auto: str | None, train_rows: int
-) -> dict[str, Any]:
-    """MIPROv2 on the task model through our litellm ``local/`` provider; test score of the compiled program.
+REFLECTION_TOKENS = 512  # GEPA's reflection writes a whole instruction (in a JSON object): room for it
 
-    ``model_calls`` counts every call that reached the model; ``search_calls`` leaves out the two test-split
-    evaluations (the baseline program and the compiled one), which the harness makes, not MIPROv2."""
-    import dspy
-    from dspy.propose.grounded_proposer import GroundedProposer
+
+@dataclass
+class DspyTask:
+    """What MIPROv2 and GEPA are given alike: the program (the spec's instruction, a label output), the rows,
+    the task LM and the label adapter. ``counter`` counts every call that reaches a model (by callback); the
+    harness's test evaluations (:meth:`test_score`) are counted apart in ``test_calls``."""
+
+    program: Any
+    labels: tuple[str, ...]
+    model: str
+    extra: dict[str, Any]
+    train: list[Any]
+    val: list[Any]
+    test: list[Any]
+    counter: Any
+    task_lm: Any = None
+    test_calls: int = 0
+    evaluate: Any = field(default=None, repr=False)
+
+    def lm(self, max_tokens: int) -> Any:
+        """A ``dspy.LM`` on the task model. engine="litellm" so that max_tokens is sent as such (measured on this
+        machine class); ``extra`` carries an api_base."""
+        import dspy
+
+        return dspy.LM(self.model, engine="litellm", cache=False, temperature=0, max_tokens=max_tokens, **self.extra)
+
+    def context(self) -> Any:
+        """DSPy settings of every call: the task LM, the label adapter, the call counter."""
+        import dspy
+
+        return dspy.context(lm=self.task_lm, adapter=label_adapter(self.labels), callbacks=[self.counter])
+
+    def test_score(self, candidate: Any) -> float:
+        before = self.counter.calls
+        score = float(self.evaluate(candidate).score) / 100
+        self.test_calls += self.counter.calls - before
+        return score
+
+    @property
+    def search_calls(self) -> int:
+        return int(self.counter.calls - self.test_calls)
+
+
+def exact_label(example: Any, prediction: Any, trace: Any = None) -> bool:
+    return str(getattr(prediction, "answer", "")).strip().lower() == str(example.answer).lower()
+
+
+def call_counter() -> Any:
+    """A DSPy callback that counts every LM call (``calls``) and the calls of each LM (``by_lm[id(lm)]``)."""
     from dspy.utils.callback import BaseCallback
-    from dspy.utils.exceptions import AdapterParseError
+
+    class CallCounter(BaseCallback):
+        def __init__(self) -> None:
+            self.calls = 0
+            self.by_lm: dict[int, int] = {}
+
+        def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+            self.calls += 1
+            self.by_lm[id(instance)] = self.by_lm.get(id(instance), 0) + 1
+
+    return CallCounter()
+
+
+def dspy_task(spec: Path, *, train_rows: int) -> DspyTask:
+    """The spec's task as a DSPy program on the task model through our litellm ``local/`` provider."""
+    import dspy
 
     from promptopt.config import PromptConfig
     from promptopt.models import LiteLLMBackend
@@ -279,22 +406,48 @@ def run_mipro(
     loaded = load_spec(spec)
     dataset = load_and_check(loaded)
     task = loaded.spec.task
-    field = next(iter(dataset.validation.cases[0].input))
+    name = next(iter(dataset.validation.cases[0].input))
 
     def examples(split: Any, n: int | None = None) -> list[Any]:
         cases = split.cases[:n] if n else split.cases
-        return [dspy.Example(**c.input, answer=c.expected).with_inputs(field) for c in cases]
+        return [dspy.Example(**c.input, answer=c.expected).with_inputs(name) for c in cases]
 
     labels = tuple(task.output.labels or ())
-    signature = dspy.make_signature(f"{field} -> answer", PromptConfig.from_task(task).instruction)
-    program = dspy.Predict(signature.with_updated_fields("answer", type_=Literal[labels]))  # type: ignore[valid-type]
+    signature = dspy.make_signature(f"{name} -> answer", PromptConfig.from_task(task).instruction)
+    out = DspyTask(
+        program=dspy.Predict(signature.with_updated_fields("answer", type_=Literal[labels])),  # type: ignore[valid-type]
+        labels=labels,
+        model=task.model,
+        extra=dict(task.params.extra),
+        train=examples(dataset.train, train_rows),
+        val=examples(dataset.validation),
+        test=examples(dataset.test),
+        counter=call_counter(),
+    )
+    out.task_lm = out.lm(max(task.params.max_tokens or 8, 32))  # the ChatAdapter's field markers need room
+    out.evaluate = dspy.Evaluate(
+        devset=out.test,
+        metric=exact_label,
+        num_threads=1,
+        display_progress=False,
+        max_errors=len(out.test) + 1,
+        provide_traceback=False,
+    )
+    return out
 
-    class Count(BaseCallback):
-        calls = 0
 
-        def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
-            Count.calls += 1
+def run_mipro(
+    spec: Path, *, seed: int, trials: int | None, candidates: int, auto: str | None, train_rows: int
+) -> dict[str, Any]:
+    """MIPROv2 on the task model through our litellm ``local/`` provider; test score of the compiled program.
 
+    ``model_calls`` counts every call that reached the model; ``search_calls`` leaves out the two test-split
+    evaluations (the baseline program and the compiled one), which the harness makes, not MIPROv2."""
+    import dspy
+    from dspy.propose.grounded_proposer import GroundedProposer
+    from dspy.utils.exceptions import AdapterParseError
+
+    task = dspy_task(spec, train_rows=train_rows)
     proposer_failures = 0
     original = GroundedProposer.propose_instruction_for_predictor
 
@@ -304,44 +457,18 @@ def run_mipro(
             return original(self, *args, **kwargs)
         except AdapterParseError:  # KNOWN-TRAPS: uncaught, this aborts compile() on the 135M model
             proposer_failures += 1
-            return kwargs.get("predictor", args[1] if len(args) > 1 else program).signature.instructions
+            return kwargs.get("predictor", args[1] if len(args) > 1 else task.program).signature.instructions
 
-    def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
-        return str(getattr(prediction, "answer", "")).strip().lower() == str(example.answer).lower()
-
-    max_tokens = max(task.params.max_tokens or 8, 32)  # the ChatAdapter's field markers need room
-    # engine="litellm" so that max_tokens is sent as such (measured on this machine class); extra carries an api_base.
-    task_lm = dspy.LM(
-        task.model, engine="litellm", cache=False, temperature=0, max_tokens=max_tokens, **task.params.extra
-    )
-    prompt_lm = dspy.LM(task.model, engine="litellm", cache=False, temperature=0, max_tokens=256, **task.params.extra)
-    test, val = examples(dataset.test), examples(dataset.validation)
-    evaluate = dspy.Evaluate(
-        devset=test,
-        metric=metric,
-        num_threads=1,
-        display_progress=False,
-        max_errors=len(test) + 1,
-        provide_traceback=False,
-    )
-    test_calls = 0
-
-    def on_test(candidate: Any) -> float:
-        nonlocal test_calls
-        before = Count.calls
-        score = float(evaluate(candidate).score) / 100
-        test_calls += Count.calls - before
-        return score
-
+    prompt_lm = task.lm(256)
     start = time.perf_counter()
     GroundedProposer.propose_instruction_for_predictor = keep_instruction_on_parse_error  # type: ignore[method-assign]
     try:
-        with dspy.context(lm=task_lm, adapter=label_adapter(labels), callbacks=[Count()]):
-            baseline_test = on_test(program)
+        with task.context():
+            baseline_test = task.test_score(task.program)
             optimizer = dspy.MIPROv2(
-                metric=metric,
+                metric=exact_label,
                 prompt_model=prompt_lm,
-                task_model=task_lm,
+                task_model=task.task_lm,
                 auto=auto,
                 num_candidates=None if auto else candidates,
                 max_bootstrapped_demos=4,
@@ -351,13 +478,13 @@ def run_mipro(
                 seed=seed,
             )
             compiled = optimizer.compile(
-                program,
-                trainset=examples(dataset.train, train_rows),
-                valset=val,
+                task.program,
+                trainset=task.train,
+                valset=task.val,
                 num_trials=None if auto else trials,
-                minibatch=len(val) > 35,
+                minibatch=len(task.val) > 35,
             )  # DSPy's minibatch is 35 rows
-            test_score = on_test(compiled)
+            test_score = task.test_score(compiled)
     finally:
         GroundedProposer.propose_instruction_for_predictor = original  # type: ignore[method-assign]
     validation = getattr(compiled, "score", None)
@@ -367,16 +494,124 @@ def run_mipro(
         "test": test_score,
         "validation": validation,
         "baseline_test": baseline_test,
-        "model_calls": Count.calls,
-        "search_calls": Count.calls - test_calls,
+        "model_calls": task.counter.calls,
+        "search_calls": task.search_calls,
         "wall_s": time.perf_counter() - start,
         "proposer_parse_errors_caught": proposer_failures,
         "auto": auto,
         "num_trials": trials,
         "winner": compiled.predictors()[0].signature.instructions[:300],
         "winner_demos": len(compiled.predictors()[0].demos),
-        "validation_rows": len(val),
-        "test_rows": len(test),
+        "validation_rows": len(task.val),
+        "test_rows": len(task.test),
+    }
+
+
+def label_feedback(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+    """GEPA's feedback metric: the exact-label score and a sentence naming the expected label. GEPA checks that
+    it takes five arguments, but its adapter scores rows with three (hence the defaults)."""
+    import dspy
+
+    answer, expected = str(getattr(pred, "answer", "")).strip(), str(gold.answer)
+    ok = answer.lower() == expected.lower()
+    verdict = "correct" if ok else "wrong"
+    feedback = f"The correct label is '{expected}'; the answer was '{answer}' ({verdict})."
+    return dspy.Prediction(score=float(ok), feedback=feedback)
+
+
+class LogCount(logging.Handler):
+    """Counts the records whose message contains one of ``needles``."""
+
+    def __init__(self, *needles: str) -> None:
+        super().__init__(logging.INFO)
+        self.needles, self.count = needles, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += any(n in record.getMessage() for n in self.needles)
+
+
+def run_gepa(spec: Path, *, seed: int, calls: int | None, train_rows: int) -> dict[str, Any]:
+    """GEPA on the same program, adapter and rows as :func:`run_mipro`, reflecting with the task model itself.
+
+    ``calls`` (the call budget) becomes GEPA's ``max_metric_calls``, which counts task calls on rows: the
+    reflection calls (``reflection_calls``) come on top and are in ``search_calls`` as every call is. A
+    reflection DSPy cannot parse (AdapterParseError, or an empty instruction) proposes nothing at that step
+    and is counted (``reflection_errors_caught``); GEPA would otherwise log it and ask again once.
+    ``gepa_logged_errors``: the errors GEPA caught itself (e.g. a minibatch with no parseable prediction)."""
+    import dspy
+    from dspy.teleprompt.gepa.instruction_proposal import InstructionProposer
+    from dspy.utils.exceptions import AdapterParseError
+
+    task = dspy_task(spec, train_rows=train_rows)
+    reflection_lm = task.lm(REFLECTION_TOKENS)
+    reflection_errors = 0
+    proposals: list[str] = []
+
+    class KeepOnParseError(InstructionProposer):
+        """GEPA's own proposer (the subclass keeps DSPy treating it as the built-in one), one component a call."""
+
+        def __call__(
+            self, *, candidate: dict[str, str], reflective_dataset: Any, components_to_update: list[str]
+        ) -> dict[str, str]:
+            nonlocal reflection_errors
+            texts: dict[str, str] = {}
+            for name in components_to_update:
+                try:
+                    texts |= super().__call__(
+                        candidate=candidate, reflective_dataset=reflective_dataset, components_to_update=[name]
+                    )
+                except (AdapterParseError, ValueError):  # ValueError: an empty or invalid instruction
+                    reflection_errors += 1
+            proposals.extend(text[:200] for text in texts.values())
+            return texts
+
+    gepa_log = logging.getLogger("dspy.teleprompt.gepa.gepa")  # GEPA's engine logs through it at INFO
+    caught = LogCount("Exception building reflective dataset", "reflection failed")
+    level, propagate = gepa_log.level, gepa_log.propagate
+    gepa_log.setLevel(logging.INFO)
+    gepa_log.propagate = False  # counted, not printed (GEPA logs every iteration)
+    gepa_log.addHandler(caught)
+    start = time.perf_counter()
+    try:
+        with task.context():
+            baseline_test = task.test_score(task.program)
+            optimizer = dspy.GEPA(
+                metric=label_feedback,
+                auto=None if calls else "light",
+                max_metric_calls=calls or None,
+                reflection_lm=reflection_lm,
+                instruction_proposer=KeepOnParseError(),
+                num_threads=1,
+                track_stats=True,
+                seed=seed,
+            )
+            compiled = optimizer.compile(task.program, trainset=task.train, valset=task.val)
+            test_score = task.test_score(compiled)
+    finally:
+        gepa_log.removeHandler(caught)
+        gepa_log.setLevel(level)
+        gepa_log.propagate = propagate
+    stats = compiled.detailed_results
+    return {
+        "test": test_score,
+        "validation": stats.val_aggregate_scores[stats.best_idx],
+        "baseline_test": baseline_test,
+        "baseline_validation": stats.val_aggregate_scores[0],
+        "model_calls": task.counter.calls,
+        "search_calls": task.search_calls,
+        "search_call_budget": calls,
+        "metric_calls": stats.total_metric_calls,
+        "reflection_calls": task.counter.by_lm.get(id(reflection_lm), 0),
+        "full_val_evals": stats.num_full_val_evals,
+        "wall_s": time.perf_counter() - start,
+        "reflection_errors_caught": reflection_errors,
+        "gepa_logged_errors": caught.count,
+        "proposals": proposals,  # every instruction the reflection wrote (200 characters each), accepted or not
+        "auto": None if calls else "light",
+        "evaluated_configs": len(stats.candidates),
+        "winner": compiled.predictors()[0].signature.instructions[:300],
+        "validation_rows": len(task.val),
+        "test_rows": len(task.test),
     }
 
 
@@ -401,8 +636,11 @@ def one_run(
         strategies=args.strategies,
         small=method == "grid",
         confirm=method == "ours-confirm",
+        one_pool_seed=method == "grid-full",
     )
-    if method == "mipro":
+    if method == "gepa":
+        out = run_gepa(spec, seed=seed, calls=calls, train_rows=args.mipro_train_rows)
+    elif method == "mipro":
         out = run_mipro(
             spec,
             seed=seed,
@@ -412,24 +650,17 @@ def one_run(
             train_rows=args.mipro_train_rows,
         )
     else:
-        sampler = {
-            "ours-tpe": "tpe",
-            "ours-designed": "tpe",
-            "ours-confirm": "tpe",
-            "random": "random",
-            "grid": "grid",
-        }[method]
-        # The grid stops when its space is used up (no call budget: it is the best reachable score); the
+        # A grid stops when its space is used up (no call budget: it is the best reachable score); the
         # others stop at the call budget (or at --trials, set high when a call budget is given).
-        trials = 10**4 if method == "grid" or calls is not None else args.trials
+        trials = 10**4 if method in GRIDS or calls is not None else args.trials
         out = runner.run(
             run_ours(
                 spec,
                 folder,
-                sampler=sampler,
+                sampler=SAMPLER[method],
                 seed=seed,
                 trials=trials,
-                calls=None if method == "grid" else calls,
+                calls=None if method in GRIDS else calls,
                 backend=backend,
                 start="designed" if method == "ours-designed" else "baseline",
             )
@@ -438,9 +669,10 @@ def one_run(
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """One row per dataset, method and budget level."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
-        groups.setdefault((r["dataset"], r["method"]), []).append(r)
+        groups.setdefault((r["dataset"], r["method"], level_of(r)), []).append(r)
 
     def mean(rs: list[dict[str, Any]], key: str) -> float | None:
         values = [r[key] for r in rs if r.get(key) is not None]
@@ -450,13 +682,20 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "dataset": d,
             "method": m,
+            "budget_level": level,
             "seeds": len(rs),
             "test": mean(rs, "test"),
             "test_sd": statistics.stdev([r["test"] for r in rs]) if len(rs) > 1 else None,
             "test_min": min(r["test"] for r in rs),
             "test_max": max(r["test"] for r in rs),
             "search_calls": mean(rs, "search_calls"),
+            "search_call_budget": mean(rs, "search_call_budget"),
             "proposer_parse_errors_caught": mean(rs, "proposer_parse_errors_caught"),
+            "reflection_calls": mean(rs, "reflection_calls"),
+            "reflection_errors_caught": mean(rs, "reflection_errors_caught"),
+            "metric_calls": mean(rs, "metric_calls"),
+            "grid_size": mean(rs, "grid_size"),
+            "grid_configs": mean(rs, "grid_configs"),
             "winner_demos": mean(rs, "winner_demos"),
             "validation": mean(rs, "validation"),
             "baseline_test": mean(rs, "baseline_test"),
@@ -466,7 +705,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "wall_s": mean(rs, "wall_s"),
             "note": NOTES.get(m, ""),
         }
-        for (d, m), rs in groups.items()
+        for (d, m, level), rs in groups.items()
     ]
 
 
@@ -493,19 +732,20 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
     # Seed-major order (see planned): a run cut short still covers every dataset. Ctrl-C or SIGTERM stops it
     # between or inside runs and keeps the finished ones.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    budgets = recorded_budgets(args.budgets_from or ())
+    budgets = budgets_of_level(args)
     commit = header(script="bench_search.py")["commit"]  # the code loaded now, whatever is committed later
     with asyncio.Runner() as runner:
         try:
             for dataset, seed, method in planned(args):
-                calls = budgets.get((dataset, seed), args.calls)
+                calls, level = call_budget(args, budgets, dataset, seed, method)
                 fresh_model()
                 run = one_run(args, dataset, seed, method, tmp / f"{dataset}-{seed}-{method}", runner, backend, calls)
-                run["commit"] = commit
+                run |= {"budget_level": str(level), "commit": commit}
                 if method == "mipro" and calls is None:
                     budgets[dataset, seed] = run["search_calls"]  # the others get what MIPROv2's search made
                 print(
-                    f"  {dataset} seed {seed} {method}: test {run['test']}, {run['search_calls']} search calls "
+                    f"  {dataset} seed {seed} {method} [{level}{'' if calls is None else f', {calls} calls'}]: "
+                    f"test {run['test']}, {run['search_calls']} search calls "
                     f"({run['model_calls']} with the test split), {run['wall_s']:.0f} s",
                     file=sys.stderr,
                 )
@@ -517,6 +757,42 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
         finally:
             runner.run(backend.aclose())
     return runs
+
+
+def budgets_of_level(args: argparse.Namespace) -> dict[tuple[str, int], int | None]:
+    """The call budget of each (dataset, seed) known before the runs: MIPROv2's recorded search calls (level
+    mipro; a MIPROv2 run of this sitting adds its own), or a tenth of the full grid's (level grid10)."""
+    if args.budget_level == BudgetLevel.GRID10:
+        per_dataset = grid_budgets(args.grid_from)
+        return {(d, seed): per_dataset[d] for d, seed, _ in planned(args)}
+    return recorded_budgets(args.budgets_from or ())
+
+
+def call_budget(
+    args: argparse.Namespace, budgets: dict[tuple[str, int], int | None], dataset: str, seed: int, method: str
+) -> tuple[int | None, BudgetLevel]:
+    """A run's search-call budget and its level. MIPROv2 takes none (its own calls make the mipro level's);
+    the grids take none (they are the best reachable score)."""
+    recorded = budgets.get((dataset, seed))
+    if method == "mipro":
+        return (recorded if recorded is not None else args.calls), BudgetLevel.MIPRO
+    if method in GRIDS:
+        return None, BudgetLevel.NONE
+    if recorded is not None:
+        return recorded, BudgetLevel(args.budget_level)
+    if args.calls is not None:
+        return args.calls, BudgetLevel.CALLS
+    return None, BudgetLevel.NONE
+
+
+def level_of(run: dict[str, Any]) -> str:
+    """A run's budget level. Runs recorded before levels existed had MIPROv2's budget, or none (the grid, a
+    run whose ``search_call_budget`` is null)."""
+    if "budget_level" in run:
+        return str(run["budget_level"])
+    if run["method"] in GRIDS or (run["method"] != "mipro" and run.get("search_call_budget", 0) is None):
+        return BudgetLevel.NONE
+    return BudgetLevel.MIPRO
 
 
 WHY_NOT = {
@@ -532,18 +808,20 @@ def planned(args: argparse.Namespace) -> list[tuple[str, int, str]]:
         for dataset in args.datasets
         for method in sorted(args.methods, key=lambda m: m != "mipro")
         if method != "grid" or (dataset == args.grid_dataset and seed == 0)
+        if method != "grid-full" or seed == 0
     ]
 
 
 def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]]:
     """The runs of several sittings in plan order, each with the commit it was measured on. A file is a
     ``search.partial.json`` (a list of runs) or a ``search.json`` (its ``runs``). The same (dataset, seed,
-    method) twice is an error: which one counts would be a choice made after seeing the scores."""
-    runs: dict[tuple[str, int, str], dict[str, Any]] = {}
+    method, budget level) twice is an error: which one counts would be a choice made after seeing the scores."""
+    runs: dict[tuple[str, int, str, str], dict[str, Any]] = {}
     for path in paths:
         data = json.loads(path.read_text())
         for run in data["runs"] if isinstance(data, dict) else data:
-            key = (run["dataset"], run["seed"], run["method"])
+            run = {**run, "budget_level": level_of(run)}
+            key = (run["dataset"], run["seed"], run["method"], run["budget_level"])
             if key in runs:
                 raise SystemExit(f"{path}: run {key} is also in an earlier file; keep one of them")
             if "commit" not in run:
@@ -559,6 +837,15 @@ def recorded_budgets(paths: Sequence[Path]) -> dict[tuple[str, int], int | None]
     ours can be measured again without paying for MIPROv2 again."""
     return {
         (r["dataset"], r["seed"]): r["search_calls"] for r in merge_runs(paths, "unknown") if r["method"] == "mipro"
+    }
+
+
+def grid_budgets(paths: Sequence[Path]) -> dict[str, int]:
+    """The grid10 level's call budget of each dataset: a tenth of the search calls of its ``grid-full`` run."""
+    return {
+        r["dataset"]: r["search_calls"] // GRID10_SHARE
+        for r in merge_runs(paths, "unknown")
+        if r["method"] == "grid-full"
     }
 
 
@@ -597,14 +884,15 @@ def not_measured(args: argparse.Namespace, runs: list[dict[str, Any]]) -> str:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| dataset | method | seeds | baseline test | winner test | model calls | wall s |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | method | budget | seeds | baseline test | winner test | search calls | model calls | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["summary"]:
         f = lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['seeds']} | {f(r['baseline_test'])} | {f(r['test'])} "
-            f"| {f(r['model_calls'], 0)} | {f(r['wall_s'], 0)} |"
+            f"| {r['dataset']} | {r['method']} | {r.get('budget_level', 'n/a')} | {r['seeds']} "
+            f"| {f(r['baseline_test'])} | {f(r['test'])} | {f(r['search_calls'], 0)} | {f(r['model_calls'], 0)} "
+            f"| {f(r['wall_s'], 0)} |"
         )
     return "\n".join(lines)
 
@@ -641,6 +929,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="take each dataset and seed's call budget from the MIPROv2 runs in these files "
         "(search.json or search.partial.json): re-measure ours without re-running MIPROv2",
+    )
+    parser.add_argument(
+        "--budget-level",
+        choices=[BudgetLevel.MIPRO.value, BudgetLevel.GRID10.value],
+        default=BudgetLevel.MIPRO.value,
+        help="mipro: each method's call budget is MIPROv2's search calls in the same dataset and seed; "
+        f"grid10: 1/{GRID10_SHARE} of the search calls of the dataset's grid-full run (--grid-from)",
+    )
+    parser.add_argument(
+        "--grid-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="with --budget-level grid10: files (search.json or search.partial.json) with a grid-full run "
+        "of every dataset measured",
     )
     parser.add_argument("--validation-rows", type=int, default=30)
     parser.add_argument("--test-rows", type=int, default=100)
@@ -684,11 +987,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="with --from-runs: how the sittings ran (when, load, checks), kept beside the files",
     )
     args = parser.parse_args(argv)
+    check_budget_level(parser, args)
     if args.quick:
         args.datasets, args.seeds, args.trials, args.methods = ["sst2"], 1, 3, ["ours-tpe", "random"]
         # No proposals and no bootstrapped demos: no pre-pass on the train split, so the smoke stays short.
         args.validation_rows, args.test_rows, args.propose, args.strategies = 10, 10, 0, ["random", "balanced"]
     return args
+
+
+def check_budget_level(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 (usage) when the budget level's source is missing, or a source of the other level is given."""
+    if args.budget_level == BudgetLevel.MIPRO:
+        if args.grid_from:
+            parser.error("--grid-from is read with --budget-level grid10 only")
+        return
+    if args.budgets_from:
+        parser.error("--budgets-from gives the mipro level's budgets; with --budget-level grid10 use --grid-from")
+    if not args.grid_from:
+        parser.error("--budget-level grid10 needs --grid-from FILE (a results file with grid-full runs)")
+    if args.from_runs:
+        return
+    missing = sorted(set(args.datasets) - set(grid_budgets(args.grid_from)))
+    if missing:
+        parser.error(
+            f"{', '.join(map(str, args.grid_from))}: no grid-full run of {', '.join(missing)}; measure it first "
+            f"(--methods grid-full --datasets {' '.join(missing)} --seeds 1)"
+        )
+
+
+def check_samplers(methods: Sequence[str]) -> None:
+    """Stop before any run when a method needs a sampler that ``promptopt.search`` does not offer (yet)."""
+    from promptopt.search import SAMPLERS
+
+    missing = [m for m in methods if m in SAMPLER and SAMPLER[m] not in SAMPLERS]
+    if missing:
+        raise SystemExit(
+            f"bench_search.py: {', '.join(missing)} need the sampler(s) "
+            f"{', '.join(sorted({SAMPLER[m] for m in missing}))}; promptopt.search offers {', '.join(SAMPLERS)}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -707,6 +1043,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "strategies": args.strategies,
             "calls": args.calls,
             "budgets_from": [str(p) for p in args.budgets_from or ()],
+            "budget_level": args.budget_level,
+            "grid_from": [str(p) for p in args.grid_from or ()],
             "grid_dataset": args.grid_dataset,
             "mipro_auto": args.mipro_auto,
             "model": "local/smollm2-135m",
@@ -726,6 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             }
         )
     else:
+        check_samplers(args.methods)
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
             runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
     results.update(
