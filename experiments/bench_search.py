@@ -20,7 +20,7 @@ validation and test rows:
 * ``gepa``       DSPy GEPA (``auto="light"``, or ``max_metric_calls`` = the call budget when there is one) on the
   same program, adapter and rows as ``mipro``; the reflection model is the task model (512 new tokens). GEPA
   counts metric calls (task calls on rows); its reflection calls come on top, and both are reported.
-* ``ours-evolve``  (only when asked for) ``ours-tpe`` with ``sampler="evolve"``.
+* ``ours-evolve``  (only when asked for) ``ours-tpe`` with ``sampler="evolve"`` and the data's instruction edits.
 * ``grid-full``  (only when asked for) the exhaustive grid over the full default space of the spec
   (instructions x 0..max_k examples x strategies x constrained, one pool seed; both few-shot orders, which
   the spec cannot fix), seed 0 of every dataset, without a call budget: the reference optimum. Its search
@@ -118,7 +118,10 @@ NOTES = {
     "the call budget is GEPA's max_metric_calls (task calls on rows), and its reflection calls come on top of it "
     "(both in search calls); a reflection reply DSPy cannot parse (AdapterParseError) is caught and counted, and "
     "that step proposes nothing (GEPA would otherwise log it and ask the model once more)",
-    "ours-evolve": 'ours as shipped (same space and call budget as ours-tpe) with `sampler="evolve"`',
+    "ours-evolve": "ours with `--sampler evolve` and the data's instruction edits (format, definitions, role, "
+    "summary): demo sets and instructions as separate factors, a designed start, one factor moved at a time "
+    "from the best, and instructions written from the best's mistakes on train during the run (reflect:cases; "
+    "no proposer model); same call budget as ours-tpe",
     "grid-full": "exhaustive over the full default space (spec + proposed instructions x 0..max_k examples x "
     "strategies x constrained, 1 pool seed); the spec cannot fix the few-shot order, so both orders are in the "
     "grid (grid_size points; at k <= 1 they give the same configuration, which is evaluated once: grid_configs "
@@ -181,6 +184,7 @@ def derived_spec(
     small: bool,
     confirm: bool = False,
     one_pool_seed: bool = False,
+    operators: bool = False,
 ) -> Path:
     """The dataset's experiments spec with absolute data paths, the row limits and the search space asked for.
 
@@ -210,6 +214,7 @@ def derived_spec(
         spec["search"]["few_shot"]["pool_seeds"] = 1
     if confirm:
         spec["search"]["confirm"] = CONFIRM_SEARCH["confirm"]
+    if confirm or operators:
         spec["search"]["instructions"]["operators"] = CONFIRM_SEARCH["operators"]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "spec.yaml"
@@ -637,6 +642,7 @@ def one_run(
         small=method == "grid",
         confirm=method == "ours-confirm",
         one_pool_seed=method == "grid-full",
+        operators=method == "ours-evolve",
     )
     if method == "gepa":
         out = run_gepa(spec, seed=seed, calls=calls, train_rows=args.mipro_train_rows)
