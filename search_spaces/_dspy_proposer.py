@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from promptopt.models import ModelRequest, ModelResponse
-from promptopt.search_spaces._proposers import Call, InstructionProposer, _show, clean_instruction
+from promptopt.search_spaces._proposers import Call, InstructionProposer, _show, clean_instruction, unusable
 
 log = logging.getLogger("promptopt.search_spaces")
 DSPY_MODEL_NAME = "promptopt/call"
@@ -207,7 +207,11 @@ class DspyProposer(InstructionProposer):
                 predictor, {"task_demos": demos, "basic_instruction": instruction, "tip": tips[i % len(tips)]}, i, call
             )
             text = clean_instruction(_PREFIX.sub("", raw.strip()), labels)
-            if text and text.lower() not in seen:
+            if text is None:
+                self.refuse(raw, unusable(raw))
+            elif text.lower() in seen:
+                self.refuse(text, "same as another candidate")
+            else:
                 seen.add(text.lower())
                 found.append(text)
         return found

@@ -17,7 +17,16 @@ Call = Callable[[ModelRequest, int], Awaitable[ModelResponse]]
 
 class InstructionProposer(abc.ABC):
     """Contract: ``propose`` returns at most ``n`` distinct, cleaned instructions (possibly fewer when the
-    model writes unusable text); every model call goes through ``call`` so it is budgeted and cached."""
+    model writes unusable text); every model call goes through ``call`` so it is budgeted and cached; each
+    answer left out is in ``rejected`` afterwards as (text, reason)."""
+
+    rejected: list[tuple[str, str]]
+
+    def refuse(self, text: str, reason: str) -> None:
+        """Keep ``text`` as rejected, with ``reason``."""
+        if not hasattr(self, "rejected"):
+            self.rejected = []
+        self.rejected.append((text.strip()[:2000], reason))
 
     @abc.abstractmethod
     async def propose(
@@ -36,6 +45,14 @@ def answer_format_hint(labels: tuple[str, ...] | None) -> str:
     if not labels:
         return ""
     return "Answer with one word: " + ", ".join(labels[:-1]) + f" or {labels[-1]}." if len(labels) > 1 else ""
+
+
+def unusable(text: str) -> str:
+    """Why :func:`clean_instruction` left ``text`` out."""
+    core = text.strip()
+    if "{{" in core:
+        return "has a placeholder"
+    return "too short (under 15 characters)" if len(core) < 15 else "too long (over 400 characters)"
 
 
 def clean_instruction(text: str, labels: tuple[str, ...] | None) -> str | None:
@@ -110,8 +127,13 @@ class GroundedProposer(InstructionProposer):
                 messages=tuple(self._messages(instruction, examples, failures, labels, i)),
                 params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": i},
             )
-            text = clean_instruction((await call(request, i)).text, labels)
-            if text and text.lower() not in seen:
+            raw = (await call(request, i)).text
+            text = clean_instruction(raw, labels)
+            if text is None:
+                self.refuse(raw, unusable(raw))
+            elif text.lower() in seen:
+                self.refuse(text, "same as another candidate")
+            else:
                 seen.add(text.lower())
                 found.append(text)
         return found

@@ -95,11 +95,12 @@ async def propose_instructions(
     *,
     seed: int,
     proposer: InstructionProposer | None = None,
-) -> list[str]:
+) -> tuple[list[str], list[RejectedProposal]]:
+    """The proposer's instructions, and the answers it left out with their reasons (source: the proposer)."""
     spec = loaded.spec
     n = spec.search.instructions.propose
     if n == 0:
-        return []
+        return [], []
     wanted = spec.search.instructions
     proposer = proposer or make_proposer(wanted.proposer, wanted.proposer_model or spec.task.model)
     rng = random.Random(seed)
@@ -109,7 +110,8 @@ async def propose_instructions(
     async def call(request: ModelRequest, repeat: int) -> ModelResponse:
         return (await evaluator.complete(request, repeat))[0]
 
-    return await proposer.propose(
+    proposer.rejected = []
+    proposals = await proposer.propose(
         instruction=PromptConfig.from_task(spec.task).instruction or "Complete the task.",
         examples=[(c.input, example_output(c.expected)) for c in shown],
         failures=list(pre.failures[:4]),
@@ -117,18 +119,27 @@ async def propose_instructions(
         n=n,
         call=call,
     )
+    return proposals, [RejectedProposal(text, wanted.proposer, reason) for text, reason in proposer.rejected]
 
 
 def assemble_space(
-    loaded: LoadedSpec, dataset: Dataset, pre: PrePass, proposals: list[str], *, seed: int, factors: bool = False
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    pre: PrePass,
+    proposals: list[str],
+    *,
+    seed: int,
+    factors: bool = False,
+    refused: tuple[RejectedProposal, ...] = (),
 ) -> SearchSpace:
     """The dimensions of a run's space. ``factors`` (the ``evolve`` search): the instruction is a growing
     dimension (present even with the spec's instruction alone) and demos are whole sets built now
-    (:func:`~promptopt.search_spaces.demo_sets`) instead of k, strategy, seed and order drawn jointly."""
+    (:func:`~promptopt.search_spaces.demo_sets`) instead of k, strategy, seed and order drawn jointly.
+    ``refused``: proposals left out before (the proposer's), kept with the instruction dimension."""
     spec, task = loaded.spec, loaded.spec.task
     base = PromptConfig.from_task(task)
     dims: list[Dimension] = []
-    instructions = _instructions(loaded, dataset, proposals, seed=seed, growing=factors)
+    instructions = _instructions(loaded, dataset, proposals, seed=seed, growing=factors, refused=refused)
     if factors or len(instructions.candidates) > 1:
         dims.append(instructions)
     fs = spec.search.few_shot
@@ -157,7 +168,13 @@ def assemble_space(
 
 
 def _instructions(
-    loaded: LoadedSpec, dataset: Dataset, proposals: list[str], *, seed: int, growing: bool
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    proposals: list[str],
+    *,
+    seed: int,
+    growing: bool,
+    refused: tuple[RejectedProposal, ...],
 ) -> InstructionDimension:
     """The spec's instruction, its hand-written variants, the data's edits and the proposer's proposals, each
     checked (:func:`~promptopt.search_spaces.check_instruction`); the rejected kept with their reasons."""
@@ -166,8 +183,8 @@ def _instructions(
     first = PromptConfig.from_task(task).instruction
     candidates = [first] + [v for v in wanted.variants if v != first]
     sources = ["spec"] + ["variant"] * (len(candidates) - 1)
-    edits, refused = data_edits(first, dataset.train.cases, task.output.labels, seed=seed, operators=wanted.operators)
-    rejected = [RejectedProposal(r.text, r.source, r.reason) for r in refused]
+    edits, failed = data_edits(first, dataset.train.cases, task.output.labels, seed=seed, operators=wanted.operators)
+    rejected = [*refused] + [RejectedProposal(r.text, r.source, r.reason) for r in failed]
     offered = [(e.text, e.source) for e in edits] + [(p, wanted.proposer) for p in proposals]
     for text, source in offered:
         duplicate = "same as another candidate" if text in candidates else None

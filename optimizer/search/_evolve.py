@@ -6,10 +6,13 @@ then models a joint draw of every parameter from a handful of noisy scores. This
 
 1. **starts where a practitioner would**: the baseline, then the designed point (every dimension at its
    :meth:`~promptopt.search_spaces.Dimension.design` value: a label-balanced demo set, constrained output);
-2. **moves one factor at a time** from the incumbent (the best validation score so far; a tie keeps the
-   earlier): the factors take turns (instruction, demo set, constraint, model ...), each trying its next
-   untried level, in the dimension's order, with the incumbent's other values;
-3. **grows the instruction pool** when every instruction has been tried: a parent is drawn from the per-case
+2. **moves one factor at a time** from the anchor: each factor at its level of largest effect in an additive
+   model of every trial so far (ridge least squares on one-hot levels, so one noisy pair of 30-row evals does
+   not flip a factor; the anchor itself is evaluated first when it is new). The factors take turns
+   (instruction, demo set, constraint, model ...), each trying its next untried level, in the dimension's
+   order, with the anchor's other values;
+3. **grows the instruction pool** once every factor had a turn since the last generation: a parent is drawn
+   from the per-case
    Pareto front of the trials (GEPA, arXiv 2507.19457: each trial weighted by the validation cases on which
    it is among the best, dominated trials left out), run on a sample of *train* cases (never validation,
    confirmation or test), and its mistakes write children: with no model, the ``reflect:cases`` edit (the
@@ -17,7 +20,7 @@ then models a joint draw of every parameter from a handful of noisy scores. This
    with ``search.instructions.proposer_model``, that model's rewrite, shown the score-sorted trajectory of
    earlier instructions (OPRO) and the mistakes. Each child is checked before any call is spent on it
    (:func:`~promptopt.search_spaces.check_instruction`); a rejected one is kept with its reason. A child is
-   tried first with its parent's other values; the pool grows again only after the other factors had a turn.
+   tried first with its parent's other values.
 
 The growing instruction is an integer parameter over the run's append-only pool, kept with the run's space
 (see :class:`~promptopt.search_spaces.InstructionDimension`); the space is saved after each generation, so a
@@ -31,6 +34,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -80,21 +84,56 @@ def incumbent(trials: list[Scored]) -> Scored:
     return max(trials, key=lambda t: (t.score, -t.number))
 
 
+RIDGE = 1.0  # shrinks a level seen in one trial halfway to the mean: one noisy score is weak evidence
+
+
+def main_effects(space: SearchSpace, trials: list[Scored]) -> dict[str, dict[Any, float]]:
+    """Each tried level's effect on the score in an additive model of the trials (ridge least squares on
+    one-hot levels, scores centred): the evidence of every trial pooled, so that a factor's best level is
+    not read off one noisy pair of evals."""
+    grid = space.grid()
+    columns = [
+        (name, v) for name, values in grid.items() for v in values if any(t.params.get(name) == v for t in trials)
+    ]
+    x = np.array([[float(t.params.get(name) == v) for name, v in columns] for t in trials])
+    y = np.array([t.score for t in trials])
+    coef = np.linalg.solve(x.T @ x + RIDGE * np.eye(len(columns)), x.T @ (y - y.mean()))
+    effects: dict[str, dict[Any, float]] = {name: {} for name in grid}
+    for (name, v), c in zip(columns, coef, strict=True):
+        effects[name][v] = float(c)
+    return effects
+
+
+def anchor(space: SearchSpace, trials: list[Scored]) -> dict[str, Any]:
+    """The configuration the trials point to: each factor at its level of largest effect (a tie, within
+    1e-9, keeps the best trial's level)."""
+    best = {**space.baseline(), **incumbent(trials).params}
+    point = {}
+    for name, levels in main_effects(space, trials).items():
+        top = max(levels.values(), default=0.0)
+        point[name] = best[name] if levels.get(best[name], -1.0) >= top - 1e-9 else max(levels, key=levels.__getitem__)
+    return point
+
+
 def next_points(space: SearchSpace, trials: list[Scored], seen: set[str], n: int) -> list[dict[str, Any]]:
-    """Up to ``n`` unseen configurations, each the incumbent with one factor moved to its next untried level;
-    the factors take turns, starting from the one after the last move (``len(trials)`` turns so far)."""
-    best = incumbent(trials)
+    """Up to ``n`` unseen configurations: the :func:`anchor` if it was not evaluated yet, then the anchor with
+    one factor moved to its next untried level; the factors take turns, starting from the one after the last
+    move (``len(trials)`` turns so far)."""
+    best = anchor(space, trials)
     grid = space.grid()
     tried = {name: {t.params.get(name) for t in trials} for name in grid}
     factors = list(grid)
     points: list[dict[str, Any]] = []
     hashes = set(seen)
+    if space.config(best).hash not in hashes and n > 0:
+        points.append(best)
+        hashes.add(space.config(best).hash)
     turn = len(trials)
-    for _ in range(n):
+    while len(points) < n:
         for offset in range(len(factors)):
             name = factors[(turn + offset) % len(factors)]
             levels = [v for v in grid[name] if v not in tried[name]] + [v for v in grid[name] if v in tried[name]]
-            point = _move(space, best.params, name, levels, hashes)
+            point = _move(space, best, name, levels, hashes)
             if point is not None:
                 points.append(point)
                 hashes.add(space.config(point).hash)
@@ -172,7 +211,7 @@ class EvolvePlan:
         if not trials:
             return self.space
         dim = _instructions(self.space)
-        if dim is not None and dim.growing and self._time_to_grow(study, trials, dim):
+        if dim is not None and dim.growing and self._time_to_grow(study):
             await self._generation(study, trials, dim)
         seen = {t.user_attrs["config_hash"] for t in study.get_trials(deepcopy=False) if "config_hash" in t.user_attrs}
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
@@ -180,16 +219,13 @@ class EvolvePlan:
             study.enqueue_trial(point, user_attrs={"planned": "move"})
         return self.space
 
-    def _time_to_grow(self, study: optuna.Study, trials: list[Scored], dim: InstructionDimension) -> bool:
-        """Every instruction has been tried, and the other factors had their turns since the last child (so a
-        growing pool does not crowd out the demo sets and the rest)."""
-        used = {t.params.get("instruction") for t in trials}
-        if not all(i in used for i in range(len(dim.candidates))):
-            return False
-        others = len(self.space.distributions()) - 1
+    def _time_to_grow(self, study: optuna.Study) -> bool:
+        """A generation is due once every factor had a turn since the last one (or since the designed start),
+        so that a growing pool neither waits for every initial candidate nor crowds out the other factors."""
+        factors = len(self.space.distributions())
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-        recent = finished[-others:] if others else []
-        return not any(t.user_attrs.get("planned") == "child" for t in recent)
+        last = max((i for i, t in enumerate(finished) if t.user_attrs.get("planned") == "child"), default=1)
+        return len(finished) - 1 - last >= factors
 
     async def _generation(self, study: optuna.Study, trials: list[Scored], dim: InstructionDimension) -> None:
         rng = random.Random(f"evolve:{self.seed}:{dim.generations}")

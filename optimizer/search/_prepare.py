@@ -19,7 +19,7 @@ from promptopt.search._build import PrePass, assemble_space, needs_prepass, prep
 from promptopt.search._events import OnEvent, PrepassStarted, SpaceBuilt, TrialsRecovered
 from promptopt.search._plan import RunOptions
 from promptopt.search._study import make_sampler, open_study, recover_interrupted
-from promptopt.search_spaces import SearchSpace
+from promptopt.search_spaces import RejectedProposal, SearchSpace
 from promptopt.spec import LoadedSpec
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ async def build_space(
     scorers = build_scorers(
         loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(), source=str(loaded.path)
     )
-    pre = PrePass((), ())
+    pre, refused = PrePass((), ()), list[RejectedProposal]()
     try:
         if needs_prepass(loaded):
             on_event(PrepassStarted())
@@ -101,10 +101,10 @@ async def build_space(
                 seed=seed,
             )
         with paying() as spent:  # outside any eval: the run keeps the count with its space
-            proposals = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
+            proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
-    space = assemble_space(loaded, dataset, pre, proposals, seed=seed, factors=factors)
+    space = assemble_space(loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused))
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd)
 
 

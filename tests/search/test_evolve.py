@@ -13,7 +13,7 @@ from promptopt.config import Example, PromptConfig
 from promptopt.engine import ExperimentRole, Services
 from promptopt.models import ScriptedBackend
 from promptopt.search import InstructionsEvolved, RunOptions, SearchRun
-from promptopt.search._evolve import Scored, incumbent, next_points, pareto_weights
+from promptopt.search._evolve import Scored, anchor, incumbent, main_effects, next_points, pareto_weights
 from promptopt.search_spaces import (
     ConstrainedDimension,
     DemoSetDimension,
@@ -72,6 +72,35 @@ def test_a_better_trial_becomes_the_incumbent_and_a_tie_keeps_the_earlier():
     trials, _ = _scored(space, [({}, 0.5), ({"instruction": 1}, 0.5), ({"instruction": 2}, 0.7)])
     assert incumbent(trials).number == 2
     assert incumbent(trials[:2]).number == 0
+
+
+def test_the_anchor_pools_every_trial_so_one_lucky_score_does_not_flip_a_factor():
+    space = _space()
+    rows = [
+        ({"instruction": 0, "demo_set": 1, "constrained": True}, 0.60),
+        ({"instruction": 1, "demo_set": 1, "constrained": True}, 0.60),
+        ({"instruction": 2, "demo_set": 1, "constrained": True}, 0.60),
+        ({"instruction": 0, "demo_set": 1, "constrained": False}, 0.63),  # one lucky eval: the best trial
+        ({"instruction": 1, "demo_set": 1, "constrained": False}, 0.40),
+        ({"instruction": 2, "demo_set": 1, "constrained": False}, 0.40),
+    ]
+    trials, seen = _scored(space, rows)
+    assert incumbent(trials).params["constrained"] is False
+    effects = main_effects(space, trials)
+    assert effects["constrained"][True] > effects["constrained"][False]
+    assert set(effects["demo_set"]) == {1}  # untried levels have no effect to read
+    assert anchor(space, trials) == {"instruction": 0, "demo_set": 1, "constrained": True}
+
+
+def test_a_new_anchor_is_evaluated_before_any_move():
+    space = _space()
+    rows = [
+        ({"instruction": 0, "demo_set": 0, "constrained": False}, 0.2),
+        ({"instruction": 1, "demo_set": 0, "constrained": False}, 0.5),
+        ({"instruction": 0, "demo_set": 1, "constrained": False}, 0.5),
+    ]
+    trials, seen = _scored(space, rows)
+    assert next_points(space, trials, seen, 1) == [{"instruction": 1, "demo_set": 1, "constrained": False}]
 
 
 def test_no_point_is_planned_when_every_neighbour_was_evaluated():
@@ -224,3 +253,24 @@ def test_without_a_proposer_model_no_model_writes_instructions(tmp_path):
     result, _, _, backend, _ = evolve_run(tmp_path, proposer_model=None)
     assert {r.model for r in backend.calls} == {"fake/m"}
     assert "Hard cases:" in result.best.config["messages"][0]["content"]
+
+
+def test_the_proposer_keeps_what_it_left_out_with_the_reason():
+    from promptopt.models import ModelResponse
+    from promptopt.search_spaces import GroundedProposer
+
+    answers = iter(["ok.", "Decide the sentiment of the review.", "Decide the sentiment of the review.", "{{x}} yes"])
+
+    async def call(request, repeat):
+        return ModelResponse(text=next(answers), prompt_tokens=1, completion_tokens=1)
+
+    proposer = GroundedProposer("fake/m", attempts=2)
+    found = asyncio.run(
+        proposer.propose(instruction="Label it.", examples=[], failures=[], labels=LABELS, n=2, call=call)
+    )
+    assert found == ["Decide the sentiment of the review. Answer with one word: positive or negative."]
+    assert [reason for _, reason in proposer.rejected] == [
+        "too short (under 15 characters)",
+        "same as another candidate",
+        "has a placeholder",
+    ]
