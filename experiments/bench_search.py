@@ -715,6 +715,63 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def sign_flip_p(diffs: Sequence[float]) -> float:
+    """Two-sided p-value of a paired sign-flip permutation test of mean(diffs) = 0: exact over every sign
+    pattern up to 16 pairs, else 20,000 seeded draws.
+
+    Example:
+        >>> sign_flip_p([0.1] * 5)  # every pair the same way: only 2 of the 32 patterns are as extreme
+        0.0625
+    """
+    import itertools
+    import random
+
+    n, observed = len(diffs), abs(sum(diffs))
+    if n == 0:
+        return 1.0
+    if n <= 16:
+        patterns: Any = itertools.product((1, -1), repeat=n)
+        total = 2**n
+    else:
+        rng = random.Random(0)
+        total = 20_000
+        patterns = ([rng.choice((1, -1)) for _ in range(n)] for _ in range(total))
+    hits = sum(abs(sum(s * d for s, d in zip(signs, diffs, strict=True))) >= observed - 1e-12 for signs in patterns)
+    return hits / total
+
+
+def paired(runs: list[dict[str, Any]], ours: str = "ours-evolve") -> list[dict[str, Any]]:
+    """``ours`` against every other method at each budget level, over the (dataset, seed) pairs both ran:
+    per-dataset mean test difference, the pooled mean, wins/ties/losses and the sign-flip p-value."""
+    at: dict[tuple[str, str, str, int], float] = {
+        (level_of(r), r["method"], r["dataset"], r["seed"]): r["test"] for r in runs if r.get("test") is not None
+    }
+    out = []
+    for level, method in sorted({(lv, m) for lv, m, _, _ in at if m != ours}):
+        keys = sorted((d, s) for lv, m, d, s in at if lv == level and m == method and (lv, ours, d, s) in at)
+        if not keys:
+            continue
+        diffs = [at[level, ours, d, s] - at[level, method, d, s] for d, s in keys]
+        by_dataset: dict[str, list[float]] = {}
+        for (d, _), x in zip(keys, diffs, strict=True):
+            by_dataset.setdefault(d, []).append(x)
+        out.append(
+            {
+                "ours": ours,
+                "against": method,
+                "budget_level": level,
+                "pairs": len(diffs),
+                "mean_difference": statistics.fmean(diffs),
+                "by_dataset": {d: statistics.fmean(x) for d, x in by_dataset.items()},
+                "wins": sum(x > 1e-9 for x in diffs),
+                "ties": sum(abs(x) <= 1e-9 for x in diffs),
+                "losses": sum(x < -1e-9 for x in diffs),
+                "p_value": sign_flip_p(diffs),
+            }
+        )
+    return out
+
+
 def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) -> list[dict[str, Any]]:
     from promptopt.models import LOCAL_DEFAULT_MODEL, LiteLLMBackend
 
@@ -1077,6 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         {
             "runs": runs,
             "summary": summarise(runs),
+            "paired": paired(runs),
             "not_measured": not_measured(args, runs),
             "explanations": EXPLANATIONS,
         }

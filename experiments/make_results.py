@@ -194,9 +194,9 @@ def search_table(d: dict[str, Any]) -> str:
         "calls = calls that reached the model before the test split (cache misses: pre-pass, proposals, "
         "trials); all calls adds the test evaluations of the baseline and the winner.",
         "",
-        "| dataset | method | seeds | baseline test | winner test, mean ± sd (min-max) | winner validation "
+        "| dataset | method | budget | seeds | baseline test | winner test, mean ± sd (min-max) | winner validation "
         "| configs evaluated | search calls | all calls | wall s | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in d["summary"]:
         spread = (
@@ -205,11 +205,29 @@ def search_table(d: dict[str, Any]) -> str:
             else ""
         )
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['seeds']} | {_f(r.get('baseline_test'), 3)} "
+            f"| {r['dataset']} | {r['method']} | {r.get('budget_level', 'mipro')} | {r['seeds']} "
+            f"| {_f(r.get('baseline_test'), 3)} "
             f"| {_f(r.get('test'), 3)}{spread} | {_f(r.get('validation'), 3)} "
             f"| {_f(r.get('evaluated_configs'), 0)} | {_f(r.get('search_calls'), 0)} "
             f"| {_f(r.get('model_calls'), 0)} | {_f(r.get('wall_s'), 0)} | {_search_note(r)} |"
         )
+    if d.get("paired"):
+        lines += [
+            "",
+            "Paired over the (dataset, seed) pairs both methods ran: the mean test difference (ours minus the "
+            "other), per dataset and pooled, wins/ties/losses, and a two-sided sign-flip permutation p-value "
+            "(exact up to 16 pairs).",
+            "",
+            "| ours | against | budget | pairs | mean difference | by dataset | wins / ties / losses | p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for p in d["paired"]:
+            per = ", ".join(f"{k} {v:+.3f}" for k, v in p["by_dataset"].items())
+            lines.append(
+                f"| {p['ours']} | {p['against']} | {p['budget_level']} | {p['pairs']} "
+                f"| {p['mean_difference']:+.3f} | {per} | {p['wins']} / {p['ties']} / {p['losses']} "
+                f"| {p['p_value']:.3f} |"
+            )
     lines += [
         "",
         "Wall times depend on the prompts each method tried (few-shot examples lengthen them) and on other "
@@ -235,7 +253,7 @@ def _search_note(r: dict[str, Any]) -> str:
 
 
 def _search_verdict(d: dict[str, Any]) -> str:
-    by = {(r["dataset"], r["method"]): r for r in d["summary"]}
+    by = {(r["dataset"], r["method"]): r for r in d["summary"] if r.get("budget_level", "mipro") == "mipro"}
     notes: list[str] = []
     said: set[str] = set()
 

@@ -258,3 +258,21 @@ def test_search_runs_of_two_sittings_make_one_table_with_both_commits(tmp_path, 
     assert summary["random"]["seeds"] == 2 and summary["random"]["test"] == pytest.approx(0.7)
     assert "random" in results["not_measured"] and "sst2 seed 2" in results["not_measured"]
     assert json.loads((tmp_path / "out" / "search.json").read_text())["commit"] == "613784e, abc1234"
+
+
+def test_paired_comparison_over_dataset_seed_pairs():
+    sys.path.insert(0, str(EXPERIMENTS))
+    import bench_search
+
+    def run(method: str, dataset: str, seed: int, test: float) -> dict:
+        return {"method": method, "dataset": dataset, "seed": seed, "test": test, "budget_level": "mipro"}
+
+    runs = [run("ours-evolve", d, s, 0.7) for d in ("a", "b") for s in range(3)]
+    runs += [run("random", d, s, 0.6) for d in ("a", "b") for s in range(3)]
+    runs += [run("random", "c", 0, 0.9), run("mipro", "a", 0, 0.7)]  # no pair for c; one tie with mipro
+    by = {p["against"]: p for p in bench_search.paired(runs)}
+    assert by["random"]["pairs"] == 6 and by["random"]["wins"] == 6
+    assert by["random"]["by_dataset"] == pytest.approx({"a": 0.1, "b": 0.1})
+    assert by["random"]["p_value"] == pytest.approx(2 / 64)  # all six one way: 2 of the 64 sign patterns
+    assert by["mipro"]["ties"] == 1 and by["mipro"]["p_value"] == 1.0
+    assert bench_search.sign_flip_p([0.1, -0.1]) == 1.0
