@@ -29,7 +29,8 @@ def run_json(result: Any) -> dict[str, Any]:
     score; ``confirmation_score`` a shortlisted candidate's on the confirmation slice. A candidate's ``cost_usd``
     and ``mean_latency_s`` are what its validation eval paid (0 and null when every response was cached);
     ``cost_per_row_usd`` and ``latency_per_row_s`` are what its model call costs and takes per row when it really
-    runs (the cost and latency objectives)."""
+    runs (the cost and latency objectives). ``instructions`` counts the instruction candidates by source, the
+    evolve search's generations and the rejected proposals by reason."""
 
     def cand(c: Any) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ def run_json(result: Any) -> dict[str, Any]:
         "leaderboard": [cand(c) for c in result.leaderboard],
         "pareto": [cand(c) for c in result.pareto],
         "promotion": None if result.promotion is None else result.promotion.model_dump(mode="json"),
+        "instructions": None if result.instructions is None else result.instructions.model_dump(mode="json"),
     }
 
 

@@ -37,13 +37,14 @@ from promptopt.search._prepare import (
     run_space,
 )
 from promptopt.search._promote import promote_winner
-from promptopt.search._results import Candidate, RunResult
+from promptopt.search._results import Candidate, InstructionPool, RunResult
 from promptopt.search._run import SearchRun
 from promptopt.search._study import SAMPLERS, make_sampler, open_study, optuna_storage_url, recover_interrupted
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus, failed_outcome, run_trial
 from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
 
 __all__ = [
+    "InstructionPool",
     "EvolvePlan",
     "InstructionsEvolved",
     "DIRECTIONS",

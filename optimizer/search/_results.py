@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from pydantic import BaseModel, ConfigDict
@@ -10,6 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from promptopt.config import PromptConfig
 from promptopt.registry import PromotionDecision
 from promptopt.search._events import StopReason
+
+if TYPE_CHECKING:
+    from promptopt.search_spaces import SearchSpace
 
 
 class Candidate(BaseModel):
@@ -57,6 +61,33 @@ class Candidate(BaseModel):
         )
 
 
+class InstructionPool(BaseModel):
+    """Where a run's instruction candidates came from: how many of each source (``spec``, ``operator:<name>``,
+    the proposer, ``reflect:cases`` ...), how many generations the ``evolve`` search wrote, and how many
+    proposals were rejected for each reason (the texts are in the run's space and its report)."""
+
+    model_config = ConfigDict(frozen=True)
+    candidates: int
+    generations: int = 0
+    sources: dict[str, int]
+    rejected: dict[str, int]
+
+    @classmethod
+    def of_space(cls, space: SearchSpace) -> InstructionPool | None:
+        """The pool of ``space``'s instruction dimension (``None``: the space has none)."""
+        from promptopt.search_spaces import InstructionDimension
+
+        dim = next((d for d in space.dimensions if isinstance(d, InstructionDimension)), None)
+        if dim is None:
+            return None
+        return cls(
+            candidates=len(dim.candidates),
+            generations=dim.generations,
+            sources=dict(Counter(dim.sources)),
+            rejected=dict(Counter(r.reason for r in dim.rejected)),
+        )
+
+
 class RunResult(BaseModel):
     """A finished run: its figures, the baseline and the winner (``best``, first of the leaderboard) with their
     held-out scores, the lift, and the promotion decision."""
@@ -78,6 +109,7 @@ class RunResult(BaseModel):
     leaderboard: tuple[Candidate, ...]
     pareto: tuple[Candidate, ...] = ()
     promotion: PromotionDecision | None = None
+    instructions: InstructionPool | None = None
 
     @property
     def validation_test_gap(self) -> float | None:

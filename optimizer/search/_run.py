@@ -18,7 +18,7 @@ from promptopt.search._loop import count_trials, search_loop
 from promptopt.search._plan import RunOptions, plan_run
 from promptopt.search._prepare import begin_run, open_run_study, queue_start, run_space
 from promptopt.search._promote import promote_winner
-from promptopt.search._results import RunResult
+from promptopt.search._results import InstructionPool, RunResult
 from promptopt.search._trial import TrialContext
 from promptopt.search._verdict import TestEvals, give_verdict
 from promptopt.spec import LoadedSpec
@@ -137,6 +137,7 @@ class SearchRun:
             wall_s=time.monotonic() - t0,
             promotion=promotion,
         )
+        result = result.model_copy(update={"instructions": InstructionPool.of_space(space)})
         store.finish_run(run.id, status="finished", result=result.model_dump(mode="json"))
         return result
 

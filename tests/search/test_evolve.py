@@ -274,3 +274,12 @@ def test_the_proposer_keeps_what_it_left_out_with_the_reason():
         "same as another candidate",
         "has a placeholder",
     ]
+
+
+def test_the_result_counts_the_pool_by_source_and_the_rejected_by_reason(tmp_path):
+    result, _, _, _, _ = evolve_run(tmp_path)
+    pool = result.instructions
+    assert pool is not None and pool.generations >= 1
+    assert pool.sources["spec"] == 1 and pool.sources["operator:format"] == 1 and pool.sources["reflect:cases"] >= 1
+    assert pool.candidates == sum(pool.sources.values())
+    assert pool.rejected["has a placeholder"] >= 1
