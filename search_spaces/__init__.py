@@ -19,6 +19,7 @@ from promptopt.search_spaces._operators import (
     check_instruction,
     data_edits,
     reflect_on_cases,
+    reflect_on_definitions,
 )
 from promptopt.search_spaces._proposers import (
     PROPOSERS,
@@ -58,5 +59,6 @@ __all__ = [
     "dimension_from_json",
     "make_proposer",
     "reflect_on_cases",
+    "reflect_on_definitions",
     "select_examples",
 ]

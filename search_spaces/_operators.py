@@ -161,11 +161,7 @@ def reflect_on_cases(
         >>> reflect_on_cases("Classify. Answer with exactly one of: a, b.", [({"t": "odd one"}, "a", "b")], ("a", "b"))
         'Classify. Hard cases: "odd one" is b. Answer with exactly one of: a, b.'
     """
-    body = parent.strip()
-    tail = ""
-    cut = body.rfind("Answer with exactly one of:") if labels else body.rfind(_format_line(labels))
-    if cut > 0:
-        body, tail = body[:cut].strip(), body[cut:].strip()
+    body, tail = _split_format(parent, labels)
     if HINTS_LEAD in body:
         body = body[: body.index(HINTS_LEAD)].strip()
     first: dict[str, tuple[dict[str, object], str, str]] = {}
@@ -185,6 +181,50 @@ def reflect_on_cases(
             break
         hints.append(hint)
     return _compose(body, hints, tail) if hints else None
+
+
+LABELS_LEAD = "The labels:"
+
+
+def reflect_on_definitions(
+    parent: str,
+    failures: list[tuple[dict[str, object], str, str]],
+    train: tuple[Case, ...],
+    labels: tuple[str, ...] | None,
+    rng: random.Random,
+) -> str | None:
+    """A child of ``parent`` whose label definitions show the parent's mistakes: each label defined by a
+    short input it got wrong (expected that label), else by a train example of the label; the parent's own
+    definitions and hard-case line are replaced, its answer-format line stays last (added if it had none).
+    ``None`` for a task without labels or when a label has no short example.
+
+    Example:
+        >>> train = (Case(id="1", input={"t": "fine"}, expected="a"), Case(id="2", input={"t": "bad"}, expected="b"))
+        >>> reflect_on_definitions("Classify.", [({"t": "odd one"}, "a", "b")], train, ("a", "b"), random.Random(0))
+        'Classify. The labels: a (e.g. "fine"); b (e.g. "odd one"). Answer with exactly one of: a, b.'
+    """
+    if not labels:
+        return None
+    body, tail = _split_format(parent, labels)
+    for lead in (LABELS_LEAD, HINTS_LEAD):
+        if lead in body:
+            body = body[: body.index(lead)].strip()
+    parts = []
+    for label in labels:
+        missed = [_short(Case(id="m", input=dict(i), expected=y)) for i, _, y in failures if y == label]
+        shown = [m for m in missed if m] or [_short(c) for c in train if str(c.expected) == label and _short(c)]
+        if not shown:
+            return None
+        parts.append(f'{label} (e.g. "{rng.choice(shown)}")')
+    definitions = f"{LABELS_LEAD} {'; '.join(parts)}."
+    return " ".join(p for p in (_sentence(body), definitions, tail or _format_line(labels)) if p)
+
+
+def _split_format(text: str, labels: tuple[str, ...] | None) -> tuple[str, str]:
+    """``text`` as (body, its answer-format line or "")."""
+    body = text.strip()
+    cut = body.rfind("Answer with exactly one of:") if labels else body.rfind(_format_line(labels))
+    return (body[:cut].strip(), body[cut:].strip()) if cut > 0 else (body, "")
 
 
 def _compose(body: str, hints: list[str], tail: str) -> str:

@@ -157,6 +157,30 @@ def test_demo_sets_start_with_none_are_distinct_and_round_trip():
         DemoSetDimension(sets[1:], sources[1:])
 
 
+def test_reflect_on_definitions_shows_the_mistakes_and_replaces_the_parents_definitions():
+    import random
+
+    from promptopt.data import Case
+    from promptopt.search_spaces import reflect_on_definitions
+
+    train = (
+        Case(id="1", input={"text": "a fine film"}, expected="positive"),
+        Case(id="2", input={"text": "dull"}, expected="negative"),
+    )
+    parent = (
+        'Decide. The labels: positive (e.g. "x"); negative (e.g. "y"). Answer with exactly one of: positive, negative.'
+    )
+    child = reflect_on_definitions(
+        parent, [({"text": "not bad at all"}, "negative", "positive")], train, LABELS, random.Random(0)
+    )
+    assert child == (
+        'Decide. The labels: positive (e.g. "not bad at all"); negative (e.g. "dull"). '
+        "Answer with exactly one of: positive, negative."
+    )
+    assert reflect_on_definitions("Decide.", [], (), LABELS, random.Random(0)) is None  # nothing to define with
+    assert reflect_on_definitions("Decide.", [], train, None, random.Random(0)) is None
+
+
 def test_reflect_on_cases_replaces_the_parents_hints_and_keeps_the_format_line_last():
     parent = 'Decide. Hard cases: "old" is positive. Answer with exactly one of: positive, negative.'
     failures = [({"text": "dull plot"}, "positive", "negative"), ({"text": "a gem"}, "negative", "positive")]
@@ -172,7 +196,8 @@ def test_reflect_on_cases_replaces_the_parents_hints_and_keeps_the_format_line_l
 
 # -- a run ----------------------------------------------------------------------------------------------------------
 def hard_case_backend() -> ScriptedBackend:
-    """Right on every case with a "Hard cases:" instruction, on half with the answer-format line, on a
+    """Right on every case with label definitions in the instruction ("The labels:", which only reflection
+    writes here), on half with the answer-format line, on a
     quarter otherwise; the proposer model answers with a placeholder (a proposal the check must reject)."""
 
     def answer(request) -> str:
@@ -182,7 +207,7 @@ def hard_case_backend() -> ScriptedBackend:
         right = truth(text)
         wrong = "negative" if right == "positive" else "positive"
         i = int(text.split()[-1])
-        if "Hard cases:" in system:
+        if "The labels:" in system:
             return right
         if "Answer with exactly one of" in system:
             return right if i % 2 == 0 else wrong
@@ -212,12 +237,12 @@ def evolve_run(tmp_path, *, trials: int = 8, proposer_model: str | None = "fake/
 
 def test_an_evolve_run_grows_instructions_from_train_mistakes_and_the_child_wins(tmp_path):
     result, dataset, store, backend, events = evolve_run(tmp_path)
-    assert "Hard cases:" in result.best.config["messages"][0]["content"]
+    assert "The labels:" in result.best.config["messages"][0]["content"]
     assert result.best.validation_score == 1.0 and result.best.test_score == 1.0
     space = SearchSpace.from_json(store.get_run(result.run_id).space)
     dim = next(d for d in space.dimensions if isinstance(d, InstructionDimension))
     assert dim.growing and dim.generations >= 1
-    children = [i for i, s in enumerate(dim.sources) if s == "reflect:cases"]
+    children = [i for i, s in enumerate(dim.sources) if s == "reflect:definitions"]
     assert children and all(dim.parents[i] is not None and dim.parents[i] < i for i in children)
     assert any(isinstance(d, DemoSetDimension) for d in space.dimensions)
     evolved = [e for e in events if isinstance(e, InstructionsEvolved)]
@@ -252,7 +277,7 @@ def test_a_rejected_proposal_is_kept_with_its_reason_and_its_calls_are_counted(t
 def test_without_a_proposer_model_no_model_writes_instructions(tmp_path):
     result, _, _, backend, _ = evolve_run(tmp_path, proposer_model=None)
     assert {r.model for r in backend.calls} == {"fake/m"}
-    assert "Hard cases:" in result.best.config["messages"][0]["content"]
+    assert "The labels:" in result.best.config["messages"][0]["content"]
 
 
 def test_the_proposer_keeps_what_it_left_out_with_the_reason():
@@ -280,6 +305,8 @@ def test_the_result_counts_the_pool_by_source_and_the_rejected_by_reason(tmp_pat
     result, _, _, _, _ = evolve_run(tmp_path)
     pool = result.instructions
     assert pool is not None and pool.generations >= 1
-    assert pool.sources["spec"] == 1 and pool.sources["operator:format"] == 1 and pool.sources["reflect:cases"] >= 1
+    assert (
+        pool.sources["spec"] == 1 and pool.sources["operator:format"] == 1 and pool.sources["reflect:definitions"] >= 1
+    )
     assert pool.candidates == sum(pool.sources.values())
     assert pool.rejected["has a placeholder"] >= 1
