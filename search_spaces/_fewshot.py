@@ -101,10 +101,9 @@ class FewShotDimension(Dimension):
 
 
 class DemoSetDimension(Dimension):
-    """Parameters ``demo_set`` (which of the demo sets built before the search; set 0 is none, the spec's own
-    examples) and ``demo_k`` (how many of its examples to show, the first k; 0 shows none). Demos are factors
-    of their own beside the instruction, as MIPROv2 treats them: the search compares a handful of whole sets,
-    and how many examples, instead of drawing k, strategy, seed and order jointly.
+    """Parameter ``demo_set``: which of the demo sets built before the search to show (set 0 is none, the
+    spec's own examples). Demos are a factor of their own beside the instruction, as MIPROv2 treats them: the
+    search compares a handful of whole sets instead of drawing k, strategy, seed and order jointly.
 
     ``sources`` names each set's make (``none``, ``balanced:0``, ``bootstrapped:1`` ...).
     """
@@ -112,30 +111,25 @@ class DemoSetDimension(Dimension):
     kind: ClassVar[str] = "demo_set"
 
     def __init__(self, sets: tuple[tuple[Example, ...], ...], sources: tuple[str, ...]) -> None:
-        if len(sets) < 2 or sets[0] or len(sources) != len(sets) or not all(sets[1:]):
+        if len(sets) < 2 or sets[0] or len(sources) != len(sets):
             raise ValueError("a demo-set dimension needs 'none' first, at least one set, and one source per set")
         self.sets, self.sources = tuple(tuple(s) for s in sets), tuple(sources)
-        self.max_k = max(len(s) for s in self.sets)
 
     def distributions(self) -> dict[str, BaseDistribution]:
-        return {
-            "demo_set": CategoricalDistribution(list(range(len(self.sets)))),
-            "demo_k": IntDistribution(0, self.max_k),
-        }
+        return {"demo_set": CategoricalDistribution(list(range(len(self.sets))))}
 
     def baseline(self) -> dict[str, Any]:
-        return {"demo_set": 0, "demo_k": self.max_k}
+        return {"demo_set": 0}
 
     def design(self) -> dict[str, Any]:
-        # The first set built (label-balanced where the spec allows it, see demo_sets), every example of it.
-        return {"demo_set": 1, "demo_k": self.max_k}
+        return {"demo_set": 1}  # the first set built: label-balanced where the spec allows it (see demo_sets)
 
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
-        idx, k = int(params["demo_set"]), int(params["demo_k"])
-        if idx == 0 or k == 0:
+        idx = int(params["demo_set"])
+        if idx == 0:
             return config
         origin = {**config.origin, "fewshot": self.sources[idx]}
-        return config.model_copy(update={"examples": self.sets[idx][:k], "origin": origin})
+        return config.model_copy(update={"examples": self.sets[idx], "origin": origin})
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -4,10 +4,8 @@ and instructions that grow during the run.
 Why not TPE at these budgets: a run buys 12 to 40 full evals; TPE spends its first 8 on random start-up and
 then models a joint draw of every parameter from a handful of noisy scores. This search instead:
 
-1. **starts where a practitioner would, then spreads**: the baseline, the designed point (every dimension at
-   its :meth:`~promptopt.search_spaces.Dimension.design` value: a label-balanced demo set, constrained
-   output), then one seeded random draw per factor (measured: without them the moves from the design never
-   reached the instructions that won on SUBJ, and random search beat this search there by 0.10);
+1. **starts where a practitioner would**: the baseline, then the designed point (every dimension at its
+   :meth:`~promptopt.search_spaces.Dimension.design` value: a label-balanced demo set, constrained output);
 2. **moves one factor at a time** from the anchor: each factor at its level of largest effect in an additive
    model of every trial so far (ridge least squares on one-hot levels, so one noisy pair of 30-row evals does
    not flip a factor; the anchor itself is evaluated first when it is new). The factors take turns
@@ -216,9 +214,6 @@ class EvolvePlan:
         trials = completed(study)
         if not trials:
             return self.space
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-        if len(finished) < 2 + len(self.space.distributions()):
-            return self.space  # the spread start: the sampler's seeded random draws, one per factor
         dim = _instructions(self.space)
         if dim is not None and dim.growing and self._time_to_grow(study):
             await self._generation(study, trials, dim)
@@ -229,7 +224,7 @@ class EvolvePlan:
         return self.space
 
     def _time_to_grow(self, study: optuna.Study) -> bool:
-        """A generation is due once every factor had a turn since the last one (or since the spread start),
+        """A generation is due once every factor had a turn since the last one (or since the designed start),
         so that a growing pool neither waits for every initial candidate nor crowds out the other factors."""
         factors = len(self.space.distributions())
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))

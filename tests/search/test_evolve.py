@@ -56,14 +56,14 @@ def _scored(space: SearchSpace, rows: list[tuple[dict, float]]) -> tuple[list[Sc
 # -- the plan ---------------------------------------------------------------------------------------------------
 def test_moves_change_one_factor_of_the_incumbent_and_the_factors_take_turns():
     space = _space()
-    design = {"instruction": 0, "demo_set": 1, "demo_k": 2, "constrained": True}
+    design = {"instruction": 0, "demo_set": 1, "constrained": True}
     trials, seen = _scored(space, [({}, 0.2), (design, 0.6)])
     points = next_points(space, trials, seen, 3)
-    # two trials so far: the turn is the third factor's (demo_k), then constrained's, then the instruction's
+    # two trials so far: the turn is the third factor's (constrained), then the instruction's, then the demos'
     assert points == [
-        {**design, "demo_k": 0},
         {**design, "constrained": False},
         {**design, "instruction": 1},
+        {**design, "demo_set": 2},
     ]
 
 
@@ -89,7 +89,7 @@ def test_the_anchor_pools_every_trial_so_one_lucky_score_does_not_flip_a_factor(
     effects = main_effects(space, trials)
     assert effects["constrained"][True] > effects["constrained"][False]
     assert set(effects["demo_set"]) == {1}  # untried levels have no effect to read
-    assert anchor(space, trials) == {"instruction": 0, "demo_set": 1, "demo_k": 2, "constrained": True}
+    assert anchor(space, trials) == {"instruction": 0, "demo_set": 1, "constrained": True}
 
 
 def test_a_new_anchor_is_evaluated_before_any_move():
@@ -100,7 +100,7 @@ def test_a_new_anchor_is_evaluated_before_any_move():
         ({"instruction": 0, "demo_set": 1, "constrained": False}, 0.5),
     ]
     trials, seen = _scored(space, rows)
-    assert next_points(space, trials, seen, 1) == [{"instruction": 1, "demo_set": 1, "demo_k": 2, "constrained": False}]
+    assert next_points(space, trials, seen, 1) == [{"instruction": 1, "demo_set": 1, "constrained": False}]
 
 
 def test_no_point_is_planned_when_every_neighbour_was_evaluated():
@@ -151,10 +151,8 @@ def test_demo_sets_start_with_none_are_distinct_and_round_trip():
     dim = DemoSetDimension(sets, sources)
     assert dimension_from_json(dim.to_json()) == dim
     base = _space().base
-    assert dim.apply(base, {"demo_set": 0, "demo_k": 2}) == base
-    assert dim.apply(base, {"demo_set": 1, "demo_k": 0}) == base
-    assert dim.apply(base, {"demo_set": 1, "demo_k": 2}).examples == sets[1]
-    assert dim.apply(base, {"demo_set": 1, "demo_k": 1}).examples == sets[1][:1]
+    assert dim.apply(base, {"demo_set": 0}) == base
+    assert dim.apply(base, {"demo_set": 1}).examples == sets[1]
     with pytest.raises(ValueError, match="'none' first"):
         DemoSetDimension(sets[1:], sources[1:])
 
