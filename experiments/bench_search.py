@@ -120,14 +120,25 @@ NOTES = {
     "that step proposes nothing (GEPA would otherwise log it and ask the model once more)",
     "ours-evolve": "ours with `--sampler evolve` and the data's instruction edits (format, definitions, role, "
     "summary): demo sets and instructions as separate factors, a designed start, one factor moved at a time "
-    "from the best, and instructions written from the best's mistakes on train during the run (reflect:cases; "
-    "no proposer model); same call budget as ours-tpe",
+    "from an additive model's best, and instructions written during the run from a Pareto parent's mistakes "
+    "on train (reflect:definitions; no proposer model); same call budget as ours-tpe",
     "grid-full": "exhaustive over the full default space (spec + proposed instructions x 0..max_k examples x "
     "strategies x constrained, 1 pool seed); the spec cannot fix the few-shot order, so both orders are in the "
     "grid (grid_size points; at k <= 1 they give the same configuration, which is evaluated once: grid_configs "
     "distinct); seed 0; no call budget: the reference optimum, whose search calls / 10 are the grid10 budget",
 }
 EXPLANATIONS = {
+    "ours-evolve": "The evolve search (e5a72c0) beat MIPROv2 in 7 of the 9 (dataset, seed) pairs (+0.109, sign-flip "
+    "p = 0.039) and matched our TPE (+0.016, p = 0.59), but lost to random search (-0.033, 3 wins, 1 tie, 5 "
+    "losses, p = 0.33), by 0.10 on SUBJ and 0.04 on TREC. Why, measured in its stores: of 13-15 trials, the "
+    "moves from the designed point gave the instruction factor 3-4 turns, all on the data's edits; random "
+    "search's SUBJ and TREC winners used instructions the 135M proposer wrote, at k=0-3 with constrained "
+    "output, which the moves never reached. Re-scoring every configuration of the SUBJ seed-0 run on test "
+    "showed selection was not the problem there (validation 0.633 -> test 0.67 and 0.65 for the two best): "
+    "the configurations it evaluated were worse. At 7a1c054 its children were a hard-case line "
+    "(reflect:cases) and scored under their parents in every run looked at; e5a72c0 grows label tasks by "
+    "reflect:definitions instead (the same means over the 9 pairs). A demo_k factor plus a random spread "
+    "start (018ce24) did worse (-0.066 against random, p = 0.047) and was reverted.",
     "random": "With the same seed, TPE's start-up trials (n_startup_trials=8) are exactly random search's first "
     "trials (Optuna seeds both samplers alike; checked), and the budget buys 12-15 distinct "
     "configurations, so TPE models its choices on 8 to 10 trials scored on 30 validation rows, where "
@@ -887,10 +898,11 @@ def merge_runs(paths: Sequence[Path], commit: str | None) -> list[dict[str, Any]
             key = (run["dataset"], run["seed"], run["method"], run["budget_level"])
             if key in runs:
                 raise SystemExit(f"{path}: run {key} is also in an earlier file; keep one of them")
-            if "commit" not in run:
-                if commit is None:
+            if "commit" not in run:  # older files: the sitting's commit, from the file's header or --commit
+                recorded = commit or (data.get("commit") if isinstance(data, dict) else None)
+                if recorded is None:
                     raise SystemExit(f"{path}: run {key} does not record its commit; pass --commit")
-                run = {**run, "commit": commit}
+                run = {**run, "commit": recorded}
             runs[key] = run
     return sorted(runs.values(), key=lambda r: (r["seed"], DATASETS.index(r["dataset"]), r["method"] != "mipro"))
 
