@@ -40,11 +40,20 @@ def cluster():
     c.shutdown()
 
 
+@pytest.fixture(scope="module")
+def probe_actor(cluster):
+    # One named probe for the module, held here: a handle dropped at the end of each test let Ray destroy
+    # the actor while the next test's get_if_exists still found it ("ActorDiedError ... all references to the
+    # actor were removed"), seen once in a full run.
+    actor = fakes.Probe.options(name=fakes.PROBE).remote()
+    yield actor
+    ray.kill(actor)
+
+
 @pytest.fixture
-def probe(cluster):
-    actor = fakes.Probe.options(name=fakes.PROBE, get_if_exists=True).remote()
-    ray.get(actor.reset.remote())
-    return actor
+def probe(probe_actor):
+    ray.get(probe_actor.reset.remote())
+    return probe_actor
 
 
 def executor(tmp: Path, ctx: TrialContext, *, budget=None, backend_factory=fakes.probed_backend, cache=None):
