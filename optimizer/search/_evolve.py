@@ -134,18 +134,14 @@ def next_points(space: SearchSpace, trials: list[Scored], seen: set[str], n: int
         hashes.add(space.config(best).hash)
     turn = len(trials)
     while len(points) < n:
-        # The factor with the most untried levels moves first (ties: in turn): an instruction pool of nine
-        # gets more moves than a constraint of two, as a random draw would give it.
-        order = [factors[(turn + i) % len(factors)] for i in range(len(factors))]
-        order.sort(key=lambda name: -sum(v not in tried[name] for v in grid[name]))
-        for name in order:
+        for offset in range(len(factors)):
+            name = factors[(turn + offset) % len(factors)]
             levels = [v for v in grid[name] if v not in tried[name]] + [v for v in grid[name] if v in tried[name]]
             point = _move(space, best, name, levels, hashes)
             if point is not None:
                 points.append(point)
                 hashes.add(space.config(point).hash)
-                tried[name].add(point[name])
-                turn += 1
+                turn += offset + 1
                 break
         else:
             break

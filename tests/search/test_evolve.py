@@ -54,17 +54,16 @@ def _scored(space: SearchSpace, rows: list[tuple[dict, float]]) -> tuple[list[Sc
 
 
 # -- the plan ---------------------------------------------------------------------------------------------------
-def test_moves_change_one_factor_and_the_factor_with_most_untried_levels_moves_first():
+def test_moves_change_one_factor_of_the_incumbent_and_the_factors_take_turns():
     space = _space()
     design = {"instruction": 0, "demo_set": 1, "constrained": True}
     trials, seen = _scored(space, [({}, 0.2), (design, 0.6)])
-    points = next_points(space, trials, seen, 4)
-    # untried: instruction 1 and 2, demo set 2, no constraint level; a tie goes to the factor whose turn it is
+    points = next_points(space, trials, seen, 3)
+    # two trials so far: the turn is the third factor's (constrained), then the instruction's, then the demos'
     assert points == [
-        {**design, "instruction": 1},
-        {**design, "instruction": 2},
-        {**design, "demo_set": 2},
         {**design, "constrained": False},
+        {**design, "instruction": 1},
+        {**design, "demo_set": 2},
     ]
 
 
