@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from promptopt.models import ModelRequest, ModelResponse
-from promptopt.search_spaces._proposers import Call, InstructionProposer, _show, clean_instruction, unusable
+from promptopt.search_spaces._proposers import Call, InstructionProposer, _show, clean_instruction
 
 log = logging.getLogger("promptopt.search_spaces")
 DSPY_MODEL_NAME = "promptopt/call"
@@ -199,19 +199,12 @@ class DspyProposer(InstructionProposer):
         tips = [tip for tip in TIPS.values() if tip]
         demos = self._demos(examples, failures)
         found: list[str] = []
-        seen = {instruction.strip().lower()}
+        seen, self.rejected = {instruction.strip().lower()}, []
         for i in range(n * self.attempts):
             if len(found) >= n:
                 break
             raw = await self._one(
                 predictor, {"task_demos": demos, "basic_instruction": instruction, "tip": tips[i % len(tips)]}, i, call
             )
-            text = clean_instruction(_PREFIX.sub("", raw.strip()), labels)
-            if text is None:
-                self.refuse(raw, unusable(raw))
-            elif text.lower() in seen:
-                self.refuse(text, "same as another candidate")
-            else:
-                seen.add(text.lower())
-                found.append(text)
+            self.keep(raw, clean_instruction(_PREFIX.sub("", raw.strip()), labels), found, seen)
         return found

@@ -22,11 +22,16 @@ class InstructionProposer(abc.ABC):
 
     rejected: list[tuple[str, str]]
 
-    def refuse(self, text: str, reason: str) -> None:
-        """Keep ``text`` as rejected, with ``reason``."""
-        if not hasattr(self, "rejected"):
-            self.rejected = []
-        self.rejected.append((text.strip()[:2000], reason))
+    def keep(self, raw: str, text: str | None, found: list[str], seen: set[str]) -> None:
+        """Add ``text`` (``raw`` cleaned; ``None``: unusable) to ``found`` unless ``seen`` has it; what is left
+        out goes to ``rejected`` with its reason."""
+        if text is None:
+            self.rejected.append((raw.strip()[:2000], unusable(raw)))
+        elif text.lower() in seen:
+            self.rejected.append((text, "same as another candidate"))
+        else:
+            seen.add(text.lower())
+            found.append(text)
 
     @abc.abstractmethod
     async def propose(
@@ -118,7 +123,7 @@ class GroundedProposer(InstructionProposer):
         call: Call,
     ) -> list[str]:
         found: list[str] = []
-        seen = {instruction.strip().lower()}
+        seen, self.rejected = {instruction.strip().lower()}, []
         for i in range(n * self.attempts):
             if len(found) >= n:
                 break
@@ -128,14 +133,7 @@ class GroundedProposer(InstructionProposer):
                 params={"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": i},
             )
             raw = (await call(request, i)).text
-            text = clean_instruction(raw, labels)
-            if text is None:
-                self.refuse(raw, unusable(raw))
-            elif text.lower() in seen:
-                self.refuse(text, "same as another candidate")
-            else:
-                seen.add(text.lower())
-                found.append(text)
+            self.keep(raw, clean_instruction(raw, labels), found, seen)
         return found
 
 

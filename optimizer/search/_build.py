@@ -110,7 +110,6 @@ async def propose_instructions(
     async def call(request: ModelRequest, repeat: int) -> ModelResponse:
         return (await evaluator.complete(request, repeat))[0]
 
-    proposer.rejected = []
     proposals = await proposer.propose(
         instruction=PromptConfig.from_task(spec.task).instruction or "Complete the task.",
         examples=[(c.input, example_output(c.expected)) for c in shown],

@@ -205,6 +205,7 @@ class EvolvePlan:
     ) -> None:
         self.loaded, self.dataset, self.services, self.store = loaded, dataset, services, store
         self.space, self.run_id, self.seed, self.on_event = space, run_id, seed, on_event
+        self._per_case: dict[str, dict[str, float]] = {}  # experiment id -> objective by case
 
     async def before_batch(self, study: optuna.Study, size: int) -> SearchSpace:
         """Queue up to ``size`` planned trials (none while queued ones wait), growing the pool first when every
@@ -256,12 +257,9 @@ class EvolvePlan:
                 consider(reflect_on_definitions(text, failures, train, labels, rng), "reflect:definitions")
             elif failures:
                 consider(reflect_on_cases(text, failures, labels), "reflect:cases")
-            if failures:
-                with paying() as spent:
-                    rewrite = await self._rewrite(text, trials, dim, failures)
-                consider(rewrite, f"reflect:{self.loaded.spec.search.instructions.proposer_model}")
-            else:
-                spent = None
+            with paying() as spent:  # the proposer's calls, outside any eval: kept with the space
+                rewrite = await self._rewrite(text, trials, dim, failures) if failures else None
+            consider(rewrite, f"reflect:{self.loaded.spec.search.instructions.proposer_model}")
         except (BudgetExceeded, EvalFailed):
             return  # the next trial meets the same limit and stops the search
         grown = dim.grown(added, rejected)
@@ -269,8 +267,8 @@ class EvolvePlan:
         self.store.save_run_space(
             self.run_id,
             self.space.to_json(),
-            more_calls=spent.calls if spent else 0,
-            more_usd=spent.usd if spent else 0.0,
+            more_calls=spent.calls,
+            more_usd=spent.usd,
         )
         children = range(len(dim.candidates), len(grown.candidates))
         best = anchor(self.space, trials)  # a child goes with the best other factors, not its parent's stale ones
@@ -289,8 +287,10 @@ class EvolvePlan:
         per_case = {}
         for t in trials:
             if t.experiment_id:
-                rows = self.store.get_rows(t.experiment_id)
-                per_case[t.number] = {r.case_id: r.objective for r in rows if r.objective is not None}
+                if t.experiment_id not in self._per_case:  # a finished eval's rows never change: read once
+                    rows = self.store.get_rows(t.experiment_id)
+                    self._per_case[t.experiment_id] = {r.case_id: r.objective for r in rows if r.objective is not None}
+                per_case[t.number] = self._per_case[t.experiment_id]
         weights = pareto_weights(per_case)
         if not weights:
             return incumbent(trials)
