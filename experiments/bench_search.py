@@ -549,8 +549,10 @@ class LogCount(logging.Handler):
 def run_gepa(spec: Path, *, seed: int, calls: int | None, train_rows: int) -> dict[str, Any]:
     """GEPA on the same program, adapter and rows as :func:`run_mipro`, reflecting with the task model itself.
 
-    ``calls`` (the call budget) becomes GEPA's ``max_metric_calls``, which counts task calls on rows: the
-    reflection calls (``reflection_calls``) come on top and are in ``search_calls`` as every call is. A
+    ``calls`` (the call budget) becomes GEPA's ``max_metric_calls``, which counts task calls on rows only, and
+    a stop callback ends the run once ``search_calls`` (every call that reached the model, reflections
+    included) reaches ``calls``: GEPA checks it between iterations, so the last iteration may go past the
+    budget by its minibatch, its reflection and at most one full validation eval (recorded as measured). A
     reflection DSPy cannot parse (AdapterParseError, or an empty instruction) proposes nothing at that step
     and is counted (``reflection_errors_caught``); GEPA would otherwise log it and ask again once.
     ``gepa_logged_errors``: the errors GEPA caught itself (e.g. a minibatch with no parseable prediction)."""
@@ -600,6 +602,9 @@ def run_gepa(spec: Path, *, seed: int, calls: int | None, train_rows: int) -> di
                 num_threads=1,
                 track_stats=True,
                 seed=seed,
+                # max_metric_calls counts task calls on rows, not the reflection calls: the hard stop is
+                # our own counter of every call that reached the model (checked between GEPA's iterations).
+                gepa_kwargs={"stop_callbacks": [lambda state: calls is not None and task.search_calls >= calls]},
             )
             compiled = optimizer.compile(task.program, trainset=task.train, valset=task.val)
             test_score = task.test_score(compiled)
@@ -1140,6 +1145,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     else:
         check_samplers(args.methods)
+        args.results_dir.mkdir(parents=True, exist_ok=True)  # partial results are written after every run
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
             runs = measure(args, Path(tmp), args.results_dir / "search.partial.json")
     results.update(

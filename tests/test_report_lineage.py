@@ -37,6 +37,7 @@ TRIALS = [
     for i, value, twin in [(0, 0.5, None), (1, 0.6, None), (2, 0.9, None), (2, 0.7, None), (1, 0.6, 1), (1, None, None)]
 ]
 PREPASS, REFLECTION, PER_TRIAL = (0.01, 4), (0.02, 3), (0.001, 2)
+PROPOSALS = (0.03, 5)  # the proposer's calls that built the space, recorded with it
 
 
 def _summary(usd: float, calls: int) -> EvalSummary:
@@ -78,7 +79,7 @@ def _run(store: Store, space: SearchSpace | None, trials: list[tuple[dict, float
     reflection; its space kept as the search keeps it."""
     run = store.begin_run(key=f"k{space is None}", name="reviews", spec={}, settings={}, dataset_hash="d")
     if space is not None:
-        store.save_run_space(run.id, space.to_json())
+        store.save_run_space(run.id, space.to_json(), calls=PROPOSALS[1], usd=PROPOSALS[0])
     dist = space.distributions() if space else {"instruction": CategoricalDistribution([0, 1, 2])}
     study = optuna.create_study(study_name=f"run-{run.id}", storage=optuna_storage_url(str(store.url)))
     for number, (params, value, twin) in enumerate(trials):
@@ -128,12 +129,12 @@ def test_rejected_proposals_keep_source_reason_and_parent(evolved):
     ]
 
 
-def test_cost_curve_starts_after_prepass_and_reflection(evolved):
+def test_cost_curve_starts_after_proposals_prepass_and_reflection(evolved):
     report, _, _ = evolved
     first = report.progress[0]
     assert first.trial == 0
-    assert first.cumulative_usd == pytest.approx(PREPASS[0] + REFLECTION[0] + PER_TRIAL[0])
-    assert first.cumulative_calls == PREPASS[1] + REFLECTION[1] + PER_TRIAL[1]
+    assert first.cumulative_usd == pytest.approx(PROPOSALS[0] + PREPASS[0] + REFLECTION[0] + PER_TRIAL[0])
+    assert first.cumulative_calls == PROPOSALS[1] + PREPASS[1] + REFLECTION[1] + PER_TRIAL[1]
 
 
 def test_html_shows_the_chain_scores_and_reason_escaped(evolved):

@@ -88,7 +88,7 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
         baseline_config=configs.get(_role(rows, "baseline")),
         winner_config=configs.get(_role(rows, "winner")),
         distributions=distributions(trials),
-        progress=_progress(points, _unattributed(experiments)),
+        progress=_progress(points, _unattributed(record, experiments)),
         importance=importance(trials, directions) if trials else Importance(note="no trial yet"),
         models=_spreads(rows),
         case_diff=_case_diff(store, result, seed=seed),
@@ -115,7 +115,10 @@ def _model(by_trial: Mapping[int, list[ExperimentRecord]], trial: Any) -> str | 
 
 def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[float, int]]:
     return {
-        n: (sum(e.summary.cost_usd for e in exps if e.summary), sum(e.summary.model_calls for e in exps if e.summary))
+        n: (
+            sum(e.summary.cost_usd for e in exps if e.summary),
+            sum(e.summary.model_calls + e.summary.scorer_calls for e in exps if e.summary),
+        )
         for n, exps in by_trial.items()
     }
 
@@ -123,11 +126,14 @@ def _paid(by_trial: Mapping[int, list[ExperimentRecord]]) -> dict[int, tuple[flo
 _OUTSIDE_TRIALS = (ExperimentRole.PREPASS, ExperimentRole.REFLECTION)
 
 
-def _unattributed(experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
-    """What the run paid outside trials (the pre-pass, and the reflections that wrote new instructions): where
-    the cumulative cost curves start."""
+def _unattributed(record: RunRecord, experiments: Sequence[ExperimentRecord]) -> tuple[float, int]:
+    """What the run paid outside trials, where the cumulative cost curves start: the pre-pass, the reflections
+    that wrote new instructions, and the proposer's calls that built and grew the space."""
     pre = [e.summary for e in experiments if e.role in _OUTSIDE_TRIALS and e.summary is not None]
-    return sum(s.cost_usd for s in pre), sum(s.model_calls for s in pre)
+    return (
+        record.space_usd + sum(s.cost_usd for s in pre),
+        record.space_calls + sum(s.model_calls + s.scorer_calls for s in pre),
+    )
 
 
 def _lineage(

@@ -34,6 +34,8 @@ class RunRecord(BaseModel):
     finished_at: datetime | None = None
     error_message: str | None = None
     resumed: bool = False
+    space_calls: int = 0  # paid to build (and grow) the space outside any eval: instruction proposals
+    space_usd: float = 0.0
 
 
 def _record(table: RunTable, resumed: bool = False) -> RunRecord:
@@ -46,6 +48,8 @@ def _record(table: RunTable, resumed: bool = False) -> RunRecord:
         settings=table.settings,
         dataset_hash=table.dataset_hash,
         space=table.space,
+        space_calls=table.space_calls,
+        space_usd=table.space_usd,
         result=table.result,
         created_at=utc(table.created_at),
         finished_at=None if table.finished_at is None else utc(table.finished_at),

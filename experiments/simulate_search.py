@@ -1,0 +1,277 @@
+"""Replay search and selection rules on the tabular benchmarks of ``search_table.py``.
+
+Each simulated seed draws configurations from a table in an order of its own and spends a call budget the way a
+rule would (a full eval on validation costs its rows, a screen on train or a confirmation costs its rows); the
+outcome is the test score of the configuration the rule picks. The same seeds serve every rule, so differences
+are paired. The table is one sample of the space: use this to rank ideas before a live benchmark, not instead
+of one.
+
+    .venv/bin/python experiments/simulate_search.py --seeds 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TABLES = Path(__file__).resolve().parent / "results" / "search_tables"
+
+
+@dataclass(frozen=True)
+class Config:
+    index: int
+    params: dict[str, Any]
+    source: str  # where its instruction came from: spec, model, operator:<name>, ...
+    val: tuple[float, ...]
+    screen: tuple[float, ...]  # train rows used to screen proposals
+    confirm: tuple[float, ...]  # train rows used to confirm a shortlist (disjoint from screen)
+    test: float
+    baseline: bool
+    designed: bool
+
+    @property
+    def val_mean(self) -> float:
+        return sum(self.val) / len(self.val)
+
+
+def load(path: Path, screen_rows: int) -> list[Config]:
+    data = json.loads(path.read_text())
+    instr = next(d for d in data["space"]["dimensions"] if d["kind"] == "instruction")
+    sources = instr.get("sources") or ["spec"] * len(instr["candidates"])
+    out = []
+    for i, c in enumerate(data["configs"]):
+        conf = [0.0 if v is None else float(v) for v in c["confirm"].values()]
+        test = [0.0 if v is None else float(v) for v in c["test"].values()]
+        out.append(
+            Config(
+                index=i,
+                params=c["params"],
+                source=sources[c["params"].get("instruction", 0)] if "instruction" in c["params"] else "spec",
+                val=tuple(0.0 if v is None else float(v) for v in c["validation"].values()),
+                screen=tuple(conf[:screen_rows]),
+                confirm=tuple(conf[screen_rows:]),
+                test=sum(test) / len(test),
+                baseline=c["config_hash"] == data["baseline_hash"],
+                designed=c.get("designed", False),
+            )
+        )
+    return out
+
+
+Rule = Callable[[list[Config], random.Random, int], Config]
+
+
+def _order(configs: list[Config], rng: random.Random, pool: Callable[[Config], bool]) -> list[Config]:
+    rest = [c for c in configs if pool(c) and not c.baseline]
+    rng.shuffle(rest)
+    return rest
+
+
+def default_space(c: Config) -> bool:
+    return not c.source.startswith("operator")
+
+
+def any_config(c: Config) -> bool:
+    return True
+
+
+def _baseline(configs: list[Config]) -> Config:
+    return next(c for c in configs if c.baseline)
+
+
+def best_by_val(evaluated: list[Config]) -> Config:
+    return max(evaluated, key=lambda c: c.val_mean)  # first of equals: the earliest evaluated
+
+
+def random_search(pool: Callable[[Config], bool] = default_space, designed: bool = False) -> Rule:
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        order = _order(configs, rng, pool)
+        if designed:
+            first = [c for c in order if c.designed]
+            order = first + [c for c in order if not c.designed]
+        n = budget // len(base.val)
+        return best_by_val([base] + order[: n - 1])
+
+    return rule
+
+
+def oracle(pool: Callable[[Config], bool] = default_space) -> Rule:
+    """The best test score among random search's evaluated configurations: what perfect selection gives."""
+
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        n = budget // len(base.val)
+        return max([base] + _order(configs, rng, pool)[: n - 1], key=lambda c: c.test)
+
+    return rule
+
+
+def confirmed(shortlist: int, pool: Callable[[Config], bool] = default_space) -> Rule:
+    """Random search that keeps ``shortlist`` x confirmation rows of its budget to re-score its best."""
+
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        rows = len(base.confirm)
+        n = (budget - shortlist * rows) // len(base.val)
+        evaluated = sorted([base] + _order(configs, rng, pool)[: n - 1], key=lambda c: -c.val_mean)
+        top = evaluated[:shortlist]
+        return max(top, key=lambda c: (sum(c.val) + sum(c.confirm)) / (len(c.val) + len(c.confirm)))
+
+    return rule
+
+
+def screened(
+    batch: int, rows: int, pool: Callable[[Config], bool] = default_space, pooled: bool = False
+) -> Rule:
+    """Each candidate is the best of ``batch`` draws on ``rows`` train cases (a screen, not a candidate), then a
+    full eval; the winner by validation (or validation and screen rows pooled)."""
+
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        spent = len(base.val)
+        order = _order(configs, rng, pool)
+        evaluated = [base]
+        while order:
+            drawn, order = order[:batch], order[batch:]
+            cost = len(drawn) * rows + len(base.val)
+            if spent + cost > budget:
+                break
+            spent += cost
+            evaluated.append(max(drawn, key=lambda c: sum(c.screen[:rows])))
+        if pooled:
+            return max(evaluated, key=lambda c: (sum(c.val) + sum(c.screen[:rows])) / (len(c.val) + rows))
+        return best_by_val(evaluated)
+
+    return rule
+
+
+def shrunk(pool: Callable[[Config], bool] = default_space, strength: float = 1.0) -> Rule:
+    """Random search, winner by an empirical-Bayes blend of its own mean and an additive model of the factors
+    fitted on every evaluated configuration (less winner's curse when rows are few)."""
+
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        n = budget // len(base.val)
+        evaluated = [base] + _order(configs, rng, pool)[: n - 1]
+        pred = _additive(evaluated)
+        rows = len(base.val)
+        scores = [c.val_mean for c in evaluated]
+        grand = statistics.fmean(scores)
+        noise = statistics.fmean([s * (1 - s) for s in scores]) / rows  # binomial variance of a mean
+        spread = max(statistics.pvariance(scores) - noise, 1e-4)  # between-configuration variance
+        w = spread / (spread + strength * noise)
+        return max(evaluated, key=lambda c: w * c.val_mean + (1 - w) * pred.get(c.index, grand))
+
+    return rule
+
+
+def _additive(evaluated: list[Config], ridge: float = 1.0) -> dict[int, float]:
+    """Leave-one-out predictions of a ridge additive model over the categorical params."""
+    out = {}
+    for c in evaluated:
+        rest = [e for e in evaluated if e is not c]
+        grand = statistics.fmean(e.val_mean for e in rest)
+        total = 0.0
+        for name, level in c.params.items():
+            same = [e.val_mean - grand for e in rest if e.params.get(name) == level]
+            total += sum(same) / (len(same) + ridge)
+        out[c.index] = grand + total
+    return out
+
+
+def guided(start: int, explore: float = 0.5, pool: Callable[[Config], bool] = default_space) -> Rule:
+    """``start`` random draws, then always the unevaluated configuration of the table with the highest additive
+    prediction plus ``explore`` x its levels' rarity (a pool-based model search: optimistic for it, since it
+    sees every remaining configuration of the table to choose from)."""
+
+    def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
+        base = _baseline(configs)
+        n = budget // len(base.val)
+        order = _order(configs, rng, pool)
+        evaluated = [base] + order[: start - 1]
+        rest = order[start - 1 :]
+        while len(evaluated) < n and rest:
+            grand = statistics.fmean(e.val_mean for e in evaluated)
+
+            def score(c: Config) -> float:
+                total, rarity = grand, 0.0
+                for name, level in c.params.items():
+                    same = [e.val_mean - grand for e in evaluated if e.params.get(name) == level]
+                    total += sum(same) / (len(same) + 1.0)
+                    rarity += 1.0 / (1 + len(same))
+                return total + explore * rarity / max(1, len(c.params))
+
+            nxt = max(rest, key=score)
+            rest.remove(nxt)
+            evaluated.append(nxt)
+        return best_by_val(evaluated)
+
+    return rule
+
+
+RULES: dict[str, Rule] = {
+    "random": random_search(),
+    "random-all": random_search(any_config),
+    "random-designed": random_search(designed=True),
+    "oracle": oracle(),
+    "confirm3x30": confirmed(3),
+    "screen2x5": screened(2, 5),
+    "screen3x5": screened(3, 5),
+    "screen3x8": screened(3, 8),
+    "screen4x5": screened(4, 5),
+    "screen4x10": screened(4, 10),
+    "screen3x5-all": screened(3, 5, any_config),
+    "screen3x8-pooled": screened(3, 8, pooled=True),
+    "shrunk": shrunk(),
+    "guided5": guided(5),
+    "guided5-greedy": guided(5, 0.0),
+}
+
+
+def simulate(configs: list[Config], budget: int, seeds: int, rules: Sequence[str]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {r: [] for r in rules}
+    for s in range(seeds):
+        for r in rules:
+            out[r].append(RULES[r](configs, random.Random(s), budget).test)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=2000)
+    parser.add_argument("--budget", type=int, default=390, help="search calls after the instruction proposals")
+    parser.add_argument("--screen-rows", type=int, default=10, help="train rows of the table used for screening")
+    parser.add_argument("--rules", nargs="+", default=list(RULES))
+    parser.add_argument("tables", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    tables = args.tables or sorted(TABLES.glob("*.json"))
+    diffs: dict[str, list[float]] = {r: [] for r in args.rules}
+    for path in tables:
+        configs = load(path, args.screen_rows)
+        res = simulate(configs, args.budget, args.seeds, args.rules)
+        tests = sorted(c.test for c in configs if default_space(c))
+        print(
+            f"{path.stem}: {len(configs)} configurations, test of the default space's: median "
+            f"{statistics.median(tests):.3f}, best {tests[-1]:.3f}; baseline {_baseline(configs).test:.2f}"
+        )
+        for r in args.rules:
+            d = [a - b for a, b in zip(res[r], res["random"])]
+            diffs[r] += d
+            print(
+                f"  {r:18s} test {statistics.fmean(res[r]):.3f}  vs random {statistics.fmean(d):+.3f} "
+                f"(better {sum(x > 0 for x in d) / len(d):.2f}, worse {sum(x < 0 for x in d) / len(d):.2f})"
+            )
+    print("pooled over tables:")
+    for r in args.rules:
+        print(f"  {r:18s} vs random {statistics.fmean(diffs[r]):+.3f}")
+
+
+if __name__ == "__main__":
+    main()
