@@ -141,8 +141,10 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="Spec YAML file with search and budget sections."),
         sampler: str = typer.Option(
             "tpe",
-            help="tpe (default), random, grid (exhaustive), or evolve (designed start, one factor at a time "
-            "from the best, instructions written from the best's mistakes on train during the run).",
+            help="tpe (default), random, grid (exhaustive), guided (4 random trials after the baseline, then "
+            "always the untried configuration an additive model of the factors scores best), or evolve "
+            "(designed start, one factor at a time from the best, instructions written from the best's "
+            "mistakes on train during the run).",
         ),
         seed: int = typer.Option(0, help="Seed of the sampler and of few-shot draws."),
         start: str = typer.Option(

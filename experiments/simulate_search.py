@@ -232,6 +232,9 @@ RULES: dict[str, Rule] = {
     "shrunk": shrunk(),
     "guided5": guided(5),
     "guided5-greedy": guided(5, 0.0),
+    "guided3": guided(3),
+    "guided8": guided(8),
+    "guided5-all": guided(5, pool=any_config),
 }
 
 

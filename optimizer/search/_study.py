@@ -8,9 +8,10 @@ from typing import Any, Literal
 import optuna
 from optuna.trial import TrialState
 
+from promptopt.search._guided import GuidedSampler
 from promptopt.search_spaces import SearchSpace
 
-SAMPLERS = ("tpe", "random", "grid", "evolve")
+SAMPLERS = ("tpe", "random", "grid", "evolve", "guided")
 INTERRUPTED = "interrupted; retried"
 
 
@@ -26,7 +27,8 @@ class ExhaustiveGridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: bool) -> optuna.samplers.BaseSampler:
-    """TPE (multivariate, constant liar for parallel trials), random, or an exhaustive grid; all seeded."""
+    """TPE (multivariate, constant liar for parallel trials), random, an exhaustive grid, or guided (an additive
+    model's best unseen configuration after a short random start, see ``_guided``); all seeded."""
     if name == "tpe":
         if multi_objective:
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
@@ -35,6 +37,10 @@ def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: b
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
         return ExhaustiveGridSampler(space.grid(), seed=seed)
+    if name == "guided":
+        if multi_objective:
+            raise ValueError("the guided sampler models one objective; use tpe or random with several")
+        return GuidedSampler(space.distributions(), seed=seed, key=lambda params: space.config(params).hash)
     raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLERS}")
 
 
