@@ -70,7 +70,9 @@ async def build_table(
     store = get_store(f"sqlite:///{folder}/store.db")
     backend = LiteLLMBackend()
     services = Services(backend=backend, cache=DiskResponseCache(folder / "cache"), records=store)
-    options = RunOptions(sampler="random", seed=seed, start="designed", parallel=1, max_trials=trials, top_k=1, promote=False)
+    options = RunOptions(
+        sampler="random", seed=seed, start="designed", parallel=1, max_trials=trials, top_k=1, promote=False
+    )
     t0 = time.perf_counter()
     try:
         search = SearchRun(loaded=loaded, dataset=dataset_obj, options=options, services=services)
@@ -144,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             )
             out = TABLES_DIR / f"{dataset}_seed{args.seed}.json"
-            out.write_text(json.dumps({**header(script="search_table.py"), "confirm_rows": args.confirm_rows, **table}, indent=1))
+            out.write_text(
+                json.dumps({**header(script="search_table.py"), "confirm_rows": args.confirm_rows, **table}, indent=1)
+            )
             print(f"{out}: {len(table['configs'])} configurations, {table['wall_s']:.0f} s", file=sys.stderr)
 
 

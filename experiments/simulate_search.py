@@ -127,9 +127,7 @@ def confirmed(shortlist: int, pool: Callable[[Config], bool] = default_space) ->
     return rule
 
 
-def screened(
-    batch: int, rows: int, pool: Callable[[Config], bool] = default_space, pooled: bool = False
-) -> Rule:
+def screened(batch: int, rows: int, pool: Callable[[Config], bool] = default_space, pooled: bool = False) -> Rule:
     """Each candidate is the best of ``batch`` draws on ``rows`` train cases (a screen, not a candidate), then a
     full eval; the winner by validation (or validation and screen rows pooled)."""
 
@@ -187,9 +185,11 @@ def _additive(evaluated: list[Config], ridge: float = 1.0) -> dict[int, float]:
 
 
 def guided(start: int, explore: float = 0.5, pool: Callable[[Config], bool] = default_space) -> Rule:
-    """``start`` random draws, then always the unevaluated configuration of the table with the highest additive
-    prediction plus ``explore`` x its levels' rarity (a pool-based model search: optimistic for it, since it
-    sees every remaining configuration of the table to choose from)."""
+    """The ``guided`` sampler's rule (``promptopt.search._guided``, the same model): ``start`` random draws,
+    then always the unevaluated configuration of the table with the highest additive prediction plus
+    ``explore`` x its levels' rarity (pool-based: it chooses among the table's remaining configurations, where
+    the sampler chooses among the whole space's)."""
+    from promptopt.search._guided import additive_effects
 
     def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
         base = _baseline(configs)
@@ -197,16 +197,16 @@ def guided(start: int, explore: float = 0.5, pool: Callable[[Config], bool] = de
         order = _order(configs, rng, pool)
         evaluated = [base] + order[: start - 1]
         rest = order[start - 1 :]
+        names = list(base.params)
         while len(evaluated) < n and rest:
-            grand = statistics.fmean(e.val_mean for e in evaluated)
+            grand, effects = additive_effects([(e.params, e.val_mean) for e in evaluated], names)
 
-            def score(c: Config) -> float:
+            def score(c: Config, grand: float = grand, effects: dict = effects) -> float:
                 total, rarity = grand, 0.0
-                for name, level in c.params.items():
-                    same = [e.val_mean - grand for e in evaluated if e.params.get(name) == level]
-                    total += sum(same) / (len(same) + 1.0)
-                    rarity += 1.0 / (1 + len(same))
-                return total + explore * rarity / max(1, len(c.params))
+                for name in names:
+                    effect, seen = effects[name].get(c.params[name], (0.0, 0))
+                    total, rarity = total + effect, rarity + 1.0 / (1 + seen)
+                return total + explore * rarity / len(names)
 
             nxt = max(rest, key=score)
             rest.remove(nxt)
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{statistics.median(tests):.3f}, best {tests[-1]:.3f}; baseline {_baseline(configs).test:.2f}"
         )
         for r in args.rules:
-            d = [a - b for a, b in zip(res[r], res["random"])]
+            d = [a - b for a, b in zip(res[r], res["random"], strict=True)]
             diffs[r] += d
             print(
                 f"  {r:18s} test {statistics.fmean(res[r]):.3f}  vs random {statistics.fmean(d):+.3f} "

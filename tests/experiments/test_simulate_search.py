@@ -34,7 +34,11 @@ def table(tmp_path: Path, quality: list[float], *, screen_truth: bool = True, so
                 "test": {str(c): float(c < round(q * 100)) for c in range(100)},
             }
         )
-    space = {"dimensions": [{"kind": "instruction", "candidates": [""] * len(quality), "sources": sources or ["spec"] * len(quality)}]}
+    space = {
+        "dimensions": [
+            {"kind": "instruction", "candidates": [""] * len(quality), "sources": sources or ["spec"] * len(quality)}
+        ]
+    }
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"space": space, "baseline_hash": "h0", "configs": configs}))
     return path

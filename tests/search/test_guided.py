@@ -14,7 +14,11 @@ from promptopt.search._guided import GuidedSampler, additive_effects, levels
 from promptopt.search._study import make_sampler, optuna_storage_url
 from tests.search.test_search import search
 
-SPACE = {"a": CategoricalDistribution([0, 1, 2]), "b": IntDistribution(0, 3), "c": CategoricalDistribution([False, True])}
+SPACE = {
+    "a": CategoricalDistribution([0, 1, 2]),
+    "b": IntDistribution(0, 3),
+    "c": CategoricalDistribution([False, True]),
+}
 
 
 def additive(params: dict) -> float:  # no noise, no interaction: the best point is a=2, b=3, c=True
