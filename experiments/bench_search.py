@@ -819,6 +819,11 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
     # between or inside runs and keeps the finished ones.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     budgets = budgets_of_level(args)
+    from_mean = (
+        set(mean_mipro_budgets(recorded_budgets(args.budgets_from or ()), planned(args)))
+        if args.mean_budget_for_new_seeds and args.budget_level == BudgetLevel.MIPRO
+        else set()
+    )
     commit = header(script="bench_search.py")["commit"]  # the code loaded now, whatever is committed later
     with asyncio.Runner() as runner:
         try:
@@ -827,6 +832,8 @@ def measure(args: argparse.Namespace, tmp: Path, partial: Path | None = None) ->
                 fresh_model()
                 run = one_run(args, dataset, seed, method, tmp / f"{dataset}-{seed}-{method}", runner, backend, calls)
                 run |= {"budget_level": str(level), "commit": commit}
+                if (dataset, seed) in from_mean and calls is not None:
+                    run["budget_from"] = "mipro-mean"  # no MIPROv2 run of this seed yet: its dataset's mean
                 if method == "mipro" and calls is None:
                     budgets[dataset, seed] = run["search_calls"]  # the others get what MIPROv2's search made
                 print(
@@ -851,7 +858,27 @@ def budgets_of_level(args: argparse.Namespace) -> dict[tuple[str, int], int | No
     if args.budget_level == BudgetLevel.GRID10:
         per_dataset = grid_budgets(args.grid_from)
         return {(d, seed): per_dataset[d] for d, seed, _ in planned(args)}
-    return recorded_budgets(args.budgets_from or ())
+    budgets = recorded_budgets(args.budgets_from or ())
+    if args.mean_budget_for_new_seeds:
+        for (d, seed), calls in mean_mipro_budgets(budgets, planned(args)).items():
+            budgets.setdefault((d, seed), calls)
+    return budgets
+
+
+def mean_mipro_budgets(
+    budgets: dict[tuple[str, int], int | None], plan: Sequence[tuple[str, int, str]]
+) -> dict[tuple[str, int], int]:
+    """For a planned (dataset, seed) without a MIPROv2 run (and none planned in this sitting): the mean of the
+    dataset's recorded MIPROv2 search calls, rounded, so that ours and random search compare at MIPROv2-light's
+    budget on seeds MIPROv2 has not run yet (both get the same calls; MIPROv2's own run may differ by a few
+    percent, as it does from seed to seed: 392-498 calls)."""
+    mipro_planned = {(d, s) for d, s, m in plan if m == "mipro"}
+    out = {}
+    for d, seed, _ in plan:
+        known = [c for (dd, _), c in budgets.items() if dd == d and c is not None]
+        if (d, seed) not in budgets and (d, seed) not in mipro_planned and known:
+            out[d, seed] = round(statistics.fmean(known))
+    return out
 
 
 def call_budget(
@@ -1016,6 +1043,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="take each dataset and seed's call budget from the MIPROv2 runs in these files "
         "(search.json or search.partial.json): re-measure ours without re-running MIPROv2",
+    )
+    parser.add_argument(
+        "--mean-budget-for-new-seeds",
+        action="store_true",
+        help="with --budgets-from: a seed without a recorded MIPROv2 run gets the mean of the dataset's "
+        "recorded MIPROv2 budgets (recorded on each run as budget_from = mipro-mean)",
     )
     parser.add_argument(
         "--budget-level",

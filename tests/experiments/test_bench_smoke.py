@@ -276,3 +276,13 @@ def test_paired_comparison_over_dataset_seed_pairs():
     assert by["random"]["p_value"] == pytest.approx(2 / 64)  # all six one way: 2 of the 64 sign patterns
     assert by["mipro"]["ties"] == 1 and by["mipro"]["p_value"] == 1.0
     assert bench_search.sign_flip_p([0.1, -0.1]) == 1.0
+
+
+def test_a_seed_without_a_mipro_run_gets_the_mean_of_the_datasets_mipro_budgets():
+    sys.path.insert(0, str(EXPERIMENTS))
+    import bench_search
+
+    budgets = {("sst2", 0): 431, ("sst2", 1): 429, ("sst2", 2): 392, ("trec", 0): 498}
+    plan = [("sst2", 3, "random"), ("sst2", 0, "random"), ("trec", 3, "mipro"), ("trec", 3, "random")]
+    # sst2 seed 3: the mean of 431, 429, 392; sst2 seed 0 keeps its own; trec seed 3 runs MIPROv2 itself
+    assert bench_search.mean_mipro_budgets(budgets, plan) == {("sst2", 3): 417}
