@@ -34,7 +34,7 @@ setup() {
   fi
   $pip install -q --no-deps "$WHEELS"/llama_cpp_python-$LLAMA_VERSION-*.whl
   log "installing the project and its pinned dependencies"
-  $pip install -q -c constraints.txt -e ".[dev]"
+  $pip install -q -c constraints.txt -e ".[dev,finetune]"
   rm -f "$VENV"/.promptopt-installed-*
   touch "$stamp"
 }

@@ -36,6 +36,10 @@ ADAPTERS = {
     "llama_cpp": ("optimizer/models/_local.py",),
     "ray": ("workers/",),
     "dspy": ("search_spaces/_dspy_proposer.py",),
+    "torch": ("optimizer/finetune/_lora.py",),
+    "transformers": ("optimizer/finetune/_lora.py",),
+    "peft": ("optimizer/finetune/_lora.py",),
+    "gguf": ("optimizer/finetune/_lora.py",),
 }
 
 

@@ -10,6 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.models._fake import ScriptedBackend
+from promptopt.models._files import (
+    LocalModelError,
+    adapter_file,
+    adapters_dir,
+    finetuned_name,
+    local_adapter_file,
+    local_model_file,
+    split_finetuned,
+)
 
 if TYPE_CHECKING:
     from promptopt.models._litellm import LiteLLMBackend
@@ -24,7 +33,14 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "ScriptedBackend",
+    "LocalModelError",
+    "adapter_file",
+    "adapters_dir",
+    "finetuned_name",
     "get_backend",
+    "local_adapter_file",
+    "local_model_file",
+    "split_finetuned",
 ]
 
 

