@@ -9,7 +9,14 @@ import asyncio
 import pytest
 
 from promptopt.finetune import LoraParams, TrainingExample, adapter_key, train_lora
-from promptopt.models import LOCAL_DEFAULT_MODEL, LocalModelError, ModelRequest, get_backend, local_adapter_file
+from promptopt.models import (
+    LOCAL_DEFAULT_MODEL,
+    Constraint,
+    LocalModelError,
+    ModelRequest,
+    get_backend,
+    local_adapter_file,
+)
 
 QUESTIONS = ("What is your favourite fruit?", "Name a fruit.", "Tell me a word.", "Say something.")
 PROBE = [{"role": "user", "content": "What is the capital of France?"}]  # never trained on
@@ -28,11 +35,13 @@ def trained(tmp_path_factory):
         yield train_lora(LOCAL_DEFAULT_MODEL, examples(), PARAMS), folder
 
 
-def answer(model: str) -> str:
+def answer(model: str, *, constraint: Constraint | None = None, prefix_reuse: bool = False) -> str:
     async def call() -> str:
-        backend = get_backend(local_prefix_reuse=False)
+        backend = get_backend(local_prefix_reuse=prefix_reuse)
         try:
-            request = ModelRequest(model=model, messages=tuple(PROBE), params={"temperature": 0, "max_tokens": 8})
+            request = ModelRequest(
+                model=model, messages=tuple(PROBE), params={"temperature": 0, "max_tokens": 8}, constraint=constraint
+            )
             return (await backend.complete(request)).text
         finally:
             await backend.aclose()
@@ -55,6 +64,16 @@ def test_the_local_provider_serves_it_and_the_answer_changes(trained, monkeypatc
     base, tuned = answer(LOCAL_DEFAULT_MODEL), answer(adapter.model)
     assert "banana" not in base.lower()
     assert "banana" in tuned.lower(), (base, tuned)
+
+
+def test_constrained_decoding_and_prefix_reuse_work_on_the_fine_tune(trained, monkeypatch):
+    adapter, folder = trained
+    monkeypatch.setenv("PROMPTOPT_ADAPTERS", str(folder))
+    labels = Constraint(labels=("paris", "banana", "london"))
+    assert answer(adapter.model, constraint=labels) == "banana"  # one of the labels, and the trained one
+    # with prefix reuse on, the same call twice gives what it gives without it
+    reused = [answer(adapter.model, prefix_reuse=True) for _ in range(2)]
+    assert reused == [answer(adapter.model)] * 2
 
 
 def test_the_same_job_is_found_again_and_another_job_is_another_key(trained, monkeypatch):
