@@ -252,6 +252,9 @@ def _search_note(r: dict[str, Any]) -> str:
     return "; ".join([r.get("note", ""), *extra]).strip("; ")
 
 
+ANCHORS = ("mipro", "gepa")  # another project's optimizer: why it scored what it did is said even when it lost
+
+
 def _search_verdict(d: dict[str, Any]) -> str:
     by = {(r["dataset"], r["method"]): r for r in d["summary"] if r.get("budget_level", "mipro") != "grid10"}
     notes: list[str] = []
@@ -284,7 +287,7 @@ def _search_verdict(d: dict[str, Any]) -> str:
                 f"On {dataset}, our TPE winner scored {_f(ours['test'], 3)} on test against "
                 f"{_f(r['test'], 3)} for {method}"
                 + (" (within one standard deviation across seeds)." if close else ".")
-                + (" " + why(method) if tie else "")
+                + (" " + why(method) if tie or method in ANCHORS else "")
             )
     for (dataset, method), r in by.items():
         ours = by.get((dataset, "ours-tpe"))
