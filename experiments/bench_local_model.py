@@ -29,7 +29,14 @@ from typing import Any
 
 import llama_cpp  # noqa: TID251 - the baseline is llama.cpp called directly
 
-from promptopt.models import LOCAL_DEFAULT_MODEL, Constraint, LiteLLMBackend, ModelRequest, _local
+from promptopt.models import (
+    LOCAL_DEFAULT_MODEL,
+    Constraint,
+    LiteLLMBackend,
+    ModelRequest,
+    _local,
+    local_model_file,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_results import header, write_result  # noqa: E402
@@ -124,7 +131,7 @@ def alternate(
 def overhead(runner: asyncio.Runner, texts: Sequence[str]) -> dict[str, Any]:
     ours = LiteLLMBackend(local_prefix_reuse=False)
     direct = llama_cpp.Llama(
-        model_path=str(_local.model_file(LOCAL_DEFAULT_MODEL)),
+        model_path=str(local_model_file(LOCAL_DEFAULT_MODEL)),
         n_ctx=_local.N_CTX,
         n_threads=os.cpu_count(),
         seed=_local.SEED,

@@ -170,17 +170,14 @@ def shrunk(pool: Callable[[Config], bool] = default_space, strength: float = 1.0
     return rule
 
 
-def _additive(evaluated: list[Config], ridge: float = 1.0) -> dict[int, float]:
-    """Leave-one-out predictions of a ridge additive model over the categorical params."""
+def _additive(evaluated: list[Config]) -> dict[int, float]:
+    """Leave-one-out predictions of the guided sampler's additive model (``additive_effects``)."""
+    from promptopt.search._guided import additive_effects
+
     out = {}
     for c in evaluated:
-        rest = [e for e in evaluated if e is not c]
-        grand = statistics.fmean(e.val_mean for e in rest)
-        total = 0.0
-        for name, level in c.params.items():
-            same = [e.val_mean - grand for e in rest if e.params.get(name) == level]
-            total += sum(same) / (len(same) + ridge)
-        out[c.index] = grand + total
+        grand, effects = additive_effects([(e.params, e.val_mean) for e in evaluated if e is not c], list(c.params))
+        out[c.index] = grand + sum(effects[n].get(level, (0.0, 0))[0] for n, level in c.params.items())
     return out
 
 

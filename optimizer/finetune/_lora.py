@@ -78,10 +78,11 @@ def data_hash(examples: Sequence[TrainingExample]) -> str:
 
 def adapter_key(base_model: str, examples: Sequence[TrainingExample], params: LoraParams) -> str:
     """The content address of a LoRA job: base model, training data and parameters."""
-    body = json.dumps(
-        {"base": base_model, "data": data_hash(examples[: params.max_rows]), "params": params.model_dump()},
-        sort_keys=True,
-    )
+    return _key(base_model, data_hash(examples[: params.max_rows]), params)
+
+
+def _key(base_model: str, data: str, params: LoraParams) -> str:
+    body = json.dumps({"base": base_model, "data": data, "params": params.model_dump()}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -106,14 +107,15 @@ def train_lora(
     if not examples:
         raise ValueError("a LoRA needs at least one training example")
     folder = folder or adapters_dir()
-    key = adapter_key(base_model, examples, params)
+    data = data_hash(examples)
+    key = _key(base_model, data, params)
     path = adapter_file(key, folder)
     common = {
         "model": finetuned_name(base_model, key),
         "base_model": base_model,
         "key": key,
         "path": path,
-        "data_hash": data_hash(examples),
+        "data_hash": data,
         "params": params,
         "rows": len(examples),
     }
@@ -148,11 +150,10 @@ def _train(base_model: str, examples: Sequence[TrainingExample], params: LoraPar
     peft_model = get_peft_model(model, config)
     batches = [_encode(tokenizer, e) for e in examples]
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=params.learning_rate)
-    order = list(range(len(batches)))
     rng = torch.Generator().manual_seed(params.seed)
     peft_model.train()
     for _ in range(params.epochs):
-        for i in torch.randperm(len(order), generator=rng).tolist():
+        for i in torch.randperm(len(batches), generator=rng).tolist():
             ids, labels = batches[i]
             peft_model(input_ids=ids, labels=labels).loss.backward()
             optimizer.step()
@@ -179,7 +180,7 @@ def _gguf_tensors(state: dict[str, Any]) -> dict[str, Any]:
     for name, tensor in state.items():
         if ".lora_A." not in name and ".lora_B." not in name:
             continue
-        head, _, rest = name.partition(".layers.")
+        _, _, rest = name.partition(".layers.")
         layer, _, module_and_factor = rest.partition(".")
         module, factor = module_and_factor.split(".lora_")
         suffix = "lora_a" if factor.startswith("A") else "lora_b"

@@ -57,11 +57,6 @@ class LocalResult:
     finish_reason: str
 
 
-def model_file(name: str) -> Path:
-    """The base GGUF file of ``name`` (see :func:`promptopt.models._files.local_model_file`)."""
-    return local_model_file(name)
-
-
 def prefix_reuse_default() -> bool:
     """Prefix reuse is on unless ``PROMPTOPT_LOCAL_PREFIX_REUSE=0``."""
     return os.environ.get(PREFIX_REUSE_ENV, "1").strip() != "0"
@@ -73,7 +68,7 @@ _MODELS_LOCK = threading.Lock()
 
 def get_model(name: str) -> LocalModel:
     """The process-wide :class:`LocalModel` for ``name`` (one per model file and LoRA adapter)."""
-    path, lora = model_file(name), local_adapter_file(name)
+    path, lora = local_model_file(name), local_adapter_file(name)
     with _MODELS_LOCK:
         if (path, lora) not in _MODELS:
             _MODELS[path, lora] = LocalModel(path, lora_path=lora)

@@ -65,8 +65,15 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
     """The plan of a run; the options override the spec's budget.
 
     Raises:
-        InputError: the call budget leaves nothing for the search once the verdict's calls are set aside.
+        InputError: the call budget leaves nothing for the search once the verdict's calls are set aside, or
+            the sampler cannot search the objectives asked for (``guided`` models one).
     """
+    if options.sampler == "guided" and len(options.objectives) > 1:
+        raise InputError(
+            "--sampler",
+            "sampler",
+            f"guided models one objective, got {','.join(options.objectives)}; use tpe or random with several",
+        )
     budget, test_rows = loaded.spec.budget, len(dataset.test)
     promoting = options.promote and loaded.spec.registry.promote and bool(dataset.test.cases)
     evals = 1 + max(1, options.top_k) + (1 if promoting else 0)

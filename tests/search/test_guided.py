@@ -9,9 +9,13 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from promptopt.errors import InputError
+from promptopt.models import ScriptedBackend
 from promptopt.search import RunOptions
 from promptopt.search._guided import GuidedSampler, additive_effects, levels
 from promptopt.search._study import make_sampler, optuna_storage_url
+from promptopt.store import get_store
+from tests.search.helpers import known_best
 from tests.search.test_search import search
 
 SPACE = {
@@ -99,3 +103,12 @@ def test_a_guided_run_finds_the_known_best_configuration(tmp_path):
     assert not [t.number for t in study.trials[5:] if "duplicate_of" in t.user_attrs]
     configs = [json.dumps(c.config, sort_keys=True) for c in result.leaderboard]
     assert len(configs) == len(set(configs))
+
+
+def test_a_run_asking_guided_for_several_objectives_is_bad_input_before_anything_runs(tmp_path):
+    backend = ScriptedBackend(known_best)
+    with pytest.raises(InputError, match="guided models one objective, got score,cost") as err:
+        search(tmp_path, RunOptions(sampler="guided", objectives=("score", "cost")), backend=backend)
+    assert err.value.field == "sampler"
+    assert not backend.calls
+    assert get_store(f"sqlite:///{tmp_path / 's.db'}").list_runs() == []  # no run begun
