@@ -150,47 +150,54 @@ def screened(batch: int, rows: int, pool: Callable[[Config], bool] = default_spa
     return rule
 
 
-def shrunk(pool: Callable[[Config], bool] = default_space, strength: float = 1.0) -> Rule:
-    """Random search, winner by an empirical-Bayes blend of its own mean and an additive model of the factors
-    fitted on every evaluated configuration (less winner's curse when rows are few)."""
+def shrunk_pick(evaluated: list[Config]) -> Config:
+    """The winner by the live selection rule ``shrunk_scores``: its validation mean blended with the additive
+    model's leave-one-out prediction (less winner's curse when rows are few)."""
+    from promptopt.search._guided import shrunk_scores
+
+    scores = shrunk_scores(
+        [(c.params, c.val_mean) for c in evaluated], [len(c.val) for c in evaluated], list(evaluated[0].params)
+    )
+    if scores is None:
+        return best_by_val(evaluated)
+    return evaluated[max(range(len(evaluated)), key=lambda i: (scores[i], -i))]  # ties: the earliest
+
+
+def confirm_pick(evaluated: list[Config], shortlist: int) -> Config:
+    """The best of the ``shortlist`` best by validation, by validation and confirmation rows pooled."""
+    top = sorted(evaluated, key=lambda c: -c.val_mean)[:shortlist]
+    return max(top, key=lambda c: (sum(c.val) + sum(c.confirm)) / (len(c.val) + len(c.confirm)))
+
+
+def shrunk(pool: Callable[[Config], bool] = default_space) -> Rule:
+    """Random search, winner by ``shrunk_pick``."""
 
     def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
         base = _baseline(configs)
         n = budget // len(base.val)
-        evaluated = [base] + _order(configs, rng, pool)[: n - 1]
-        pred = _additive(evaluated)
-        rows = len(base.val)
-        scores = [c.val_mean for c in evaluated]
-        grand = statistics.fmean(scores)
-        noise = statistics.fmean([s * (1 - s) for s in scores]) / rows  # binomial variance of a mean
-        spread = max(statistics.pvariance(scores) - noise, 1e-4)  # between-configuration variance
-        w = spread / (spread + strength * noise)
-        return max(evaluated, key=lambda c: w * c.val_mean + (1 - w) * pred.get(c.index, grand))
+        return shrunk_pick([base] + _order(configs, rng, pool)[: n - 1])
 
     return rule
 
 
-def _additive(evaluated: list[Config]) -> dict[int, float]:
-    """Leave-one-out predictions of the guided sampler's additive model (``additive_effects``)."""
-    from promptopt.search._guided import additive_effects
-
-    out = {}
-    for c in evaluated:
-        grand, effects = additive_effects([(e.params, e.val_mean) for e in evaluated if e is not c], list(c.params))
-        out[c.index] = grand + sum(effects[n].get(level, (0.0, 0))[0] for n, level in c.params.items())
-    return out
-
-
-def guided(start: int, explore: float = 0.5, pool: Callable[[Config], bool] = default_space) -> Rule:
+def guided(
+    start: int,
+    explore: float = 0.5,
+    pool: Callable[[Config], bool] = default_space,
+    select: str = "val",
+    shortlist: int = 2,
+) -> Rule:
     """The ``guided`` sampler's rule (``promptopt.search._guided``, the same model): ``start`` random draws,
     then always the unevaluated configuration of the table with the highest additive prediction plus
     ``explore`` x its levels' rarity (pool-based: it chooses among the table's remaining configurations, where
-    the sampler chooses among the whole space's)."""
+    the sampler chooses among the whole space's). The winner by ``select``: validation (``val``), ``shrunk_pick``
+    (``shrunk``) or ``confirm_pick`` of ``shortlist`` (``confirm``, whose rows come out of the budget)."""
     from promptopt.search._guided import additive_effects
 
     def rule(configs: list[Config], rng: random.Random, budget: int) -> Config:
         base = _baseline(configs)
-        n = budget // len(base.val)
+        reserve = shortlist * len(base.confirm) if select == "confirm" else 0
+        n = (budget - reserve) // len(base.val)
         order = _order(configs, rng, pool)
         evaluated = [base] + order[: start - 1]
         rest = order[start - 1 :]
@@ -208,6 +215,10 @@ def guided(start: int, explore: float = 0.5, pool: Callable[[Config], bool] = de
             nxt = max(rest, key=score)
             rest.remove(nxt)
             evaluated.append(nxt)
+        if select == "shrunk":
+            return shrunk_pick(evaluated)
+        if select == "confirm":
+            return confirm_pick(evaluated, shortlist)
         return best_by_val(evaluated)
 
     return rule
@@ -232,6 +243,10 @@ RULES: dict[str, Rule] = {
     "guided3": guided(3),
     "guided8": guided(8),
     "guided5-all": guided(5, pool=any_config),
+    "guided5-shrunk": guided(5, select="shrunk"),
+    "guided5-confirm2": guided(5, select="confirm"),
+    "guided5-confirm3": guided(5, select="confirm", shortlist=3),
+    "guided3-shrunk": guided(3, select="shrunk"),
 }
 
 
