@@ -118,6 +118,9 @@ def _progress(event: Any) -> None:
                 f"search space: {', '.join(dims) or 'no dimension (baseline only)'}"
                 + (f"; {len(proposals)} proposed instruction(s)" if proposals else "")
             )
+        case s.FineTuneTrained(job=job, model=model, rows=rows, train_s=secs, reused=reused):
+            how = "found again (already trained)" if reused else f"trained on {rows} train cases in {secs:.0f} s"
+            err_console.print(f"fine-tune {job}: {model} {how}")
         case s.PrepassStarted():
             err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
         case s.InstructionsEvolved(generation=g, parent_trial=parent, children=children, rejected=rejected):
@@ -152,6 +155,12 @@ def register(app: typer.Typer) -> None:
             help="baseline: the spec first, then the sampler; designed: "
             "also the spec's instruction with the most examples (constrained where "
             "searched) before the sampler's start-up trials.",
+        ),
+        select: str = typer.Option(
+            "validation",
+            help="How the winner is chosen: validation (its validation score) or shrunk (its validation score "
+            "pulled towards what the other trials predict for its instruction, examples and output settings: "
+            "less winner's curse on small validation splits).",
         ),
         parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
         executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
@@ -188,6 +197,8 @@ def register(app: typer.Typer) -> None:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
         if start not in ("baseline", "designed"):
             raise InputError("--start", "start", f"expected baseline or designed, got {start!r}")
+        if select not in ("validation", "shrunk"):
+            raise InputError("--select", "select", f"expected validation or shrunk, got {select!r}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
         loaded = load_spec(spec)
@@ -196,6 +207,7 @@ def register(app: typer.Typer) -> None:
             sampler=sampler,
             seed=seed,
             start=start,
+            select=select,
             parallel=parallel,
             objectives=objectives,
             top_k=top_k,

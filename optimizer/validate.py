@@ -58,9 +58,44 @@ def check_data(loaded: LoadedSpec, dataset: Dataset) -> None:
                 )
 
 
+FINETUNE_MODULES = ("torch", "transformers", "peft", "gguf")
+
+
+def check_fine_tune(loaded: LoadedSpec) -> None:
+    """Each ``search.fine_tune`` job trains a base this machine has (a ``local/`` model) with the
+    ``finetune`` extra installed."""
+    import importlib.util
+
+    from promptopt.models import LocalModelError, local_model_file
+
+    jobs = loaded.spec.search.fine_tune.jobs
+    for i, job in enumerate(jobs):
+        base = job.base or loaded.spec.task.model
+        field = f"search.fine_tune.jobs[{i}].base"
+        if not base.startswith("local/"):
+            raise InputError(
+                str(loaded.path),
+                field,
+                f"{base!r} (the task's model) cannot be fine-tuned here yet: set base to a local/<model> "
+                "(a LoRA on CPU); provider fine-tunes through litellm are not built",
+            )
+        try:
+            local_model_file(base)
+        except LocalModelError as exc:
+            raise InputError(str(loaded.path), field, str(exc)) from None
+    missing = [m for m in FINETUNE_MODULES if jobs and importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(
+            str(loaded.path),
+            "search.fine_tune",
+            f"training a LoRA needs the finetune extra ({', '.join(missing)} missing): pip install -e '.[finetune]'",
+        )
+
+
 def load_and_check(loaded: LoadedSpec) -> Dataset:
     """Load the spec's dataset and run every check; the one entry point for ``validate``, ``eval`` and ``run``."""
     check_templates(loaded)
+    check_fine_tune(loaded)
     dataset = load_dataset(loaded.spec.dataset, loaded.base_dir, str(loaded.path))
     check_data(loaded, dataset)
     return dataset

@@ -1,4 +1,4 @@
-"""Instruction wording, model and decoding dimensions, and the place for fine-tuned models."""
+"""Instruction wording, model and decoding dimensions, and fine-tuned models."""
 
 from __future__ import annotations
 
@@ -182,15 +182,47 @@ class ConstrainedDimension(_ChoiceDimension):
         return {self.param: True} if True in self.choices else {}
 
 
-class FineTuneDimension(_ChoiceDimension):
-    """Fine-tuned variants of the task model, as litellm model names (e.g. ``ft:gpt-4o-mini:org::id``).
+class FineTuneDimension(Dimension):
+    """Which fine-tune serves the task: ``none`` (the configuration's own model) or one of the spec's
+    ``search.fine_tune`` jobs, by name, whose fine-tuned model then replaces the configuration's.
 
-    The place a later change fills in: a fine-tuning job writes its model names here. Until then a spec
-    cannot ask for one, and :func:`build_space` never creates this dimension.
+    ``models`` maps a job's name to its model (``local/<base>+ft-<key>``: a LoRA the local provider loads;
+    later, a provider's fine-tuned model name); ``lineage`` keeps, per job, what it was made from and what it
+    cost (base model, training data hash, parameters, rows, adapter file hash, training seconds), stored with
+    the run so that reports and the registry can say where a winner's model came from.
     """
 
     kind: ClassVar[str] = "fine_tune"
     param: ClassVar[str] = "fine_tune"
+    NONE: ClassVar[str] = "none"
+
+    def __init__(self, models: dict[str, str], lineage: dict[str, dict[str, Any]] | None = None) -> None:
+        if not models:
+            raise ValueError("a fine-tune dimension needs at least one fine-tuned model")
+        if self.NONE in models:
+            raise ValueError(f"{self.NONE!r} names the configuration's own model, not a fine-tune")
+        self.models = dict(models)
+        self.lineage = {name: dict(v) for name, v in (lineage or {}).items()}
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (self.NONE, *self.models)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {self.param: CategoricalDistribution(list(self.choices))}
+
+    def baseline(self) -> dict[str, Any]:
+        return {self.param: self.NONE}
 
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
-        return config.model_copy(update={"model": params[self.param]})
+        choice = params[self.param]
+        if choice == self.NONE:
+            return config
+        return config.model_copy(update={"model": self.models[choice]})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "models": dict(self.models), "lineage": self.lineage}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FineTuneDimension:
+        return cls(dict(data["models"]), data.get("lineage") or {})

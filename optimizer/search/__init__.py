@@ -10,6 +10,7 @@ or :func:`build_space`, :func:`open_run_study`, :func:`queue_start` -> :func:`se
 from promptopt.search._build import PrePass
 from promptopt.search._estimate import estimate_run
 from promptopt.search._events import (
+    FineTuneTrained,
     InstructionsEvolved,
     OnEvent,
     PrepassStarted,
@@ -46,6 +47,7 @@ from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
 __all__ = [
     "InstructionPool",
     "EvolvePlan",
+    "FineTuneTrained",
     "InstructionsEvolved",
     "DIRECTIONS",
     "SAMPLERS",

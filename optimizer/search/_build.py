@@ -16,6 +16,7 @@ from promptopt.search_spaces import (
     DemoSetDimension,
     Dimension,
     FewShotDimension,
+    FineTuneDimension,
     InstructionDimension,
     InstructionProposer,
     MaxTokensDimension,
@@ -51,7 +52,11 @@ def _sample(split: Split, n: int, seed: int) -> Split:
 
 def needs_prepass(loaded: LoadedSpec) -> bool:
     s = loaded.spec.search
-    return (s.few_shot.max_k > 0 and "bootstrapped" in s.few_shot.strategies) or s.instructions.propose > 0
+    return (
+        (s.few_shot.max_k > 0 and "bootstrapped" in s.few_shot.strategies)
+        or s.instructions.propose > 0
+        or any(job.data == "traces" for job in s.fine_tune.jobs)
+    )
 
 
 async def prepass(
@@ -130,11 +135,14 @@ def assemble_space(
     seed: int,
     factors: bool = False,
     refused: tuple[RejectedProposal, ...] = (),
+    fine_tune: FineTuneDimension | None = None,
 ) -> SearchSpace:
     """The dimensions of a run's space. ``factors`` (the ``evolve`` search): the instruction is a growing
     dimension (present even with the spec's instruction alone) and demos are whole sets built now
     (:func:`~promptopt.search_spaces.demo_sets`) instead of k, strategy, seed and order drawn jointly.
-    ``refused``: proposals left out before (the proposer's), kept with the instruction dimension."""
+    ``refused``: proposals left out before (the proposer's), kept with the instruction dimension.
+    ``fine_tune``: the trained jobs of ``search.fine_tune``, last, so that a fine-tune replaces the model the
+    other dimensions chose."""
     spec, task = loaded.spec, loaded.spec.task
     base = PromptConfig.from_task(task)
     dims: list[Dimension] = []
@@ -163,6 +171,8 @@ def assemble_space(
         choices = tuple(dict.fromkeys((first, *extra)))
         if len(choices) > 1:
             dims.append(cls(choices))
+    if fine_tune is not None:
+        dims.append(fine_tune)
     return SearchSpace(base, tuple(dims))
 
 

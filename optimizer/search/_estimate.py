@@ -1,4 +1,5 @@
-"""``--dry-run``: the calls and dollars a run would spend at most, without calling a model."""
+"""``--dry-run``: the calls and dollars a run would spend at most, and the training its fine-tune jobs would
+need, without calling a model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from promptopt.data import Dataset
 from promptopt.engine import request_for
 from promptopt.models import ModelBackend
 from promptopt.search._build import BOOTSTRAP_SAMPLE, needs_prepass
+from promptopt.search._finetune import estimate_fine_tunes
 from promptopt.spec import LoadedSpec
 
 
@@ -35,6 +37,7 @@ def estimate_run(
         request = request_for(worst.model_copy(update={"model": model}), dataset.validation.cases[0].input, 60)
         per_call[model] = backend.estimate_cost(request, spec.task.params.max_tokens)
     calls = prepass + proposals + search + confirm + verdict
+    fine_tune = estimate_fine_tunes(loaded, dataset)
     return {
         "model_calls": calls,
         "cost_usd": round(calls * max(per_call.values()), 6),
@@ -47,6 +50,7 @@ def estimate_run(
             "verdict": verdict,
         },
         "cost_per_call_usd": per_call,
+        **({"fine_tune": fine_tune} if fine_tune else {}),
         "trials": trials,
         "rows": {"train": len(dataset.train), "validation": len(dataset.validation), "test": len(dataset.test)},
     }

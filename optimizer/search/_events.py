@@ -44,6 +44,17 @@ class SpaceBuilt:
 
 
 @dataclass(frozen=True)
+class FineTuneTrained:
+    """A ``search.fine_tune`` job's model is ready: trained now, or found again by its hash (``reused``)."""
+
+    job: str
+    model: str
+    rows: int
+    train_s: float
+    reused: bool
+
+
+@dataclass(frozen=True)
 class TrialsRecovered:
     """Trials a killed process left running, queued again."""
 
@@ -86,6 +97,7 @@ RunEvent = (
     RunStarted
     | PrepassStarted
     | SpaceBuilt
+    | FineTuneTrained
     | TrialsRecovered
     | TrialFinished
     | InstructionsEvolved

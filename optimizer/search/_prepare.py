@@ -17,6 +17,7 @@ from promptopt.data import Dataset, content_hash
 from promptopt.engine import Evaluator, ExperimentRole, Origin, Services, paying
 from promptopt.search._build import PrePass, assemble_space, needs_prepass, prepass, propose_instructions
 from promptopt.search._events import OnEvent, PrepassStarted, SpaceBuilt, TrialsRecovered
+from promptopt.search._finetune import train_fine_tunes
 from promptopt.search._plan import RunOptions
 from promptopt.search._study import make_sampler, open_study, recover_interrupted
 from promptopt.search_spaces import RejectedProposal, SearchSpace
@@ -79,9 +80,10 @@ async def build_space(
     on_event: OnEvent,
     factors: bool = False,
 ) -> BuiltSpace:
-    """Pre-pass of the baseline on a train sample where the space needs one, instruction proposals, then the
-    dimensions (``promptopt.search_spaces``; ``factors``: the ``evolve`` search's, see :func:`assemble_space`).
-    Every call goes through ``services`` (budget and cache)."""
+    """Pre-pass of the baseline on a train sample where the space needs one, instruction proposals, the
+    spec's fine-tune jobs (trained, or found again by their hash), then the dimensions
+    (``promptopt.search_spaces``; ``factors``: the ``evolve`` search's, see :func:`assemble_space`). Every
+    call goes through ``services`` (budget and cache)."""
     from promptopt.scorers import build_scorers
 
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
@@ -104,7 +106,10 @@ async def build_space(
             proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
-    space = assemble_space(loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused))
+    fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event)
+    space = assemble_space(
+        loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused), fine_tune=fine_tune
+    )
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd)
 
 

@@ -182,6 +182,53 @@ class ConfirmSearch(_Frozen):
     shortlist: int = Field(3, ge=2, le=20, description="Best configurations by validation scored again.")
 
 
+class FineTuneJob(_Frozen):
+    """One fine-tune the search may use as the task's model: trained once before the trials that need it and
+    found again by a hash of (base model, training data, parameters) by every later trial and run."""
+
+    name: str | None = Field(None, max_length=40, description="Shown in reports; default ft1, ft2, ...")
+    base: str | None = Field(
+        None,
+        description="Model to fine-tune; default the task's model. local/<name> trains a LoRA of the embedded "
+        "model on CPU (pip install -e '.[finetune]').",
+    )
+    data: Literal["train", "traces"] = Field(
+        "train",
+        description="train: the train split rendered through the spec's prompt, answer = expected; traces: only "
+        "the train cases the spec's prompt already answers right in the pre-pass (bootstrapped successes).",
+    )
+    epochs: int = Field(3, ge=1, le=100)
+    learning_rate: float = Field(2e-3, gt=0, le=1)
+    rank: int = Field(8, ge=1, le=256, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, le=4096, description="LoRA scale numerator: updates are scaled by alpha / rank.")
+    max_rows: int = Field(200, ge=1, le=100000, description="Training examples at most (the first ones).")
+
+    @field_validator("base")
+    @classmethod
+    def _local_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("local/"):
+            raise ValueError(
+                f"{value!r} cannot be fine-tuned here yet: only local/<model> bases train (a LoRA on CPU); "
+                "provider fine-tunes through litellm are not built"
+            )
+        return value
+
+
+class FineTuneSearch(_Frozen):
+    """Fine-tuned models as candidates: off (no jobs) by default; each job is one more choice of model."""
+
+    jobs: tuple[FineTuneJob, ...] = Field((), max_length=8, description="Fine-tunes to train; empty: none.")
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_job_names(cls, value: tuple[FineTuneJob, ...]) -> tuple[FineTuneJob, ...]:
+        names = [j.name for j in value if j.name is not None]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"fine-tune job names must be unique: {dupes}")
+        return value
+
+
 class SearchSpec(_Frozen):
     instructions: InstructionSearch = InstructionSearch()
     confirm: ConfirmSearch = ConfirmSearch()
@@ -190,6 +237,7 @@ class SearchSpec(_Frozen):
     temperature: tuple[float, ...] = ()
     max_tokens: tuple[int, ...] = ()
     constrained: tuple[bool, ...] = ()
+    fine_tune: FineTuneSearch = FineTuneSearch()
 
 
 PRESET_TRIALS = {"light": 12, "medium": 30, "heavy": 80}  # full evals a preset buys (like MIPROv2's/GEPA's auto)

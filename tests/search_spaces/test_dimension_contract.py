@@ -1,10 +1,9 @@
 """The Dimension contract (promptopt.testing.DimensionContract) on every built-in dimension, each built the way
 a run builds it: by promptopt.search.build_space from a spec that searches everything (instruction variants and
 a grounded proposal, few-shot from random, balanced and bootstrapped pools, models, temperatures, max_tokens,
-constrained output); the fine-tune placeholder, which no spec can ask for yet, over the task model and one
-fine-tuned name. Plus the instruction dimension of a warm start (promptopt.schedules.rebase: widened with a previous
-run's winner), one over a spec without a system message, and dimensions broken on purpose that the suite
-catches."""
+constrained output); a fine-tune dimension over two fine-tuned names (training one is in tests/finetune). Plus
+the instruction dimension of a warm start (promptopt.schedules.rebase: widened with a previous run's winner),
+one over a spec without a system message, and dimensions broken on purpose that the suite catches."""
 
 from __future__ import annotations
 
@@ -87,7 +86,9 @@ def case_of(space: SearchSpace, kind: str) -> DimensionCase:
 @pytest.fixture(params=[*KINDS, "fine_tune", "instruction-warm-start", "instruction-without-system-message"])
 def dimension_case(request: pytest.FixtureRequest, full_space: SearchSpace) -> DimensionCase:
     if request.param == "fine_tune":
-        return DimensionCase(FineTuneDimension((full_space.base.model, "ft:gpt-4o-mini:org::abc123")), full_space.base)
+        models = {"ft1": "local/smollm2-135m+ft-0123456789abcdef", "ft2": "ft:gpt-4o-mini:org::abc123"}
+        lineage = {"ft1": {"base_model": "local/smollm2-135m", "data_hash": "d" * 64, "rows": 40}}
+        return DimensionCase(FineTuneDimension(models, lineage), full_space.base)
     if request.param == "instruction-warm-start":
         winner = full_space.base.with_instruction("PREVIOUS WINNER: label the review.")
         return case_of(rebase(full_space, full_space.base, [winner])[0], "instruction")
