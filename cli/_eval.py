@@ -109,10 +109,11 @@ def register(app: typer.Typer) -> None:
     def validate(spec: Path = typer.Argument(..., help="Spec YAML file.")) -> None:
         """Check a spec and its data without calling a model."""
         from promptopt.spec import load_spec
-        from promptopt.validate import load_and_check
+        from promptopt.validate import check_fine_tune, load_and_check
 
         loaded = load_spec(spec)
         dataset = load_and_check(loaded)
+        check_fine_tune(loaded)
         console.print(
             f"[green]ok[/] {spec}: task {loaded.spec.task.name!r}, model {loaded.spec.task.model}, "
             f"train/validation/test = {len(dataset.train)}/{len(dataset.validation)}/"

@@ -63,7 +63,8 @@ FINETUNE_MODULES = ("torch", "transformers", "peft", "gguf")
 
 def check_fine_tune(loaded: LoadedSpec) -> None:
     """Each ``search.fine_tune`` job trains a base this machine has (a ``local/`` model) with the
-    ``finetune`` extra installed."""
+    ``finetune`` extra installed. Called by ``optimize validate`` and by a run's plan (``plan_run``), not by
+    ``eval``, which trains nothing."""
     import importlib.util
 
     from promptopt.models import LocalModelError, local_model_file
@@ -95,7 +96,6 @@ def check_fine_tune(loaded: LoadedSpec) -> None:
 def load_and_check(loaded: LoadedSpec) -> Dataset:
     """Load the spec's dataset and run every check; the one entry point for ``validate``, ``eval`` and ``run``."""
     check_templates(loaded)
-    check_fine_tune(loaded)
     dataset = load_dataset(loaded.spec.dataset, loaded.base_dir, str(loaded.path))
     check_data(loaded, dataset)
     return dataset

@@ -19,7 +19,11 @@ def ensure_ray(address: str | None) -> bool:
     """
     if ray.is_initialized():
         return False
-    runtime_env = {"env_vars": WORKER_ENV}
+    from promptopt.models import ADAPTERS_ENV, adapters_dir
+
+    # Fine-tuned local models: workers read adapters from the driver's folder (an absolute path; a remote
+    # node needs that folder shared, or the adapter copied, at the same path).
+    runtime_env = {"env_vars": {**WORKER_ENV, ADAPTERS_ENV: str(adapters_dir().resolve())}}
     if address is not None:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
         return False

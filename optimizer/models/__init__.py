@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.models._fake import ScriptedBackend
 from promptopt.models._files import (
+    ADAPTERS_ENV,
     LocalModelError,
     adapter_file,
     adapters_dir,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 LOCAL_DEFAULT_MODEL = "local/smollm2-135m"
 
 __all__ = [
+    "ADAPTERS_ENV",
     "LOCAL_DEFAULT_MODEL",
     "Constraint",
     "LiteLLMBackend",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from promptopt.finetune import Adapter, TrainingExample
 
 TOKENS_PER_CHAR = 0.3  # SmolLM2's tokenizer on English chat text: ~3.3 characters a token (dry-run estimates)
-TRAIN_TOKENS_PER_S = 900.0  # LoRA steps of SmolLM2-135M on 2 CPU cores, measured (experiments/RESULTS.md)
+TRAIN_TOKENS_PER_S = 900.0  # LoRA steps of SmolLM2-135M on 2 CPU cores: a rough figure until bench_finetune sets it
 
 
 def job_name(job: FineTuneJob, index: int) -> str:
@@ -41,8 +41,9 @@ def job_base(loaded: LoadedSpec, job: FineTuneJob) -> str:
 
 
 def training_examples(loaded: LoadedSpec, dataset: Dataset, job: FineTuneJob, pre: PrePass) -> list[TrainingExample]:
-    """The job's examples: at most ``max_rows``, a fixed sample of the train split (the same data, and so the
-    same adapter, for every seed of a run)."""
+    """The job's examples: at most ``max_rows``, a sample of the train split fixed by the data (the same
+    adapter for every seed, unless a seeded confirmation slice or, for ``traces``, the seeded pre-pass sample
+    changes which train cases there are)."""
     from promptopt.finetune import TrainingExample
 
     if job.data == "traces":

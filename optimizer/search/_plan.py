@@ -12,6 +12,7 @@ from promptopt.engine import BudgetUse, LocalBudget
 from promptopt.errors import InputError
 from promptopt.models import ModelBackend
 from promptopt.spec import LoadedSpec
+from promptopt.validate import check_fine_tune
 
 
 class RunOptions(BaseModel):
@@ -70,7 +71,7 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
     Raises:
         InputError: the call budget leaves nothing for the search once the verdict's calls are set aside, or
             the sampler or the selection cannot handle the objectives asked for (``guided`` and ``shrunk``
-            model one).
+            model one), or a fine-tune job cannot be trained here (``check_fine_tune``).
     """
     if options.sampler == "guided" and len(options.objectives) > 1:
         raise InputError(
@@ -78,6 +79,7 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
             "sampler",
             f"guided models one objective, got {','.join(options.objectives)}; use tpe or random with several",
         )
+    check_fine_tune(loaded)
     if options.select == "shrunk" and len(options.objectives) > 1:
         raise InputError(
             "--select",

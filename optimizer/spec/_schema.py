@@ -201,7 +201,7 @@ class FineTuneJob(_Frozen):
     learning_rate: float = Field(2e-3, gt=0, le=1)
     rank: int = Field(8, ge=1, le=256, description="LoRA rank.")
     alpha: int = Field(16, ge=1, le=4096, description="LoRA scale numerator: updates are scaled by alpha / rank.")
-    max_rows: int = Field(200, ge=1, le=100000, description="Training examples at most (the first ones).")
+    max_rows: int = Field(200, ge=1, le=100000, description="Training examples at most (a fixed sample).")
 
     @field_validator("base")
     @classmethod
@@ -222,10 +222,12 @@ class FineTuneSearch(_Frozen):
     @field_validator("jobs")
     @classmethod
     def _unique_job_names(cls, value: tuple[FineTuneJob, ...]) -> tuple[FineTuneJob, ...]:
-        names = [j.name for j in value if j.name is not None]
+        names = [j.name or f"ft{i + 1}" for i, j in enumerate(value)]  # the names the run gives them
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"fine-tune job names must be unique: {dupes}")
+            raise ValueError(f"fine-tune job names must be unique (unnamed jobs are ft1, ft2, ...): {dupes}")
+        if "none" in names:
+            raise ValueError("'none' names the configuration's own model; give the job another name")
         return value
 
 

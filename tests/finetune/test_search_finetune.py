@@ -15,10 +15,11 @@ import yaml
 from promptopt.engine import Services
 from promptopt.errors import InputError
 from promptopt.models import LOCAL_DEFAULT_MODEL, get_backend
-from promptopt.search import FineTuneTrained, RunOptions, SearchRun, estimate_run
+from promptopt.search import FineTuneTrained, PrePass, RunOptions, SearchRun, estimate_run, plan_run
+from promptopt.search._finetune import training_examples
 from promptopt.spec import load_spec
 from promptopt.store import get_store
-from promptopt.validate import load_and_check
+from promptopt.validate import check_fine_tune, load_and_check
 
 # Every answer is "banana": the spec's prompt gets about half right (two labels, constrained), a LoRA trained
 # on the train split's answers gets them all; the search has to find that out by evaluating it.
@@ -135,8 +136,47 @@ def test_dry_run_estimates_the_training(tmp_path):
 def test_a_job_this_machine_cannot_train_is_bad_input_naming_the_field(tmp_path, job, field, message):
     spec = write_spec(tmp_path, fine_tune={"jobs": [job]})
     with pytest.raises(InputError, match=message) as err:
-        load_and_check(load_spec(spec))
+        check_fine_tune(load_spec(spec))
     assert err.value.file == str(spec) and err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        ([{"name": "ft2"}, {}], r"must be unique \(unnamed jobs are ft1, ft2, ...\): \['ft2'\]"),
+        ([{"name": "none"}], "'none' names the configuration's own model"),
+    ],
+)
+def test_job_names_that_would_collide_in_the_run_are_bad_input(tmp_path, jobs, message):
+    with pytest.raises(InputError, match=message) as err:
+        load_spec(write_spec(tmp_path, fine_tune={"jobs": jobs}))
+    assert err.value.field == "search.fine_tune.jobs"
+
+
+def test_an_eval_of_a_spec_with_jobs_is_not_blocked_by_them_but_a_run_is(tmp_path):
+    spec = write_spec(tmp_path, fine_tune={"jobs": [{"base": "local/no-such-model"}]})
+    loaded = load_spec(spec)
+    dataset = load_and_check(loaded)  # what eval checks: it trains nothing
+
+    with pytest.raises(InputError, match="unknown local model"):
+        plan_run(loaded, dataset, RunOptions(), get_backend())
+
+
+def test_training_examples_come_from_train_cases_only_never_validation_test_or_confirmation(tmp_path):
+    loaded = load_spec(write_spec(tmp_path, fine_tune={"jobs": [{**JOB, "max_rows": 1000}]}))
+    dataset = load_and_check(loaded).carve_confirmation(4, seed=0)  # as a run with search.confirm does
+    [job] = loaded.spec.search.fine_tune.jobs
+    examples = training_examples(loaded, dataset, job, PrePass((), ()))
+    words = {e.messages[-1]["content"].removeprefix("Which fruit goes with the word ").rstrip("?") for e in examples}
+    held_out = {c.input["word"] for split in ("validation", "test", "confirm") for c in dataset.split(split).cases}
+    assert len(dataset.confirm) == 4 and held_out
+    assert words == {c.input["word"] for c in dataset.train.cases}  # every train case, and nothing else
+    assert not words & held_out
+    assert [e.completion for e in examples] == ["banana"] * len(examples)
+    capped = training_examples(loaded, dataset, job.model_copy(update={"max_rows": 5}), PrePass((), ()))
+    assert len(capped) == 5 and capped == training_examples(
+        loaded, dataset, job.model_copy(update={"max_rows": 5}), PrePass((), ())
+    )  # a fixed sample: the same adapter key every time
 
 
 def test_a_task_model_that_is_not_local_needs_a_local_base(tmp_path):
@@ -145,5 +185,5 @@ def test_a_task_model_that_is_not_local_needs_a_local_base(tmp_path):
     data["task"]["model"] = "openai/gpt-4o-mini"
     spec.write_text(yaml.safe_dump(data))
     with pytest.raises(InputError, match="cannot be fine-tuned here yet") as err:
-        load_and_check(load_spec(spec))
+        check_fine_tune(load_spec(spec))
     assert err.value.field == "search.fine_tune.jobs[0].base"
