@@ -156,12 +156,6 @@ def register(app: typer.Typer) -> None:
             "also the spec's instruction with the most examples (constrained where "
             "searched) before the sampler's start-up trials.",
         ),
-        select: str = typer.Option(
-            "validation",
-            help="How the winner is chosen: validation (its validation score) or shrunk (its validation score "
-            "pulled towards what the other trials predict for its instruction, examples and output settings: "
-            "less winner's curse on small validation splits).",
-        ),
         parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
         executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
         ray_address: str | None = typer.Option(None, help="Join an existing Ray cluster."),
@@ -197,8 +191,6 @@ def register(app: typer.Typer) -> None:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
         if start not in ("baseline", "designed"):
             raise InputError("--start", "start", f"expected baseline or designed, got {start!r}")
-        if select not in ("validation", "shrunk"):
-            raise InputError("--select", "select", f"expected validation or shrunk, got {select!r}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
         loaded = load_spec(spec)
@@ -207,7 +199,6 @@ def register(app: typer.Typer) -> None:
             sampler=sampler,
             seed=seed,
             start=start,
-            select=select,
             parallel=parallel,
             objectives=objectives,
             top_k=top_k,

@@ -1,11 +1,11 @@
 """Fine-tuned candidates against prompt-only ones, on the embedded SmolLM2-135M (issue 14's table).
 
-Per dataset, one ``optimize run`` (the guided sampler with shrunk selection, the default space of
+Per dataset, one ``optimize run`` (the guided sampler, the default space of
 ``experiments/<dataset>/spec.yaml`` plus one ``search.fine_tune`` job: a LoRA trained on CPU from train rows
 rendered through the spec's prompt), then on the test split: the spec as written, the best prompt-only
 candidate (fine_tune = none), the fine-tune with the spec's own prompt, the best fine-tuned candidate (the
 fine-tune with the prompt the search found for it) and the run's winner. The best of each kind is the one
-with the best validation score; the run's winner is the one its shrunk selection picked. Validation is the
+with the best validation score, as the run picks its winner. Validation is the
 run's 30 rows, test 100; every score is a full eval through the same engine and cache. Training time is the
 job's, measured (adapters go to a fresh folder: nothing is found from an earlier run).
 
@@ -64,9 +64,7 @@ async def measure(dataset: str, *, trials: int, seed: int, tmp: Path) -> dict[st
     store = get_store(f"sqlite:///{folder}/store.db")
     backend = LiteLLMBackend()
     services = Services(backend=backend, cache=DiskResponseCache(folder / "cache"), records=store)
-    options = RunOptions(
-        sampler="guided", select="shrunk", seed=seed, parallel=1, max_trials=trials, top_k=1, promote=False
-    )
+    options = RunOptions(sampler="guided", seed=seed, parallel=1, max_trials=trials, top_k=1, promote=False)
     t0 = time.perf_counter()
     try:
         result = await SearchRun(loaded=loaded, dataset=data, options=options, services=services).run()
@@ -128,7 +126,7 @@ async def measure(dataset: str, *, trials: int, seed: int, tmp: Path) -> dict[st
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "One `optimize run` per dataset (guided sampler, shrunk selection, seed 0) over the default space plus "
+        "One `optimize run` per dataset (guided sampler, seed 0) over the default space plus "
         f"one fine-tune job (LoRA rank {JOB['rank']}, alpha {JOB['alpha']}, {JOB['epochs']} epochs, lr "
         f"{JOB['learning_rate']}, up to {JOB['max_rows']} train rows rendered through the spec's prompt); "
         "validation 30 rows, test 100 rows, the embedded SmolLM2-135M on CPU.",

@@ -60,33 +60,6 @@ def additive_effects(
     return grand, effects
 
 
-def shrunk_scores(
-    points: Sequence[tuple[dict[str, Any], float]], rows: Sequence[int], names: Sequence[str]
-) -> list[float] | None:
-    """Each point's score pulled towards what the additive model of the *other* points predicts for it, by how
-    noisy a mean of its ``rows`` is next to how much the points really differ (empirical Bayes).
-
-    For scores in [0, 1]: a mean of n rows has variance at most m(1 - m)/n (binomial, the bound for any
-    [0, 1] score), the points' spread beyond that noise is the real between-configuration variance, and the
-    weight of a point's own mean is spread / (spread + noise). With 30 rows a lucky 0.77 among configurations
-    that mostly score 0.53 is pulled down unless its factors did well elsewhere too: less winner's curse.
-    ``None`` (no shrinkage) for fewer than three points or scores outside [0, 1].
-    """
-    scores = [y for _, y in points]
-    if len(points) < 3 or any(not 0.0 <= y <= 1.0 for y in scores):
-        return None
-    noise = sum(y * (1 - y) / max(n, 1) for y, n in zip(scores, rows, strict=True)) / len(scores)
-    mean = sum(scores) / len(scores)
-    spread = max(sum((y - mean) ** 2 for y in scores) / len(scores) - noise, 1e-4)
-    weight = spread / (spread + noise)
-    out = []
-    for i, (params, y) in enumerate(points):
-        grand, effects = additive_effects([p for j, p in enumerate(points) if j != i], names)
-        predicted = grand + sum(effects[n].get(params.get(n), (0.0, 0))[0] for n in names)
-        out.append(weight * y + (1 - weight) * predicted)
-    return out
-
-
 class GuidedSampler(BaseSampler):
     """``n_startup`` completed trials (the baseline counts) at random, then the additive model's best unseen
     point plus ``explore`` x the mean over factors of 1/(1 + trials at its level)."""

@@ -22,9 +22,6 @@ class RunOptions(BaseModel):
     # "designed": after the baseline, the spec's instruction with the most examples (and a constrained output
     # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design).
     start: Literal["baseline", "designed"] = "baseline"
-    # "shrunk": the winner by validation scores shrunk towards the additive model of the other trials
-    # (promptopt.search._guided.shrunk_scores); "validation": by validation scores as measured.
-    select: Literal["validation", "shrunk"] = "validation"
     parallel: int = 1
     objectives: tuple[str, ...] = ("score",)
     top_k: int = 2
@@ -70,8 +67,8 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
 
     Raises:
         InputError: the call budget leaves nothing for the search once the verdict's calls are set aside, or
-            the sampler or the selection cannot handle the objectives asked for (``guided`` and ``shrunk``
-            model one), or a fine-tune job cannot be trained here (``check_fine_tune``).
+            the sampler cannot search the objectives asked for (``guided`` models one), or a fine-tune job
+            cannot be trained here (``check_fine_tune``).
     """
     if options.sampler == "guided" and len(options.objectives) > 1:
         raise InputError(
@@ -80,12 +77,6 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
             f"guided models one objective, got {','.join(options.objectives)}; use tpe or random with several",
         )
     check_fine_tune(loaded)
-    if options.select == "shrunk" and len(options.objectives) > 1:
-        raise InputError(
-            "--select",
-            "select",
-            f"shrunk ranks one objective, got {','.join(options.objectives)}; several give a Pareto front",
-        )
     budget, test_rows = loaded.spec.budget, len(dataset.test)
     promoting = options.promote and loaded.spec.registry.promote and bool(dataset.test.cases)
     evals = 1 + max(1, options.top_k) + (1 if promoting else 0)

@@ -42,9 +42,6 @@ def run_key(loaded: LoadedSpec, dataset: Dataset, options: RunOptions) -> str:
             "sampler": options.sampler,
             "seed": options.seed,
             "objectives": options.objectives,
-            # another selection rule is another run (the same trials come from the cache); absent for the
-            # default, so runs keyed before the option existed are found again
-            **({"select": options.select} if options.select != "validation" else {}),
         }
     )
 

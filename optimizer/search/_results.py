@@ -32,7 +32,6 @@ class Candidate(BaseModel):
     validation_score: float | None
     test_score: float | None = None
     confirmation_score: float | None = None  # on the confirmation slice, for a shortlisted candidate
-    shrunk_score: float | None = None  # the validation score shrunk by the other trials (``--select shrunk``)
     cost_usd: float = 0.0
     mean_latency_s: float | None = None
     model_calls: int = 0

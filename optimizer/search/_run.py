@@ -112,7 +112,6 @@ class SearchRun:
             multi_objective=len(o.objectives) > 1,
             seed=o.seed,
             on_event=self.on_event,
-            select=o.select,
         )
         promotion = None
         if self.plan.promoting:

@@ -15,7 +15,6 @@ from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, Origin, Se
 from promptopt.errors import EvalFailed
 from promptopt.registry import PromotionDecision, paired_evidence
 from promptopt.search._events import OnEvent, StopReason, TestEvalStarted
-from promptopt.search._guided import levels, shrunk_scores
 from promptopt.search._results import Candidate, RunResult
 from promptopt.search_spaces import SearchSpace
 from promptopt.spec import LoadedSpec
@@ -126,20 +125,6 @@ async def _confirmed(
     return head + ranked[shortlist:]
 
 
-def _shrunk(trials: list[FrozenTrial]) -> dict[int, float]:
-    """Trial number -> its validation score blended with the additive model of the other trials (maximised
-    objectives; empty when the scores are not in [0, 1], where ``shrunk_scores`` leaves them as they are)."""
-    names = sorted({n for t in trials for n, d in t.distributions.items() if levels(d) is not None})
-    rows = [_scored_rows(t) for t in trials]
-    scores = shrunk_scores([(t.params, t.values[0]) for t in trials], rows, names)
-    return {} if scores is None else {t.number: score for t, score in zip(trials, scores, strict=True)}
-
-
-def _scored_rows(trial: FrozenTrial) -> int:
-    summary = trial.user_attrs.get("summary") or {}
-    return max(1, int(summary.get("rows", 1)) - int(summary.get("errors", 0)))
-
-
 def _pooled_mean(*summaries: EvalSummary) -> float:
     """The objective's mean over the scored rows of several evals of one configuration (-inf: none scored)."""
     scored = [(s.objective, s.rows - s.errors) for s in summaries if s.objective is not None]
@@ -159,16 +144,13 @@ async def give_verdict(
     multi_objective: bool,
     seed: int,
     on_event: OnEvent,
-    select: str = "validation",
 ) -> Verdict:
     """Evaluate the baseline and the ``top_k`` best distinct configurations with ``test_eval``, and the
     winner's paired lift over the baseline there.
 
-    The best are by validation score, or with ``select="shrunk"`` (one objective) by ``shrunk_scores``: each
-    validation score pulled towards what the other trials predict for its factors. With ``confirm`` (an eval
-    on the confirmation slice), the ``shortlist`` best so ranked are scored there too and ranked first, by
-    their mean over validation and confirmation rows together, so that the winner is chosen on more rows than
-    the search compared.
+    The best are by validation score; with ``confirm`` (an eval on the confirmation slice), the ``shortlist``
+    best by validation are scored there too and ranked first, by their mean over validation and confirmation
+    rows together, so that the winner is chosen on more rows than the search compared.
 
     Raises:
         EvalFailed: no trial completed, or the baseline (the spec as written) did not.
@@ -177,16 +159,11 @@ async def give_verdict(
     if not complete:
         raise EvalFailed("no trial completed; see the trial errors with `optimize report`")
     ranked = sorted(complete, key=lambda t: (-t.values[0], t.number))
-    shrunk = _shrunk(complete) if select == "shrunk" and not multi_objective else {}
-    if shrunk:
-        ranked = sorted(complete, key=lambda t: (-shrunk[t.number], t.number))
     base_hash = space.config(space.baseline()).hash
     baseline = next((t for t in complete if t.user_attrs.get("config_hash") == base_hash), None)
     if baseline is None:
         raise EvalFailed("the baseline trial (the spec as written) did not complete, so there is no verdict")
     cands = {t.number: Candidate.of_trial(t, space.config(t.params)) for t in ranked}
-    for number, score in shrunk.items():
-        cands[number] = cands[number].model_copy(update={"shrunk_score": score})
     if confirm is not None:
         ranked = await _confirmed(ranked, cands, space, confirm, shortlist)
     tested: dict[int, EvalResult] = {}

@@ -12,7 +12,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from promptopt.errors import InputError
 from promptopt.models import ScriptedBackend
 from promptopt.search import RunOptions
-from promptopt.search._guided import GuidedSampler, additive_effects, levels, shrunk_scores
+from promptopt.search._guided import GuidedSampler, additive_effects, levels
 from promptopt.search._study import make_sampler, optuna_storage_url
 from promptopt.store import get_store
 from tests.search.helpers import known_best
@@ -112,53 +112,3 @@ def test_a_run_asking_guided_for_several_objectives_is_bad_input_before_anything
     assert err.value.field == "sampler"
     assert not backend.calls
     assert get_store(f"sqlite:///{tmp_path / 's.db'}").list_runs() == []  # no run begun
-
-
-# Eight configurations of two factors: instruction 1 does well (about 0.7), instruction 0 poorly (about 0.5).
-# (0, 2) is a lucky 0.75 on 30 rows; (1, 1) scores 0.72 and its instruction does well everywhere else.
-SHRINK_POINTS = [
-    ({"instruction": 0, "k": 0}, 0.50),
-    ({"instruction": 0, "k": 1}, 0.47),
-    ({"instruction": 0, "k": 0}, 0.53),
-    ({"instruction": 0, "k": 2}, 0.75),
-    ({"instruction": 1, "k": 0}, 0.70),
-    ({"instruction": 1, "k": 1}, 0.72),
-    ({"instruction": 1, "k": 0}, 0.67),
-    ({"instruction": 1, "k": 1}, 0.69),
-]
-
-
-def test_shrinking_pulls_a_lucky_score_below_one_whose_factors_hold_up_elsewhere():
-    scores = shrunk_scores(SHRINK_POINTS, [30] * 8, ["instruction", "k"])
-    assert scores is not None
-    raw = [y for _, y in SHRINK_POINTS]
-    assert max(range(8), key=raw.__getitem__) == 3  # by validation as measured: the lucky one
-    best = max(range(8), key=scores.__getitem__)
-    assert SHRINK_POINTS[best][0] == {"instruction": 1, "k": 1}  # shrunk: the level pair that held up twice
-    assert scores[3] < raw[3]  # pulled down towards its instruction's poor record
-    assert all(min(raw) <= s <= max(raw) for s in scores)
-
-
-def test_with_many_rows_a_score_is_its_own_and_out_of_range_or_too_few_scores_are_left_alone():
-    many = shrunk_scores(SHRINK_POINTS, [100_000] * 8, ["instruction", "k"])
-    assert many is not None
-    assert many == pytest.approx([y for _, y in SHRINK_POINTS], abs=0.002)  # noise tiny: little shrinkage
-    assert shrunk_scores([(p, y * 10) for p, y in SHRINK_POINTS], [30] * 8, ["instruction", "k"]) is None
-    assert shrunk_scores(SHRINK_POINTS[:2], [30] * 2, ["instruction", "k"]) is None
-
-
-def test_a_run_selecting_shrunk_ranks_its_leaderboard_by_the_shrunk_scores_and_keeps_the_known_best(tmp_path):
-    result, _, _ = search(tmp_path, RunOptions(sampler="guided", select="shrunk", seed=0, parallel=2, max_trials=16))
-    shrunk = [c.shrunk_score for c in result.leaderboard]
-    assert None not in shrunk
-    assert shrunk == sorted(shrunk, reverse=True)  # type: ignore[type-var]
-    assert result.best.validation_score == 1.0 and "EXPERT" in result.best.config["messages"][0]["content"]
-    assert result.best.test_score == 1.0
-
-
-def test_shrunk_selection_with_several_objectives_is_bad_input_before_anything_runs(tmp_path):
-    backend = ScriptedBackend(known_best)
-    with pytest.raises(InputError, match="shrunk ranks one objective, got score,cost") as err:
-        search(tmp_path, RunOptions(select="shrunk", objectives=("score", "cost")), backend=backend)
-    assert err.value.field == "select"
-    assert not backend.calls
