@@ -99,18 +99,15 @@ SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
     "grid": "grid",
     "grid-full": "grid",
 }
-GRIDS = ("grid", "grid-full")
+GRIDS = ("grid", "grid-full")  # exhaustive, without a call budget
 # Methods measured and then taken out of the product: their sittings still merge (--from-runs); to run one
 # again, check out the commit it was measured at.
 REMOVED = {
     "ours-guided-shrunk": "measured at 9129ba7 (search_sittings/guided_shrunk_9129ba7.json) and removed: it lost "
     "to random search over 15 pairs (-0.067, p = 0.044); check out 9129ba7 to run it again",
-}  # exhaustive, without a call budget
-PAIRED_FOR = (
-    "ours-guided-shrunk",
-    "ours-guided",
-    "ours-evolve",
-)  # our searches compared pair by pair with every other method
+}
+# Our searches compared pair by pair with every other method.
+PAIRED_FOR = ("ours-guided-shrunk", "ours-guided", "ours-evolve")
 # ours-confirm: the shipped TPE search plus the data's instruction edits and a confirmation slice of 30 train
 # cases for the 3 best; its confirmation calls come out of the same search budget.
 CONFIRM_SEARCH = {"confirm": {"cases": 30, "shortlist": 3}, "operators": ["format", "definitions", "role", "summary"]}
@@ -704,6 +701,8 @@ def one_run(
     backend: ModelBackend,
     calls: int | None,
 ) -> dict[str, Any]:
+    if method in REMOVED:
+        raise SystemExit(f"{method}: {REMOVED[method]}")
     spec = derived_spec(
         dataset,
         folder,
@@ -717,8 +716,6 @@ def one_run(
         one_pool_seed=method == "grid-full",
         operators=method == "ours-evolve",
     )
-    if method in REMOVED:
-        raise SystemExit(f"{method}: {REMOVED[method]}")
     if method == "gepa":
         out = run_gepa(spec, seed=seed, calls=calls, train_rows=args.mipro_train_rows)
     elif method == "mipro":

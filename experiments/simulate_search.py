@@ -120,9 +120,7 @@ def confirmed(shortlist: int, pool: Callable[[Config], bool] = default_space) ->
         base = _baseline(configs)
         rows = len(base.confirm)
         n = (budget - shortlist * rows) // len(base.val)
-        evaluated = sorted([base] + _order(configs, rng, pool)[: n - 1], key=lambda c: -c.val_mean)
-        top = evaluated[:shortlist]
-        return max(top, key=lambda c: (sum(c.val) + sum(c.confirm)) / (len(c.val) + len(c.confirm)))
+        return confirm_pick([base] + _order(configs, rng, pool)[: n - 1], shortlist)
 
     return rule
 

@@ -71,14 +71,15 @@ def check_fine_tune(loaded: LoadedSpec) -> None:
 
     jobs = loaded.spec.search.fine_tune.jobs
     for i, job in enumerate(jobs):
-        base = job.base or loaded.spec.task.model
+        base = job.base_model(loaded.spec.task.model)
         field = f"search.fine_tune.jobs[{i}].base"
         if not base.startswith("local/"):
+            whose = "" if job.base else " (the task's model; set base)"
             raise InputError(
                 str(loaded.path),
                 field,
-                f"{base!r} (the task's model) cannot be fine-tuned here yet: set base to a local/<model> "
-                "(a LoRA on CPU); provider fine-tunes through litellm are not built",
+                f"{base!r}{whose} cannot be fine-tuned here yet: only local/<model> bases train (a LoRA on "
+                "CPU); provider fine-tunes through litellm are not built",
             )
         try:
             local_model_file(base)

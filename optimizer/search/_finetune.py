@@ -35,14 +35,6 @@ TOKENS_PER_CHAR = 0.3  # a rough rule for English text (about 3.3 characters a t
 TRAIN_TOKENS_PER_S = 93.0
 
 
-def job_name(job: FineTuneJob, index: int) -> str:
-    return job.name or f"ft{index + 1}"
-
-
-def job_base(loaded: LoadedSpec, job: FineTuneJob) -> str:
-    return job.base or loaded.spec.task.model
-
-
 def training_examples(loaded: LoadedSpec, dataset: Dataset, job: FineTuneJob, pre: PrePass) -> list[TrainingExample]:
     """The job's examples: at most ``max_rows``, a sample of the train split fixed by the data (the same
     adapter for every seed, unless a seeded confirmation slice or, for ``traces``, the seeded pre-pass sample
@@ -56,7 +48,8 @@ def training_examples(loaded: LoadedSpec, dataset: Dataset, job: FineTuneJob, pr
     if len(pairs) > job.max_rows:
         keep = sorted(random.Random(f"fine_tune:{dataset.hash}").sample(range(len(pairs)), job.max_rows))
         pairs = [pairs[i] for i in keep]
-    base = PromptConfig.from_task(loaded.spec.task).model_copy(update={"model": job_base(loaded, job)})
+    base_model = job.base_model(loaded.spec.task.model)
+    base = PromptConfig.from_task(loaded.spec.task).model_copy(update={"model": base_model})
     return [
         TrainingExample(messages=tuple(request_for(base, inp, 60.0).messages), completion=answer)
         for inp, answer in pairs
@@ -67,15 +60,15 @@ def estimate_fine_tunes(loaded: LoadedSpec, dataset: Dataset) -> dict[str, dict[
     """Per job, before anything runs: training rows, tokens (estimated from characters), seconds and dollars
     (a local LoRA: 0). ``data: traces`` rows are an upper bound (the pre-pass decides which cases are kept)."""
     out: dict[str, dict[str, Any]] = {}
-    for i, job in enumerate(loaded.spec.search.fine_tune.jobs):
+    for name, job in loaded.spec.search.fine_tune.named():
         rows = min(job.max_rows, sum(1 for c in dataset.train.cases if c.expected is not None))
         if job.data == "traces":
             rows = min(rows, BOOTSTRAP_SAMPLE)
         examples = training_examples(loaded, dataset, job.model_copy(update={"data": "train"}), PrePass((), ()))
         chars = sum(len(_text(e)) for e in examples[:rows])
         tokens = int(chars * TOKENS_PER_CHAR) * job.epochs
-        out[job_name(job, i)] = {
-            "base": job_base(loaded, job),
+        out[name] = {
+            "base": job.base_model(loaded.spec.task.model),
             "data": job.data,
             "rows": rows,
             "epochs": job.epochs,
@@ -105,8 +98,7 @@ async def train_fine_tunes(
 
     models: dict[str, str] = {}
     lineage: dict[str, dict[str, Any]] = {}
-    for i, job in enumerate(jobs):
-        name = job_name(job, i)
+    for i, (name, job) in enumerate(loaded.spec.search.fine_tune.named()):
         examples = training_examples(loaded, dataset, job, pre)
         if not examples:
             raise EvalFailed(
@@ -116,7 +108,7 @@ async def train_fine_tunes(
         params = LoraParams(
             rank=job.rank, alpha=job.alpha, epochs=job.epochs, learning_rate=job.learning_rate, max_rows=job.max_rows
         )
-        adapter = await asyncio.to_thread(train_lora, job_base(loaded, job), examples, params)
+        adapter = await asyncio.to_thread(train_lora, job.base_model(loaded.spec.task.model), examples, params)
         models[name] = adapter.model
         lineage[name] = _lineage(job, adapter)
         on_event(FineTuneTrained(name, adapter.model, adapter.rows, adapter.train_s, adapter.reused))

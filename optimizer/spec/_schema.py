@@ -203,15 +203,13 @@ class FineTuneJob(_Frozen):
     alpha: int = Field(16, ge=1, le=4096, description="LoRA scale numerator: updates are scaled by alpha / rank.")
     max_rows: int = Field(200, ge=1, le=100000, description="Training examples at most (a fixed sample).")
 
-    @field_validator("base")
-    @classmethod
-    def _local_base(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("local/"):
-            raise ValueError(
-                f"{value!r} cannot be fine-tuned here yet: only local/<model> bases train (a LoRA on CPU); "
-                "provider fine-tunes through litellm are not built"
-            )
-        return value
+    def base_model(self, task_model: str) -> str:
+        """The model this job fine-tunes: ``base``, else the task's model."""
+        return self.base or task_model
+
+
+def _job_names(jobs: tuple[FineTuneJob, ...]) -> list[str]:
+    return [job.name or f"ft{i + 1}" for i, job in enumerate(jobs)]
 
 
 class FineTuneSearch(_Frozen):
@@ -219,10 +217,14 @@ class FineTuneSearch(_Frozen):
 
     jobs: tuple[FineTuneJob, ...] = Field((), max_length=8, description="Fine-tunes to train; empty: none.")
 
+    def named(self) -> list[tuple[str, FineTuneJob]]:
+        """(name, job) for every job: its ``name``, else ft1, ft2, ... by position."""
+        return list(zip(_job_names(self.jobs), self.jobs, strict=True))
+
     @field_validator("jobs")
     @classmethod
     def _unique_job_names(cls, value: tuple[FineTuneJob, ...]) -> tuple[FineTuneJob, ...]:
-        names = [j.name or f"ft{i + 1}" for i, j in enumerate(value)]  # the names the run gives them
+        names = _job_names(value)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"fine-tune job names must be unique (unnamed jobs are ft1, ft2, ...): {dupes}")

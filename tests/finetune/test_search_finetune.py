@@ -121,7 +121,7 @@ def test_dry_run_estimates_the_training(tmp_path):
     lora, traces = estimate["fine_tune"]["lora"], estimate["fine_tune"]["traces"]
     assert lora["rows"] == 12 and lora["epochs"] == 3 and lora["usd"] == 0.0
     assert lora["training_tokens"] > 12 * 3 * 5 and lora["train_s"] > 0
-    assert traces["rows"] <= 12 and traces["data"] == "traces"
+    assert traces["rows"] == 12 and traces["data"] == "traces"  # max_rows, under the pre-pass sample of 24
     assert estimate["breakdown"]["prepass"] > 0  # traces need the pre-pass's right answers
 
 
