@@ -154,7 +154,9 @@ def register(app: typer.Typer) -> None:
             "baseline",
             help="baseline: the spec first, then the sampler; designed: "
             "also the spec's instruction with the most examples (constrained where "
-            "searched) before the sampler's start-up trials.",
+            "searched) before the sampler's start-up trials; region (with --sampler guided): every trial "
+            "inside the region a practitioner searches first (constrained output, the most examples) until "
+            "it is used up.",
         ),
         parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
         executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
@@ -189,8 +191,10 @@ def register(app: typer.Typer) -> None:
             raise InputError("--objective", "objective", "expected score, score,cost or score,latency")
         if sampler not in SAMPLERS:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
-        if start not in ("baseline", "designed"):
-            raise InputError("--start", "start", f"expected baseline or designed, got {start!r}")
+        if start not in ("baseline", "designed", "region"):
+            raise InputError("--start", "start", f"expected baseline, designed or region, got {start!r}")
+        if start == "region" and sampler != "guided":
+            raise InputError("--start", "start", f"region needs --sampler guided, got --sampler {sampler}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
         loaded = load_spec(spec)

@@ -39,6 +39,11 @@ class Dimension(abc.ABC):
         examples, a constrained output), tried right after the baseline. ``{}`` (the default): the baseline's."""
         return {}
 
+    def region(self) -> dict[str, list[Any]]:
+        """The values a practitioner searches first, per parameter (a constrained output, the most examples):
+        the guided sampler's ``region`` start stays inside them. ``{}`` (the default): every value."""
+        return {}
+
     def grid(self) -> dict[str, list[Any]]:
         """Every value of every parameter, for exhaustive search."""
         out: dict[str, list[Any]] = {}

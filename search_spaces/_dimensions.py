@@ -181,6 +181,9 @@ class ConstrainedDimension(_ChoiceDimension):
     def design(self) -> dict[str, Any]:
         return {self.param: True} if True in self.choices else {}
 
+    def region(self) -> dict[str, list[Any]]:
+        return {self.param: [True]} if True in self.choices else {}
+
 
 class FineTuneDimension(Dimension):
     """Which fine-tune serves the task: ``none`` (the configuration's own model) or one of the spec's

@@ -63,6 +63,11 @@ class SearchSpace:
         point = baseline | {n: v for d in self.dimensions for n, v in d.design().items()}
         return [point] if point != baseline else []
 
+    def region(self) -> dict[str, list[Any]]:
+        """Per parameter, the values a practitioner searches first (see :meth:`Dimension.region`); parameters
+        not named are free."""
+        return {n: v for d in self.dimensions for n, v in d.region().items()}
+
     def config(self, params: dict[str, Any]) -> PromptConfig:
         """The configuration a trial's params stand for (missing params take the baseline value)."""
         full = self.baseline() | params

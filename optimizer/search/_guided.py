@@ -73,8 +73,16 @@ class GuidedSampler(BaseSampler):
         explore: float = 0.5,
         ridge: float = 1.0,
         key: Callable[[dict[str, Any]], str] | None = None,
+        region: dict[str, Sequence[Any]] | None = None,
     ) -> None:
         self._factors = {n: lv for n, d in distributions.items() if (lv := levels(d)) is not None}
+        # The region start: every trial (start-up draws and the model's picks) stays inside these levels until
+        # the region has no untried point left; then the whole space.
+        self._region = {
+            n: tuple(v for v in lv if v in set(region[n])) for n, lv in self._factors.items() if n in (region or {})
+        }
+        if any(not v for v in self._region.values()):
+            raise ValueError(f"the region names no level of its parameters: {region}")
         self._space = {n: d for n, d in distributions.items() if n in self._factors}
         self._seed, self._n_startup, self._explore, self._ridge = seed, n_startup, explore, ridge
         # The content hash tells configurations apart only when the factors are all there is to a point.
@@ -98,15 +106,17 @@ class GuidedSampler(BaseSampler):
             for t in trials
             if t.state is TrialState.COMPLETE and t.values and "duplicate_of" not in t.user_attrs
         ]
-        if len(scored) < self._n_startup:
-            return {}
-        sign = 1.0 if study.direction is StudyDirection.MAXIMIZE else -1.0
         names = [n for n in search_space if n in self._factors]
-        grand, effects = additive_effects([(p, sign * y) for p, y in scored], names, self._ridge)
         # Seen: every finished trial, and the running ones of this batch (no two of a batch alike).
         taken = [t.params for t in trials if t.number != trial.number and t.state is not TrialState.WAITING]
         seen = {self._identity(p) for p in taken if all(n in p for n in names)}
         rng = random.Random(f"guided:{self._seed}:{trial.number}")
+        region = self._points(names, rng, self._region) if self._region else []
+        if len(scored) < self._n_startup:  # a random draw: from the region while it has an untried point
+            rng.shuffle(region)
+            return next((p for p in region if self._identity(p) not in seen), {})
+        sign = 1.0 if study.direction is StudyDirection.MAXIMIZE else -1.0
+        grand, effects = additive_effects([(p, sign * y) for p, y in scored], names, self._ridge)
 
         def score(point: dict[str, Any]) -> tuple[float, float]:
             total, rarity = grand, 0.0
@@ -116,9 +126,10 @@ class GuidedSampler(BaseSampler):
                 rarity += 1.0 / (1 + n)
             return total + self._explore * rarity / len(names), rng.random()  # ties: a seeded draw
 
-        for point in sorted(self._points(names, rng), key=score, reverse=True):
-            if self._identity(point) not in seen:
-                return point
+        for pool in (region, self._points(names, rng)):  # the region first, then the whole space
+            for point in sorted(pool, key=score, reverse=True):
+                if self._identity(point) not in seen:
+                    return point
         return {}  # every point was tried: the random sampler draws (the loop tells a duplicate its twin)
 
     def sample_independent(
@@ -126,8 +137,10 @@ class GuidedSampler(BaseSampler):
     ) -> Any:
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
-    def _points(self, names: list[str], rng: random.Random) -> list[dict[str, Any]]:
-        choices = [self._factors[n] for n in names]
+    def _points(
+        self, names: list[str], rng: random.Random, within: dict[str, tuple[Any, ...]] | None = None
+    ) -> list[dict[str, Any]]:
+        choices = [(within or {}).get(n, self._factors[n]) for n in names]
         if math.prod(len(c) for c in choices) <= MAX_POINTS:
             return [dict(zip(names, values, strict=True)) for values in itertools.product(*choices)]
         return [{n: rng.choice(c) for n, c in zip(names, choices, strict=True)} for _ in range(MAX_POINTS)]

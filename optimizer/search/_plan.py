@@ -20,8 +20,10 @@ class RunOptions(BaseModel):
     sampler: str = "tpe"
     seed: int = 0
     # "designed": after the baseline, the spec's instruction with the most examples (and a constrained output
-    # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design).
-    start: Literal["baseline", "designed"] = "baseline"
+    # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design). "region"
+    # (guided sampler only): every trial stays inside the region a practitioner searches first (constrained
+    # output, the most examples: SearchSpace.region) until it has no untried point left.
+    start: Literal["baseline", "designed", "region"] = "baseline"
     parallel: int = 1
     objectives: tuple[str, ...] = ("score",)
     top_k: int = 2

@@ -139,7 +139,13 @@ def open_run_study(store: Store, run_id: str, space: SearchSpace, options: RunOp
         run_id=run_id,
         store_url=store.url,
         directions=[DIRECTIONS[o] for o in options.objectives],
-        sampler=make_sampler(options.sampler, space, options.seed, multi_objective=len(options.objectives) > 1),
+        sampler=make_sampler(
+            options.sampler,
+            space,
+            options.seed,
+            multi_objective=len(options.objectives) > 1,
+            region=options.start == "region",
+        ),
     )
 
 

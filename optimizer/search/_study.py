@@ -26,9 +26,14 @@ class ExhaustiveGridSampler(optuna.samplers.GridSampler):
         return len(self._get_unvisited_grid_ids(study))
 
 
-def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: bool) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, space: SearchSpace, seed: int, *, multi_objective: bool, region: bool = False
+) -> optuna.samplers.BaseSampler:
     """TPE (multivariate, constant liar for parallel trials), random, an exhaustive grid, or guided (an additive
-    model's best unseen configuration after a short random start, see ``_guided``); all seeded."""
+    model's best unseen configuration after a short random start, see ``_guided``; with ``region``, inside
+    :meth:`SearchSpace.region` first); all seeded."""
+    if region and name != "guided":
+        raise ValueError(f"the region start needs the guided sampler, not {name!r}")
     if name == "tpe":
         if multi_objective:
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
@@ -40,7 +45,12 @@ def make_sampler(name: str, space: SearchSpace, seed: int, *, multi_objective: b
     if name == "guided":
         if multi_objective:
             raise ValueError("the guided sampler models one objective; use tpe or random with several")
-        return GuidedSampler(space.distributions(), seed=seed, key=lambda params: space.config(params).hash)
+        return GuidedSampler(
+            space.distributions(),
+            seed=seed,
+            key=lambda params: space.config(params).hash,
+            region=space.region() if region else None,
+        )
     raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLERS}")
 
 

@@ -136,6 +136,10 @@ class DimensionContract:
         assert set(dim.baseline()) == set(dim.distributions()), "baseline() must give every parameter a value"
         _check_point(dim, dim.baseline(), "baseline()")
         _check_point(dim, dim.design(), "design()")
+        for name, values in dim.region().items():
+            assert values, f"region(): {name} names no value (leave a free parameter out instead)"
+            for value in values:
+                _check_point(dim, {name: value}, "region()")
 
     def test_baseline_reproduces_the_base_configuration(self, dimension_case: DimensionCase) -> None:
         base = dimension_case.base
@@ -178,10 +182,11 @@ class DimensionContract:
         data = dim.to_json()
         again = dimension_from_json(json.loads(json.dumps(data)))  # as stored with the run
         assert type(again) is type(dim) and again == dim and again.to_json() == data
-        assert (again.distributions(), again.baseline(), again.design()) == (
+        assert (again.distributions(), again.baseline(), again.design(), again.region()) == (
             dim.distributions(),
             dim.baseline(),
             dim.design(),
+            dim.region(),
         )
         for point in points(dim):
             assert again.apply(base, point).hash == dim.apply(base, point).hash, f"apply differs at {point}"

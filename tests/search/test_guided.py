@@ -14,6 +14,7 @@ from promptopt.models import ScriptedBackend
 from promptopt.search import RunOptions
 from promptopt.search._guided import GuidedSampler, additive_effects, levels
 from promptopt.search._study import make_sampler, optuna_storage_url
+from promptopt.search_spaces import SearchSpace
 from promptopt.store import get_store
 from tests.search.helpers import known_best
 from tests.search.test_search import search
@@ -112,3 +113,39 @@ def test_a_run_asking_guided_for_several_objectives_is_bad_input_before_anything
     assert err.value.field == "sampler"
     assert not backend.calls
     assert get_store(f"sqlite:///{tmp_path / 's.db'}").list_runs() == []  # no run begun
+
+
+REGION = {"b": [2, 3], "c": [True]}  # 3 (a) x 2 x 1 = 6 points
+
+
+def inside(params: dict) -> bool:
+    return params["b"] in REGION["b"] and params["c"] is True
+
+
+def test_the_region_start_draws_and_models_inside_the_region_until_it_is_used_up_then_goes_outside():
+    study = study_of(GuidedSampler(SPACE, seed=1, region=REGION), 12)
+    where = [inside(t.params) for t in study.trials]
+    assert where == [True] * 6 + [False] * 6
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 12  # never one point twice
+    # the start-up draws differ by seed; the region does not
+    other = study_of(GuidedSampler(SPACE, seed=2, region=REGION), 5)
+    assert all(inside(t.params) for t in other.trials)
+    assert [t.params for t in other.trials] != [t.params for t in study.trials[:5]]
+
+
+def test_a_region_naming_no_level_of_its_parameter_is_refused():
+    with pytest.raises(ValueError, match="names no level"):
+        GuidedSampler(SPACE, seed=0, region={"c": ["yes"]})
+    with pytest.raises(ValueError, match="needs the guided sampler, not 'tpe'"):
+        make_sampler("tpe", None, 0, multi_objective=False, region=True)  # type: ignore[arg-type]
+
+
+def test_a_region_run_tries_only_the_most_examples_after_the_baseline_and_finds_the_known_best(tmp_path):
+    result, _, run = search(tmp_path, RunOptions(sampler="guided", start="region", seed=0, max_trials=12))
+    space = SearchSpace.from_json(run.store.get_run(result.run_id).space)
+    assert space.region() == {"fewshot_k": [1, 2]}  # the helper's spec: max_k 2, no constrained choice
+    study = optuna.load_study(study_name=f"run-{result.run_id}", storage=optuna_storage_url(str(run.store.url)))
+    assert study.trials[0].params["fewshot_k"] == 0  # the baseline: the spec as written
+    assert {t.params["fewshot_k"] for t in study.trials[1:]} <= {1, 2}
+    assert result.best.validation_score == 1.0
+    assert "EXPERT" in result.best.config["messages"][0]["content"]
