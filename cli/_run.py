@@ -156,7 +156,8 @@ def register(app: typer.Typer) -> None:
             "also the spec's instruction with the most examples (constrained where "
             "searched) before the sampler's start-up trials; region (with --sampler guided): every trial "
             "inside the region a practitioner searches first (constrained output, the most examples) until "
-            "it is used up.",
+            "it is used up; screen (with --sampler guided): each designed value alone and all together "
+            "(constrained output or not x no examples or the most), then the model with no random start-up.",
         ),
         parallel: int = typer.Option(1, min=1, max=256, help="Trials evaluated at once."),
         executor: str = typer.Option("ray", help="ray (local Ray, or --ray-address) or local (in-process)."),
@@ -182,7 +183,7 @@ def register(app: typer.Typer) -> None:
         from promptopt.engine import Services
         from promptopt.errors import InputError
         from promptopt.models import get_backend
-        from promptopt.search import SAMPLERS, LocalExecutor, RunOptions, SearchRun, estimate_run
+        from promptopt.search import GUIDED_STARTS, SAMPLERS, STARTS, LocalExecutor, RunOptions, SearchRun, estimate_run
         from promptopt.spec import load_spec
         from promptopt.validate import load_and_check
 
@@ -191,10 +192,10 @@ def register(app: typer.Typer) -> None:
             raise InputError("--objective", "objective", "expected score, score,cost or score,latency")
         if sampler not in SAMPLERS:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
-        if start not in ("baseline", "designed", "region"):
-            raise InputError("--start", "start", f"expected baseline, designed or region, got {start!r}")
-        if start == "region" and sampler != "guided":
-            raise InputError("--start", "start", f"region needs --sampler guided, got --sampler {sampler}")
+        if start not in STARTS:
+            raise InputError("--start", "start", f"expected one of {', '.join(STARTS)}, got {start!r}")
+        if start in GUIDED_STARTS and sampler != "guided":
+            raise InputError("--start", "start", f"{start} needs --sampler guided, got --sampler {sampler}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")
         loaded = load_spec(spec)

@@ -25,6 +25,8 @@ validation and test rows:
 * ``ours-guided``  (only when asked for) ``ours-tpe`` with ``sampler="guided"`` (the default space).
 * ``ours-region``  (only when asked for) ``ours-guided`` with ``--start region``: every trial inside the region
   a practitioner searches first (constrained output, k >= max_k - 1), the default space otherwise.
+* ``ours-screen``  (only when asked for) ``ours-guided`` with ``--start screen``: after the baseline, the designed
+  values alone and together (constrained or not x k = 0 or max_k), then the model with no random start-up.
 * ``ours-guided-shrunk``  (measured at 9129ba7, since removed) ``ours-guided`` with ``select="shrunk"``.
 * ``grid-full``  (only when asked for) the exhaustive grid over the full default space of the spec
   (instructions x 0..max_k examples x strategies x constrained, one pool seed; both few-shot orders, which
@@ -89,7 +91,16 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "subj")
 METHODS = ("ours-tpe", "random", "grid", "mipro", "gepa")
 # Measured when asked for by --methods: ablations, a sampler being added, and the full grid (hours).
-EXTRA_METHODS = ("ours-designed", "ours-confirm", "ours-evolve", "ours-guided", "ours-region", "ours-guided-shrunk", "grid-full")
+EXTRA_METHODS = (
+    "ours-designed",
+    "ours-confirm",
+    "ours-evolve",
+    "ours-guided",
+    "ours-region",
+    "ours-screen",
+    "ours-guided-shrunk",
+    "grid-full",
+)
 SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
     "ours-tpe": "tpe",
     "ours-designed": "tpe",
@@ -97,12 +108,17 @@ SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
     "ours-evolve": "evolve",
     "ours-guided": "guided",
     "ours-region": "guided",
+    "ours-screen": "guided",
     "ours-guided-shrunk": "guided",
     "random": "random",
     "grid": "grid",
     "grid-full": "grid",
 }
-START = {"ours-designed": "designed", "ours-region": "region"}  # `optimize run --start` of the methods not at baseline
+START = {
+    "ours-designed": "designed",
+    "ours-region": "region",
+    "ours-screen": "screen",
+}  # `optimize run --start` of the methods not at baseline
 GRIDS = ("grid", "grid-full")  # exhaustive, without a call budget
 # Methods measured and then taken out of the product: their sittings still merge (--from-runs); to run one
 # again, check out the commit it was measured at.
@@ -111,7 +127,7 @@ REMOVED = {
     "to random search over 15 pairs (-0.067, p = 0.044); check out 9129ba7 to run it again",
 }
 # Our searches compared pair by pair with every other method.
-PAIRED_FOR = ("ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
+PAIRED_FOR = ("ours-screen", "ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
 # ours-confirm: the shipped TPE search plus the data's instruction edits and a confirmation slice of 30 train
 # cases for the 3 best; its confirmation calls come out of the same search budget.
 CONFIRM_SEARCH = {"confirm": {"cases": 30, "shortlist": 3}, "operators": ["format", "definitions", "role", "summary"]}
@@ -147,6 +163,9 @@ NOTES = {
     "ours-region": "ours-guided with `--start region`: the 4 start-up draws and the model's picks all inside the "
     "region a practitioner searches first (constrained output; k = max_k - 1 or max_k), the rest of the default "
     "space only once the region is used up; same space and call budget as random search",
+    "ours-screen": "ours-guided with `--start screen`: after the baseline, constrained output alone, max_k "
+    "label-balanced examples alone, and both (with the baseline a 2 x 2 screen of the two factors), then the "
+    "additive model's pick every trial (no random start-up); same space and call budget as random search",
     "ours-guided-shrunk": "ours-guided with `--select shrunk` (9129ba7, since removed): the winner by its "
     "validation score shrunk towards "
     "the additive model's leave-one-out prediction from the other trials (empirical Bayes: weight of its own "
@@ -303,7 +322,7 @@ async def run_ours(
     trials: int,
     calls: int | None,
     backend: ModelBackend,
-    start: Literal["baseline", "designed", "region"] = "baseline",
+    start: Literal["baseline", "designed", "region", "screen"] = "baseline",
 ) -> dict[str, Any]:
     """``optimize run`` in process (local executor, one trial at a time: the embedded model is the limit).
 

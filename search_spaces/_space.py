@@ -63,6 +63,19 @@ class SearchSpace:
         point = baseline | {n: v for d in self.dimensions for n, v in d.design().items()}
         return [point] if point != baseline else []
 
+    def screen(self) -> list[dict[str, Any]]:
+        """A factorial screen after the baseline: each dimension's :meth:`Dimension.design` alone, then all of
+        them together (with the baseline, for two such dimensions, the full 2 x 2: constrained output or not x
+        no examples or the most). Points equal to the baseline or to an earlier one are left out."""
+        baseline = self.baseline()
+        designs = [d.design() for d in self.dimensions if d.design()]
+        together = baseline | {n: v for design in designs for n, v in design.items()}
+        points: list[dict[str, Any]] = []
+        for point in [baseline | design for design in designs] + [together]:
+            if point != baseline and point not in points:
+                points.append(point)
+        return points
+
     def region(self) -> dict[str, list[Any]]:
         """Per parameter, the values a practitioner searches first (see :meth:`Dimension.region`); parameters
         not named are free."""

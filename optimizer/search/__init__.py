@@ -40,7 +40,15 @@ from promptopt.search._prepare import (
 from promptopt.search._promote import promote_winner
 from promptopt.search._results import Candidate, InstructionPool, RunResult
 from promptopt.search._run import SearchRun
-from promptopt.search._study import SAMPLERS, make_sampler, open_study, optuna_storage_url, recover_interrupted
+from promptopt.search._study import (
+    GUIDED_STARTS,
+    SAMPLERS,
+    STARTS,
+    make_sampler,
+    open_study,
+    optuna_storage_url,
+    recover_interrupted,
+)
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus, failed_outcome, run_trial
 from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
 
@@ -83,6 +91,8 @@ __all__ = [
     "failed_outcome",
     "give_verdict",
     "make_sampler",
+    "GUIDED_STARTS",
+    "STARTS",
     "open_run_study",
     "open_study",
     "optuna_storage_url",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -73,13 +73,14 @@ class GuidedSampler(BaseSampler):
         explore: float = 0.5,
         ridge: float = 1.0,
         key: Callable[[dict[str, Any]], str] | None = None,
-        region: dict[str, Sequence[Any]] | None = None,
+        region: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
         self._factors = {n: lv for n, d in distributions.items() if (lv := levels(d)) is not None}
         # The region start: every trial (start-up draws and the model's picks) stays inside these levels until
         # the region has no untried point left; then the whole space.
+        wanted = region or {}
         self._region = {
-            n: tuple(v for v in lv if v in set(region[n])) for n, lv in self._factors.items() if n in (region or {})
+            n: tuple(v for v in lv if v in set(wanted[n])) for n, lv in self._factors.items() if n in wanted
         }
         if any(not v for v in self._region.values()):
             raise ValueError(f"the region names no level of its parameters: {region}")

@@ -22,8 +22,10 @@ class RunOptions(BaseModel):
     # "designed": after the baseline, the spec's instruction with the most examples (and a constrained output
     # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design). "region"
     # (guided sampler only): every trial stays inside the region a practitioner searches first (constrained
-    # output, the most examples: SearchSpace.region) until it has no untried point left.
-    start: Literal["baseline", "designed", "region"] = "baseline"
+    # output, the most examples: SearchSpace.region) until it has no untried point left. "screen" (guided
+    # only): after the baseline, each dimension's designed value alone and all together (SearchSpace.screen),
+    # then the model, with no random start-up.
+    start: Literal["baseline", "designed", "region", "screen"] = "baseline"
     parallel: int = 1
     objectives: tuple[str, ...] = ("score",)
     top_k: int = 2

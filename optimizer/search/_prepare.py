@@ -144,7 +144,7 @@ def open_run_study(store: Store, run_id: str, space: SearchSpace, options: RunOp
             space,
             options.seed,
             multi_objective=len(options.objectives) > 1,
-            region=options.start == "region",
+            start=options.start,
         ),
     )
 
@@ -161,4 +161,7 @@ def queue_start(study: optuna.Study, space: SearchSpace, options: RunOptions, *,
     study.enqueue_trial(space.baseline(), user_attrs={"baseline": True})
     if (options.start == "designed" and options.sampler != "grid") or options.sampler == "evolve":
         for point in space.design():
+            study.enqueue_trial(point, user_attrs={"designed": True})
+    if options.start == "screen":
+        for point in space.screen():
             study.enqueue_trial(point, user_attrs={"designed": True})

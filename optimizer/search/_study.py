@@ -12,6 +12,8 @@ from promptopt.search._guided import GuidedSampler
 from promptopt.search_spaces import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "evolve", "guided")
+STARTS = ("baseline", "designed", "region", "screen")
+GUIDED_STARTS = ("region", "screen")  # starts only the guided sampler has
 INTERRUPTED = "interrupted; retried"
 
 
@@ -27,13 +29,14 @@ class ExhaustiveGridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(
-    name: str, space: SearchSpace, seed: int, *, multi_objective: bool, region: bool = False
+    name: str, space: SearchSpace, seed: int, *, multi_objective: bool, start: str = "baseline"
 ) -> optuna.samplers.BaseSampler:
     """TPE (multivariate, constant liar for parallel trials), random, an exhaustive grid, or guided (an additive
-    model's best unseen configuration after a short random start, see ``_guided``; with ``region``, inside
-    :meth:`SearchSpace.region` first); all seeded."""
-    if region and name != "guided":
-        raise ValueError(f"the region start needs the guided sampler, not {name!r}")
+    model's best unseen configuration after a short random start, see ``_guided``; ``start="region"``: inside
+    :meth:`SearchSpace.region` first; ``start="screen"``: the model right after the baseline and the queued
+    :meth:`SearchSpace.screen` points, no random start-up); all seeded."""
+    if start in GUIDED_STARTS and name != "guided":
+        raise ValueError(f"the {start} start needs the guided sampler, not {name!r}")
     if name == "tpe":
         if multi_objective:
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
@@ -49,7 +52,8 @@ def make_sampler(
             space.distributions(),
             seed=seed,
             key=lambda params: space.config(params).hash,
-            region=space.region() if region else None,
+            region=space.region() if start == "region" else None,
+            n_startup=1 + len(space.screen()) if start == "screen" else 5,
         )
     raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLERS}")
 

@@ -16,7 +16,7 @@ from promptopt.search._guided import GuidedSampler, additive_effects, levels
 from promptopt.search._study import make_sampler, optuna_storage_url
 from promptopt.search_spaces import SearchSpace
 from promptopt.store import get_store
-from tests.search.helpers import known_best
+from tests.search.helpers import SPEC, known_best
 from tests.search.test_search import search
 
 SPACE = {
@@ -136,8 +136,9 @@ def test_the_region_start_draws_and_models_inside_the_region_until_it_is_used_up
 def test_a_region_naming_no_level_of_its_parameter_is_refused():
     with pytest.raises(ValueError, match="names no level"):
         GuidedSampler(SPACE, seed=0, region={"c": ["yes"]})
-    with pytest.raises(ValueError, match="needs the guided sampler, not 'tpe'"):
-        make_sampler("tpe", None, 0, multi_objective=False, region=True)  # type: ignore[arg-type]
+    for start in ("region", "screen"):
+        with pytest.raises(ValueError, match=f"the {start} start needs the guided sampler, not 'tpe'"):
+            make_sampler("tpe", None, 0, multi_objective=False, start=start)  # type: ignore[arg-type]
 
 
 def test_a_region_run_tries_only_the_most_examples_after_the_baseline_and_finds_the_known_best(tmp_path):
@@ -149,3 +150,21 @@ def test_a_region_run_tries_only_the_most_examples_after_the_baseline_and_finds_
     assert {t.params["fewshot_k"] for t in study.trials[1:]} <= {1, 2}
     assert result.best.validation_score == 1.0
     assert "EXPERT" in result.best.config["messages"][0]["content"]
+
+
+def test_a_screen_start_runs_the_two_by_two_of_the_designed_values_then_the_model_with_no_random_start(tmp_path):
+    spec = {"constrained": [False, True], **json.loads(json.dumps(SPEC["search"]))}
+    options = RunOptions(sampler="guided", start="screen", seed=0, max_trials=10)
+    result, _, run = search(tmp_path, options, search=spec)
+    space = SearchSpace.from_json(run.store.get_run(result.run_id).space)
+    screen = space.screen()
+    assert [(p["constrained"], p["fewshot_k"]) for p in screen] == [(False, 2), (True, 0), (True, 2)]
+    study = optuna.load_study(study_name=f"run-{result.run_id}", storage=optuna_storage_url(str(run.store.url)))
+    assert [t.params for t in study.trials[1:4]] == screen
+    assert all(t.user_attrs.get("designed") for t in study.trials[1:4])
+    # from trial 4 on, the additive model's pick: the best untried point given trials 0-3 (explore bonus 0.5)
+    sampler = GuidedSampler(space.distributions(), seed=0, n_startup=4, key=lambda p: space.config(p).hash)
+    replay = optuna.create_study(direction="maximize", sampler=sampler)
+    for t in study.trials[:4]:
+        replay.add_trial(t)
+    assert replay.ask(space.distributions()).params == study.trials[4].params
