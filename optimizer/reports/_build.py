@@ -13,6 +13,7 @@ from promptopt.reports._stats import estimate, pareto_front, spread
 from promptopt.reports._values import (
     CaseDiff,
     CaseDiffs,
+    FineTuneCandidate,
     FrontObjective,
     Importance,
     LeaderboardRow,
@@ -61,6 +62,7 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
     lineage, rejected = _lineage(record.space, points)
+    fine_tunes = _fine_tunes(record.space, points)
     return RunReport(
         run_id=record.id,
         name=record.name,
@@ -94,6 +96,7 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
         case_diff=_case_diff(store, result, seed=seed),
         lineage=lineage,
         rejected_instructions=rejected,
+        fine_tunes=fine_tunes,
         generated_at=datetime.now(UTC),
     )
 
@@ -158,6 +161,36 @@ def _lineage(
         RejectedInstruction(text=r.text, source=r.source, reason=r.reason, parent=r.parent) for r in dim.rejected
     )
     return tuple(nodes), rejected
+
+
+def _fine_tunes(space: dict[str, Any] | None, points: tuple[TrialPoint, ...]) -> tuple[FineTuneCandidate, ...]:
+    """The run's fine-tune jobs, from its space's fine-tune dimension, with how its trials scored each."""
+    from promptopt.search_spaces import FineTuneDimension, SearchSpace
+
+    dims = SearchSpace.from_json(space).dimensions if space else ()
+    dim = next((d for d in dims if isinstance(d, FineTuneDimension)), None)
+    if dim is None:
+        return ()
+    out = []
+    for name, model in dim.models.items():
+        info, params = dim.lineage.get(name, {}), dim.lineage.get(name, {}).get("params", {})
+        got = [p.values[0] for p in points if p.state == "complete" and p.values and p.params.get(dim.param) == name]
+        out.append(
+            FineTuneCandidate(
+                name=name,
+                model=model,
+                base_model=info.get("base_model", "?"),
+                data=info.get("data", "?"),
+                rows=info.get("rows", 0),
+                epochs=params.get("epochs"),
+                rank=params.get("rank"),
+                train_s=info.get("train_s", 0.0),
+                reused=info.get("reused", False),
+                trials=len(got),
+                best=max(got, default=None),
+            )
+        )
+    return tuple(out)
 
 
 def _instruction_scores(points: tuple[TrialPoint, ...]) -> dict[int, list[float]]:

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from promptopt.reports._markdown import chain, plain, written_from
+from promptopt.reports._markdown import chain, plain, training, written_from
 from promptopt.reports._values import Estimate, PromptLeaderboard, RunReport
 from promptopt.stats import format_p
 
@@ -79,6 +79,7 @@ def _environment() -> jinja2.Environment:
         format_p=format_p,
         chain=chain,
         written_from=written_from,
+        training=training,
         clip=_clip,
     )
     return env

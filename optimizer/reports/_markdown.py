@@ -24,7 +24,9 @@ def render_markdown(report: RunReport, *, top: int = TOP, examples: int = EXAMPL
         f"calls, ${r.cost_usd:.4f} paid" + (f", {r.wall_s:.0f} s" if r.wall_s is not None else "") + ".",
         "",
     ]
-    lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r.leaderboard[:top], len(r.leaderboard))
+    lines += _verdict(r) + [""] + _versus(r) + [""] + _top(r, r.leaderboard[:top])
+    if r.fine_tunes:
+        lines += [""] + _fine_tunes(r)
     if r.lineage:
         lines += [""] + _lineage(r)
     if r.case_diff is not None:
@@ -65,9 +67,9 @@ def _versus(r: RunReport) -> list[str]:
     return lines
 
 
-def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
+def _top(r: RunReport, rows: tuple[LeaderboardRow, ...]) -> list[str]:
     lines = [
-        f"### Top {len(rows)} of {total}",
+        f"### Top {len(rows)} of {len(r.leaderboard)}",
         "",
         "| rank | trial | configuration | validation (95% CI) | test | cost $/row | latency s/row | paid $ | "
         "paid calls |",
@@ -76,10 +78,32 @@ def _top(rows: tuple[LeaderboardRow, ...], total: int) -> list[str]:
     for row in rows:
         tags = " (winner)" if row.winner else ""
         tags += " (baseline)" if row.baseline else ""
+        if (job := r.fine_tune_of(row.model)) is not None:
+            tags += f" (fine-tune {job.name}: {training(job.train_s, job.reused)})"
         lines.append(
             f"| {row.rank} | {row.trial}{tags} | {cell(row.description)} | {estimate(row.validation)} | "
             f"{estimate(row.test)} | {_usd(row.cost_per_row_usd)} | {_num(row.latency_per_row_s)} | "
             f"{row.cost_usd:.4f} | {row.model_calls} |"
+        )
+    return lines
+
+
+def training(train_s: float, reused: bool) -> str:
+    """A fine-tune's training cost in this run: ``177 s training`` or ``trained by an earlier run``."""
+    return "trained by an earlier run" if reused else f"{train_s:.0f} s training"
+
+
+def _fine_tunes(r: RunReport) -> list[str]:
+    lines = [
+        f"### Fine-tuned candidates: {len(r.fine_tunes)}",
+        "",
+        "| job | model | base | data | rows | epochs | rank | training | trials | best validation |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for f in r.fine_tunes:
+        lines.append(
+            f"| {cell(f.name)} | `{f.model}` | `{f.base_model}` | {cell(f.data)} | {f.rows} | {_int(f.epochs)} | "
+            f"{_int(f.rank)} | {training(f.train_s, f.reused)} | {f.trials} | {_num(f.best)} |"
         )
     return lines
 
@@ -172,6 +196,10 @@ def estimate(value: Estimate | None) -> str:
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _int(value: int | None) -> str:
+    return "–" if value is None else str(value)
 
 
 def _usd(value: float | None) -> str:

@@ -175,6 +175,24 @@ class CaseDiffs(_Frozen):
         return self
 
 
+class FineTuneCandidate(_Frozen):
+    """One ``search.fine_tune`` job of the run: the model it made, what from, what its training cost this run
+    (``train_s`` 0 and ``reused`` when an earlier run had trained the same job), and how the search's trials
+    scored it (``trials`` completed trials used it; ``best`` their best validation score, ``None``: untried)."""
+
+    name: str
+    model: str
+    base_model: str
+    data: str
+    rows: int = Field(ge=0)
+    epochs: int | None = None
+    rank: int | None = None
+    train_s: float = Field(0.0, ge=0)
+    reused: bool = False
+    trials: int = Field(0, ge=0)
+    best: float | None = None
+
+
 class LineageNode(_Frozen):
     """One instruction candidate of the run's space: where it came from and how the search's trials scored it.
 
@@ -253,6 +271,9 @@ class RunReport(_Frozen):
         (), description="Every instruction candidate in index order; empty without an instruction dimension."
     )
     rejected_instructions: tuple[RejectedInstruction, ...] = ()
+    fine_tunes: tuple[FineTuneCandidate, ...] = Field(
+        (), description="The run's fine-tune jobs with their training cost; empty when it trained none."
+    )
     generated_at: datetime
 
     @model_validator(mode="after")
@@ -269,6 +290,10 @@ class RunReport(_Frozen):
             if r.parent is not None and r.parent >= len(self.lineage):
                 raise ValueError(f"a rejected proposal's parent {r.parent} is not a candidate of the lineage")
         return self
+
+    def fine_tune_of(self, model: str) -> FineTuneCandidate | None:
+        """The fine-tune job whose model ``model`` is (``None``: a model no job of this run made)."""
+        return next((f for f in self.fine_tunes if f.model == model), None)
 
     def row(self, trial: int) -> LeaderboardRow:
         """The leaderboard row of ``trial``.
