@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from promptopt.data import Dataset
 from promptopt.engine import BudgetUse, Services
+from promptopt.errors import EvalFailed
 from promptopt.search._events import OnEvent, PromotionDecided, RunStarted, ignore
 from promptopt.search._evolve import EvolvePlan
 from promptopt.search._executor import LocalExecutor, TrialExecutor
@@ -21,6 +22,7 @@ from promptopt.search._promote import promote_winner
 from promptopt.search._results import InstructionPool, RunResult
 from promptopt.search._trial import TrialContext
 from promptopt.search._verdict import TestEvals, give_verdict
+from promptopt.search_spaces import FineTuneDimension, SearchSpace
 from promptopt.spec import LoadedSpec
 from promptopt.store import Store
 
@@ -62,6 +64,7 @@ class SearchRun:
             on_event=self.on_event,
             factors=o.sampler == "evolve",
         )
+        self._check_training_left_time(store, run.id, space, time.monotonic() - t0)
         study = open_run_study(store, run.id, space, o)
         queue_start(study, space, o, on_event=self.on_event)
         ctx = TrialContext(
@@ -140,6 +143,27 @@ class SearchRun:
         result = result.model_copy(update={"instructions": InstructionPool.of_space(space)})
         store.finish_run(run.id, status="finished", result=result.model_dump(mode="json"))
         return result
+
+    def _check_training_left_time(self, store: Store, run_id: str, space: SearchSpace, elapsed_s: float) -> None:
+        """Fail the run, saying why, when training its fine-tunes used up ``budget.wall_s``: no trial could run
+        (the search would stop at once and the verdict would only say that no trial completed)."""
+        limit = self.plan.max_wall_s
+        trained = sum(
+            info.get("train_s", 0.0)
+            for d in space.dimensions
+            if isinstance(d, FineTuneDimension)
+            for info in d.lineage.values()
+        )
+        if limit is None or not trained or elapsed_s < limit:
+            return
+        message = (
+            f"{self.loaded.path}: budget.wall_s ({limit:g} s) ran out while the fine-tune jobs trained "
+            f"({trained:.0f} s of training, {elapsed_s:.0f} s in all): no trial could run. Raise budget.wall_s "
+            "(or --max-wall-s) above the training time (`optimize run --dry-run` estimates it), or run again: "
+            "the trained adapters are kept and found again by their hash"
+        )
+        store.finish_run(run_id, status="failed", error_message=message)
+        raise EvalFailed(message)
 
 
 def _spent(store: Store, run_id: str) -> BudgetUse:
