@@ -10,6 +10,7 @@ Example:
 """
 
 from promptopt.names import LABEL_PATTERN, NAME_PATTERN  # re-exported: the rules the registry enforces
+from promptopt.registry._adapters import AdapterMismatch
 from promptopt.registry._promotion import Evaluate, paired_evidence, promote_if_better
 from promptopt.registry._registry import LabelConflict, Registry
 from promptopt.registry._values import (
@@ -24,6 +25,7 @@ from promptopt.registry._values import (
 __all__ = [
     "LABEL_PATTERN",
     "NAME_PATTERN",
+    "AdapterMismatch",
     "Evaluate",
     "Evidence",
     "LabelConflict",

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from promptopt.config import PromptConfig
 from promptopt.errors import InputError, NotFound, OptimizeError
 from promptopt.names import MAX_VERSION, is_label, is_prompt_name
+from promptopt.registry._adapters import restore_adapter, save_adapter
 from promptopt.registry._diff import version_diff
 from promptopt.registry._values import (
     EventKind,
@@ -42,6 +43,8 @@ class Registry:
     * Versions of a name are numbered 1, 2, 3... without gaps or duplicates, also when many processes
       register at once (SQLite write lock / PostgreSQL advisory lock per name), and never change.
     * Registering content already registered under the name (same ``config.hash``) returns that version.
+    * A version whose model is a local fine-tune keeps its LoRA adapter in the store (once per adapter key), and
+      reading it where the adapters folder lacks the file writes the file there first.
     * A label points at exactly one version; every change is one audit entry, written in the same
       transaction as the change.
     * Unknown names, versions and labels raise :class:`~promptopt.errors.NotFound`; malformed ones raise
@@ -69,7 +72,7 @@ class Registry:
         """Register ``config`` as the next version of ``name``; ``(version, created)``.
 
         Content already registered under ``name`` returns its version (with its original lineage) and
-        ``created=False``.
+        ``created=False``. The adapter of a local fine-tune is stored with it (see ``save_adapter``).
         """
         _check_name(name)
         _check_text("created_by", created_by)
@@ -77,6 +80,7 @@ class Registry:
         config_hash = config.hash
         with Session(self._writer) as session, session.begin():
             lock(session.connection(), _LOCK_NAMESPACE, name)
+            save_adapter(session, config.model, lineage)
             found = session.exec(
                 select(PromptVersionTable).where(
                     PromptVersionTable.name == name, PromptVersionTable.config_hash == config_hash
@@ -102,13 +106,23 @@ class Registry:
             return _version(row), True
 
     def get(self, name: str, *, version: int | None = None, label: str | None = None) -> PromptVersion:
-        """The version of ``name`` with this number, or the one ``label`` points at, else the newest."""
+        """The version of ``name`` with this number, or the one ``label`` points at, else the newest.
+
+        Every caller that runs a version reads it here (``optimize eval --against``, the server's ``invoke``,
+        ``PromptClient`` on a store, the promotion gate, schedules), so a fine-tune's adapter missing from the
+        adapters folder is written there from the store first.
+
+        Raises:
+            AdapterMismatch: the stored adapter of the version's model is corrupt.
+        """
         if version is not None and label is not None:
             raise InputError(_SOURCE, "version", "give a version or a label, not both")
         with Session(self._engine) as session:
             if label is not None:
                 version = _label_row(session, name, label).version
-            return _version(_version_row(session, name, version))
+            found = _version(_version_row(session, name, version))
+        restore_adapter(self._engine, found.config.model)
+        return found
 
     def version_of(self, name: str, label: str) -> int:
         """The number of the version ``label`` points at (one key lookup; the version itself is not loaded)."""
@@ -409,6 +423,7 @@ def _version(row: PromptVersionTable) -> PromptVersion:
         dataset_hash=row.dataset_hash,
         validation_score=row.validation_score,
         test_score=row.test_score,
+        fine_tune=row.fine_tune,
     )
     return PromptVersion(
         name=row.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +19,12 @@ class _Frozen(BaseModel):
 
 
 class Lineage(_Frozen):
-    """Where a version came from: the run and trial that found it, the spec and data it was scored on."""
+    """Where a version came from: the run and trial that found it, the spec and data it was scored on.
+
+    ``fine_tune`` (``None`` for a prompt-only version): when the version's model is one of the run's
+    fine-tunes, what it was trained from, as the run recorded it (job name, model name, adapter key, base model,
+    training data and its hash, parameters, rows, adapter file hash, training seconds).
+    """
 
     run_id: str | None = None
     trial: int | None = Field(default=None, ge=0)
@@ -27,6 +32,7 @@ class Lineage(_Frozen):
     dataset_hash: str | None = None
     validation_score: float | None = None
     test_score: float | None = None
+    fine_tune: dict[str, Any] | None = None
 
     @field_validator("validation_score", "test_score")
     @classmethod

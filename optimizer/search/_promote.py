@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptopt.config import PromptConfig
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalResult
 from promptopt.errors import EvalFailed
+from promptopt.models import split_finetuned
 from promptopt.registry import Lineage, PromotionDecision, Registry, promote_if_better
 from promptopt.search._plan import RunOptions
 from promptopt.search._verdict import Verdict
-from promptopt.search_spaces import SearchSpace
+from promptopt.search_spaces import FineTuneDimension, SearchSpace
 from promptopt.spec import LoadedSpec
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ async def promote_winner(
     ``incumbent_eval`` on the same test split) or, for a new prompt, the spec's baseline. Configurations the
     verdict tested come from the cache."""
     settings, best = loaded.spec.registry, verdict.best
+    winner = PromptConfig.model_validate(best.config)
 
     async def evaluate(config: PromptConfig) -> EvalResult:
         try:
@@ -51,11 +53,12 @@ async def promote_winner(
         dataset_hash=dataset.hash,
         validation_score=best.validation_score,
         test_score=best.test_score,
+        fine_tune=fine_tune_lineage(space, winner.model),
     )
     return await promote_if_better(
         Registry(store),
         loaded.spec.task.name,
-        PromptConfig.model_validate(best.config),
+        winner,
         evaluate=evaluate,
         who=options.who,
         lineage=lineage,
@@ -65,3 +68,14 @@ async def promote_winner(
         baseline_config=space.config(space.baseline()),
         seed=options.seed,
     )
+
+
+def fine_tune_lineage(space: SearchSpace, model: str) -> dict[str, Any] | None:
+    """What ``model`` was trained from when it is one of the run's fine-tunes (the job's lineage as the run
+    recorded it, with the job's name, the model and its adapter key); ``None`` for any other model."""
+    for dim in space.dimensions:
+        if isinstance(dim, FineTuneDimension):
+            for job, trained in dim.models.items():
+                if trained == model:
+                    return {**dim.lineage.get(job, {}), "job": job, "model": model, "key": split_finetuned(model)[1]}
+    return None

@@ -8,7 +8,12 @@ from promptopt.store._engine import insert_ignoring_duplicates, lock, writer
 from promptopt.store._log_tables import LogFeedbackTable, LogScoreTable, PromptLogTable
 from promptopt.store._migrate import StoreSchemaError
 from promptopt.store._records import ExperimentRecord, ExperimentStatus, utc
-from promptopt.store._registry_tables import PromptLabelEventTable, PromptLabelTable, PromptVersionTable
+from promptopt.store._registry_tables import (
+    AdapterTable,
+    PromptLabelEventTable,
+    PromptLabelTable,
+    PromptVersionTable,
+)
 from promptopt.store._run_tables import RunTable
 from promptopt.store._runs import RunRecord
 from promptopt.store._schedule_tables import ScheduleRunTable, ScheduleTable
@@ -28,10 +33,11 @@ __all__ = [
 ]
 # The tables of the other packages: one schema and one migration history here, and each table written by exactly
 # one package (tests/store/test_table_owners.py): prompt_log, log_feedback, log_score by promptopt.logs;
-# prompt_version, prompt_label, prompt_label_event by promptopt.registry; schedule, schedule_run by
+# prompt_version, prompt_label, prompt_label_event, adapter by promptopt.registry; schedule, schedule_run by
 # promptopt.schedules. The owners write them with writer, lock and insert_ignoring_duplicates, which make
 # concurrent writers safe on both backends.
 __all__ += [
+    "AdapterTable",
     "LogFeedbackTable",
     "LogScoreTable",
     "PromptLabelEventTable",

@@ -1,6 +1,6 @@
 """Tables of the prompt registry, written only by :mod:`promptopt.registry` (its ``Registry``): immutable
-numbered versions, labels that point at one version each, and the audit log of every label change (and of every
-gated promotion that was refused)."""
+numbered versions, labels that point at one version each, the audit log of every label change (and of every
+gated promotion that was refused), and the LoRA adapters of fine-tuned versions."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class PromptVersionTable(SQLModel, table=True):
     dataset_hash: str | None = None
     validation_score: float | None = None
     test_score: float | None = None
+    fine_tune: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(sa_type=TIMESTAMP)
     created_by: str
 
@@ -73,3 +74,16 @@ class PromptLabelEventTable(SQLModel, table=True):
     why: str | None = Field(default=None, sa_type=sa.Text)
     at: datetime = Field(sa_type=TIMESTAMP)
     evidence: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class AdapterTable(SQLModel, table=True):
+    """The LoRA adapter file of a fine-tuned model (``local/<base>+ft-<key>``), by its key: kept beside the
+    versions that use it, so that every machine reading the store can serve them. Rows are never updated."""
+
+    __tablename__ = "adapter"
+
+    key: str = Field(primary_key=True)
+    sha256: str
+    size: int
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = Field(sa_type=TIMESTAMP)

@@ -16,6 +16,7 @@ OWNERS = {
     "PromptVersionTable": "promptopt.registry",
     "PromptLabelTable": "promptopt.registry",
     "PromptLabelEventTable": "promptopt.registry",
+    "AdapterTable": "promptopt.registry",
     "ScheduleTable": "promptopt.schedules",
     "ScheduleRunTable": "promptopt.schedules",
 }
