@@ -61,10 +61,11 @@ def leaderboard_tables(board: Any) -> list[Table]:
         "calls",
         "tokens",
         "paid $",
+        "training s",
     ):
         table.add_column(
             column,
-            justify="right" if column in ("validation", "test", "trials", "calls", "tokens", "paid $") else "left",
+            justify="left" if column in ("model", "created", "kind", "ref", "labels", "configuration") else "right",
             overflow="fold",
         )
     groups = board.by_model()
@@ -84,6 +85,7 @@ def leaderboard_tables(board: Any) -> list[Table]:
                 _int(e.model_calls),
                 _int(e.tokens),
                 _num(e.cost_usd, ".4f"),
+                _num(e.training_s, ".0f"),
                 end_section=j == len(entries) - 1 and i < len(groups) - 1,
             )
     summary = Table(title="by model")

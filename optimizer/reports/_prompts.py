@@ -87,7 +87,17 @@ def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEnt
         model_calls=result.model_calls if result else calls,
         tokens=tokens,
         cost_usd=result.cost_usd if result else usd,
+        training_s=_run_training_s(run.space),
     )
+
+
+def _run_training_s(space: dict[str, Any] | None) -> float | None:
+    """What the run's fine-tune jobs took to train (``None``: it had none)."""
+    from promptopt.search_spaces import FineTuneDimension, SearchSpace
+
+    dims = SearchSpace.from_json(space).dimensions if space else ()
+    jobs = [info for d in dims if isinstance(d, FineTuneDimension) for info in d.lineage.values()]
+    return sum(float(info.get("train_s", 0.0)) for info in jobs) if jobs else None
 
 
 def _version_entry(version: Any, labels: dict[str, int], experiments: list[ExperimentRecord]) -> PromptEntry:
@@ -115,4 +125,5 @@ def _version_entry(version: Any, labels: dict[str, int], experiments: list[Exper
         model_calls=calls,
         tokens=tokens,
         cost_usd=usd,
+        training_s=None if lineage.fine_tune is None else float(lineage.fine_tune.get("train_s", 0.0)),
     )

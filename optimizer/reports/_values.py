@@ -355,6 +355,9 @@ class PromptEntry(_Frozen):
     model_calls: int | None = None
     tokens: int | None = None
     cost_usd: float | None = None
+    training_s: float | None = Field(
+        None, description="Fine-tune training time: the version's job, or all jobs of the run (None: no fine-tune)."
+    )
 
     @property
     def score(self) -> float | None:

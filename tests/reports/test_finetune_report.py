@@ -11,7 +11,13 @@ import pytest
 
 from promptopt.engine import Services
 from promptopt.models import LOCAL_DEFAULT_MODEL, ScriptedBackend
-from promptopt.reports import build_run_report, render_html, render_markdown
+from promptopt.reports import (
+    build_prompt_leaderboard,
+    build_run_report,
+    render_html,
+    render_leaderboard_html,
+    render_markdown,
+)
 from promptopt.search import RunOptions, SearchRun
 from promptopt.spec import load_spec
 from promptopt.store import get_store
@@ -20,17 +26,24 @@ from tests.search.finetune_fakes import TRAIN_S, answer, fake_trainer, write_spe
 
 
 @pytest.fixture
-def report(tmp_path, monkeypatch):
+def promoted(tmp_path, monkeypatch):
+    """A finished run whose fine-tuned winner was promoted, and its store."""
+    monkeypatch.setenv("PROMPTOPT_ADAPTERS", str(tmp_path / "adapters"))
     monkeypatch.setattr("promptopt.finetune.train_lora", fake_trainer())
     loaded = load_spec(write_spec(tmp_path))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
     run = SearchRun(
         loaded=loaded,
         dataset=load_and_check(loaded),
-        options=RunOptions(sampler="grid", seed=0, max_trials=4, top_k=1, promote=False),
+        options=RunOptions(sampler="grid", seed=0, max_trials=4, top_k=1),
         services=Services(backend=ScriptedBackend(answer), records=store),
     )
-    result = asyncio.run(run.run())
+    return asyncio.run(run.run()), store
+
+
+@pytest.fixture
+def report(promoted):
+    result, store = promoted
     return build_run_report(store, result.run_id)
 
 
@@ -54,10 +67,22 @@ def test_html_and_markdown_show_the_job_and_the_training_time(report):
     assert "fine-tune lora</span>" in html
 
 
+def test_the_prompt_leaderboard_shows_the_training_time_of_the_fine_tuned_version_and_of_the_run(promoted):
+    result, store = promoted
+    assert result.promotion is not None and result.promotion.promoted
+    board = build_prompt_leaderboard(store, "reviews")
+    (version,) = [e for e in board.entries if e.kind == "version"]
+    (run,) = [e for e in board.entries if e.kind == "run"]
+    assert "+ft-" in (version.model or "") and version.training_s == TRAIN_S and run.training_s == TRAIN_S
+    html = render_leaderboard_html(board)
+    assert '<th class="num">training s</th>' in html and ">123</td>" in html
+
+
 def test_a_run_without_fine_tunes_has_no_such_section(tmp_path):
     from tests.reports.helpers import make_run
 
     result, store = make_run(tmp_path, trials=4)
     report = build_run_report(store, result.run_id)
     assert report.fine_tunes == ()
+    assert all(e.training_s is None for e in build_prompt_leaderboard(store, "html-reviews").entries)
     assert "Fine-tuned candidates" not in render_markdown(report) and 'id="fine-tune-jobs"' not in render_html(report)

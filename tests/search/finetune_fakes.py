@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from promptopt.finetune import Adapter, LoraParams
-from promptopt.models import LOCAL_DEFAULT_MODEL
+from promptopt.models import LOCAL_DEFAULT_MODEL, adapter_file
 
 TRAIN_S = 123.4  # the training time the fake trainer reports
 
@@ -25,18 +25,22 @@ def answer(request) -> str:
 
 
 def fake_trainer(sleep_s: float = 0.0):
-    """A stand-in for ``promptopt.finetune.train_lora`` that takes ``sleep_s`` of wall time."""
+    """A stand-in for ``promptopt.finetune.train_lora`` that takes ``sleep_s`` of wall time and writes a small
+    file (not a GGUF: nothing loads it) where the adapter would be, in ``$PROMPTOPT_ADAPTERS``."""
 
     def train(base_model: str, examples, params: LoraParams, **_: object) -> Adapter:
         time.sleep(sleep_s)
         body = json.dumps([e.model_dump(mode="json") for e in examples], sort_keys=True)
         key = hashlib.sha256(body.encode()).hexdigest()[:16]
+        path = adapter_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"fake adapter {key}".encode())
         return Adapter(
             model=f"{base_model}+ft-{key}",
             base_model=base_model,
             key=key,
-            path=Path(f"/nowhere/{key}.gguf"),
-            file_sha256="0" * 64,
+            path=path,
+            file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
             data_hash="1" * 64,
             params=params,
             rows=len(examples),
