@@ -102,3 +102,44 @@ def test_0007_turns_trial_number_offsets_into_roles_and_back(store_url: str) -> 
     finally:
         downgrade(engine, "base")
         engine.dispose()
+
+
+def _insert(connection, engine: Engine, table: str, **values: object) -> None:
+    """A row of ``table`` with ``values`` and a placeholder in every other required column."""
+    for column in inspect(engine).get_columns(table):
+        if column["name"] in values or column["nullable"] or column.get("default") is not None:
+            continue
+        kind = str(column["type"]).upper()
+        values[column["name"]] = (
+            False
+            if "BOOL" in kind
+            else 0
+            if "INT" in kind
+            else 0.0
+            if "FLOAT" in kind or "REAL" in kind or "DOUBLE" in kind
+            else "{}"
+        )
+        if "TIME" in kind or "DATE" in kind:
+            values[column["name"]] = "2026-12-03 00:00:00"
+    names = ", ".join(f'"{n}"' for n in values)
+    connection.execute(text(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(":" + n for n in values)})'), values)
+
+
+def test_downgrading_0007_keeps_the_rows_of_every_experiment(store_url: str) -> None:
+    """0007's downgrade drops the role column; on SQLite a batch that copies the experiment table would drop
+    the old one and, with foreign keys on, cascade the delete to every recorded row."""
+    engine = create_store_engine(resolve_url(store_url))
+    try:
+        upgrade(engine, "0007")
+        with engine.begin() as connection:
+            _insert(connection, engine, "experiment", id="e1", role="trial", trial_number=2, run_id="r")
+            for i in range(3):
+                _insert(connection, engine, "row", id=i + 1, experiment_id="e1", case_id=f"c{i}", repeat=0)
+        downgrade(engine, "0006")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT case_id FROM row WHERE experiment_id = 'e1'")).scalars().all()
+            trial = connection.execute(text("SELECT trial_number FROM experiment WHERE id = 'e1'")).scalar_one()
+        assert sorted(rows) == ["c0", "c1", "c2"] and trial == 2
+    finally:
+        downgrade(engine, "base")
+        engine.dispose()

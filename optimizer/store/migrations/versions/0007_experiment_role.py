@@ -48,5 +48,7 @@ def downgrade() -> None:
     op.execute(experiment.update().where(role == "prepass").values(trial_number=-1))
     op.execute(experiment.update().where(role == "verdict").values(trial_number=trial + VERDICT_OFFSET))
     op.execute(experiment.update().where(role == "incumbent").values(trial_number=INCUMBENT_OFFSET))
-    with op.batch_alter_table("experiment") as batch:
+    # In place (SQLite >= 3.35 drops a column): a batch that copies the table drops the old one, and with
+    # foreign keys on, row's ON DELETE CASCADE would delete every recorded row with it.
+    with op.batch_alter_table("experiment", recreate="never") as batch:
         batch.drop_column("role")
