@@ -223,6 +223,7 @@ def register(app: typer.Typer) -> None:
                     trials=max_trials or loaded.spec.budget.effective_trials,
                     top_k=top_k,
                     backend=backend,
+                    seed=seed,
                 )
             )
             return

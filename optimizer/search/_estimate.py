@@ -15,18 +15,21 @@ from promptopt.spec import LoadedSpec
 
 
 def estimate_run(
-    loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: int, backend: ModelBackend
+    loaded: LoadedSpec, dataset: Dataset, *, trials: int, top_k: int, backend: ModelBackend, seed: int = 0
 ) -> dict[str, Any]:
-    """Upper bounds: every trial a distinct configuration, every call a cache miss, the largest prompt."""
+    """Upper bounds: every trial a distinct configuration, every call a cache miss, the largest prompt. A
+    dataset whose confirmation slice is not carved yet is carved first (``seed``), as the run does before its
+    pre-pass, demos and fine-tunes see train."""
     spec = loaded.spec
+    if not dataset.confirm.cases:
+        dataset = dataset.carve_confirmation(spec.search.confirm.cases, seed=seed)
     repeats = spec.eval.repeats
     prepass = min(BOOTSTRAP_SAMPLE, len(dataset.train)) if needs_prepass(loaded) else 0
     proposals = spec.search.instructions.propose * 3
     search = trials * len(dataset.validation) * repeats
     verdict = (1 + max(1, top_k)) * len(dataset.test) * repeats if dataset.test.cases else 0
     confirm_spec = spec.search.confirm
-    confirm_rows = len(dataset.confirm) or min(confirm_spec.cases, len(dataset.train) // 2)
-    confirm = confirm_spec.shortlist * confirm_rows * repeats if confirm_rows else 0
+    confirm = confirm_spec.shortlist * len(dataset.confirm) * repeats
     worst = PromptConfig.from_task(spec.task)
     k = spec.search.few_shot.max_k
     if k:

@@ -1,16 +1,18 @@
 """A wall-time budget that the fine-tune training uses up fails the run at once with the reason (the training
-time, the limit, what to do), marks the run failed in the store, and pays no trial; one that leaves time runs."""
+time, the limit, what to do), marks the run failed in the store, and pays no trial; one that leaves time runs.
+The dry run estimates training on the rows the run trains on (train after the confirmation slice left it)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+import yaml
 
 from promptopt.engine import Services
 from promptopt.errors import EvalFailed
 from promptopt.models import ScriptedBackend
-from promptopt.search import RunOptions, SearchRun
+from promptopt.search import RunOptions, SearchRun, estimate_run
 from promptopt.spec import load_spec
 from promptopt.store import get_store
 from promptopt.validate import load_and_check
@@ -51,3 +53,18 @@ def test_a_wall_budget_that_leaves_time_after_training_runs_the_search(tmp_path)
     assert result.best.config["model"].startswith("local/") and "+ft-" in result.best.config["model"]
     (record,) = store.list_runs()
     assert record.status == "finished" and store.list_experiments(run_id=record.id) and backend.calls
+
+
+def test_the_dry_run_counts_training_rows_after_the_confirmation_slice_leaves_train(tmp_path):
+    path = write_spec(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["search"]["confirm"] = {"cases": 4, "shortlist": 2}
+    path.write_text(yaml.safe_dump(spec))
+    loaded = load_spec(path)
+    dataset = load_and_check(loaded)
+    assert len(dataset.train) == 12 and not dataset.confirm.cases
+    est = estimate_run(loaded, dataset, trials=3, top_k=1, backend=ScriptedBackend(answer))
+    assert est["rows"]["train"] == 8 and est["fine_tune"]["lora"]["rows"] == 8  # 4 train cases confirm instead
+    assert est["breakdown"]["confirm"] == 2 * 4
+    carved = dataset.carve_confirmation(4, seed=0)  # what the run itself estimates from: carved once, not twice
+    assert estimate_run(loaded, carved, trials=3, top_k=1, backend=ScriptedBackend(answer)) == est
