@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promptopt.data import Dataset, load_dataset
 from promptopt.errors import InputError
-from promptopt.spec import LoadedSpec, TemplateSyntaxProblem, template_variables
+from promptopt.spec import FineTuneJob, LoadedSpec, TemplateSyntaxProblem, template_variables
 
 
 def _split_file(loaded: LoadedSpec, split: str) -> str:
@@ -59,38 +59,76 @@ def check_data(loaded: LoadedSpec, dataset: Dataset) -> None:
 
 
 FINETUNE_MODULES = ("torch", "transformers", "peft", "gguf")
+PROVIDER_BASE = "openai/"  # litellm's OpenAI fine-tuning API, for OpenAI and OpenAI-compatible servers
+LORA_ONLY = ("rank", "alpha")
 
 
 def check_fine_tune(loaded: LoadedSpec) -> None:
-    """Each ``search.fine_tune`` job trains a base this machine has (a ``local/`` model) with the
-    ``finetune`` extra installed. Called by ``optimize validate`` and by a run's plan (``plan_run``), not by
-    ``eval``, which trains nothing."""
+    """Each ``search.fine_tune`` job trains a base this machine has (a ``local/`` model, with the ``finetune``
+    extra installed) or is a provider fine-tune of an ``openai/<model>`` base with a training price and no
+    LoRA-only field. Called by ``optimize validate`` and by a run's plan (``plan_run``), not by ``eval``,
+    which trains nothing."""
     import importlib.util
 
-    from promptopt.models import LocalModelError, local_model_file
-
-    jobs = loaded.spec.search.fine_tune.jobs
-    for i, job in enumerate(jobs):
+    local = False
+    for i, job in enumerate(loaded.spec.search.fine_tune.jobs):
         base = job.base_model(loaded.spec.task.model)
-        field = f"search.fine_tune.jobs[{i}].base"
-        if not base.startswith("local/"):
-            whose = "" if job.base else " (the task's model; set base)"
-            raise InputError(
-                str(loaded.path),
-                field,
-                f"{base!r}{whose} cannot be fine-tuned here yet: only local/<model> bases train (a LoRA on "
-                "CPU); provider fine-tunes through litellm are not built",
-            )
-        try:
-            local_model_file(base)
-        except LocalModelError as exc:
-            raise InputError(str(loaded.path), field, str(exc)) from None
-    missing = [m for m in FINETUNE_MODULES if jobs and importlib.util.find_spec(m) is None]
+        if base.startswith("local/"):
+            _check_local_job(loaded, i, job, base)
+            local = True
+        else:
+            _check_provider_job(loaded, i, job, base)
+    missing = [m for m in FINETUNE_MODULES if local and importlib.util.find_spec(m) is None]
     if missing:
         raise InputError(
             str(loaded.path),
             "search.fine_tune",
             f"training a LoRA needs the finetune extra ({', '.join(missing)} missing): pip install -e '.[finetune]'",
+        )
+
+
+def _check_local_job(loaded: LoadedSpec, i: int, job: FineTuneJob, base: str) -> None:
+    from promptopt.models import LocalModelError, local_model_file
+
+    field = f"search.fine_tune.jobs[{i}]"
+    try:
+        local_model_file(base)
+    except LocalModelError as exc:
+        raise InputError(str(loaded.path), f"{field}.base", str(exc)) from None
+    if job.price_per_1m_training_tokens is not None:
+        raise InputError(
+            str(loaded.path),
+            f"{field}.price_per_1m_training_tokens",
+            f"only for a provider fine-tune (openai/<model>); a LoRA of {base} trains on this machine for $0",
+        )
+
+
+def _check_provider_job(loaded: LoadedSpec, i: int, job: FineTuneJob, base: str) -> None:
+    field = f"search.fine_tune.jobs[{i}]"
+    if not base.startswith(PROVIDER_BASE) or base == PROVIDER_BASE:
+        whose = "" if job.base else " (the task's model; set base)"
+        raise InputError(
+            str(loaded.path),
+            f"{field}.base",
+            f"{base!r}{whose} cannot be fine-tuned: expected local/<model> (a LoRA on CPU) or openai/<model> "
+            "(OpenAI's fine-tuning API, or an OpenAI-compatible server at task.params.extra.api_base); other "
+            "providers' fine-tuning APIs are not supported",
+        )
+    written = sorted(set(LORA_ONLY) & job.model_fields_set)
+    if written:
+        raise InputError(
+            str(loaded.path),
+            f"{field}.{written[0]}",
+            f"LoRA only: a provider fine-tune of {base} takes epochs (n_epochs) and learning_rate "
+            "(learning_rate_multiplier); remove it",
+        )
+    if job.price_per_1m_training_tokens is None:
+        raise InputError(
+            str(loaded.path),
+            f"{field}.price_per_1m_training_tokens",
+            f"required for a provider fine-tune of {base}: its training price in dollars per 1M training tokens "
+            "(e.g. 3.0), from the provider's price list (litellm's price map has none); the run reserves "
+            "the estimated cost in budget.usd before the job starts",
         )
 
 

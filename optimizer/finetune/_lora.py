@@ -81,7 +81,8 @@ def adapter_key(base_model: str, examples: Sequence[TrainingExample], params: Lo
     return _key(base_model, data_hash(examples[: params.max_rows]), params)
 
 
-def _key(base_model: str, data: str, params: LoraParams) -> str:
+def _key(base_model: str, data: str, params: BaseModel) -> str:
+    """A job's content address (16 hex digits): its base model, its data's hash and its parameters."""
     body = json.dumps({"base": base_model, "data": data, "params": params.model_dump()}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 

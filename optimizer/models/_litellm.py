@@ -1,6 +1,7 @@
 """The litellm adapter: every model call, cloud or embedded, goes through ``litellm.acompletion``.
 
-This is the only module that imports litellm. Importing it registers the embedded models as the litellm
+This is the only module that imports litellm: model calls here, and litellm's files and fine-tuning API
+(:class:`LiteLLMFineTuneAPI`) for provider fine-tunes. Importing it registers the embedded models as the litellm
 custom provider ``local`` (``local/smollm2-135m``); llama.cpp itself is imported on the first local call.
 
 A :class:`~promptopt.models.Constraint` crosses to the local handler as the extra keyword
@@ -15,6 +16,7 @@ import email.utils
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from litellm.llms.custom_llm import CustomLLMError  # noqa: E402, TID251
 
 from promptopt.errors import ModelCallError  # noqa: E402
 from promptopt.models._base import Constraint, ModelBackend, ModelRequest, ModelResponse  # noqa: E402
+from promptopt.models._tuning import FineTuneAPI, JobStatus, ProviderJob  # noqa: E402
 from promptopt.secrets import mask_credentials  # noqa: E402
 
 litellm.telemetry = False
@@ -179,15 +182,101 @@ def _cost(raw: Any, request: ModelRequest) -> float:
     return max(float(cost or 0.0), 0.0)
 
 
+# --- fine-tuning --------------------------------------------------------------------------------------
+
+
+class LiteLLMFineTuneAPI(FineTuneAPI):
+    """litellm's files and fine-tuning API on an OpenAI-compatible endpoint (``custom_llm_provider="openai"``).
+
+    ``api_base`` ``None`` is OpenAI's own; the key comes from the environment (``OPENAI_API_KEY``) unless
+    ``api_key`` is given. litellm 1.110.2 sends no job ``metadata`` to OpenAI (only Azure gets extra fields), so a
+    job is told apart by its ``suffix`` (in ``fine_tuned_model``) and its training file's name.
+    """
+
+    PAGE = 100
+
+    def __init__(self, *, api_base: str | None = None, api_key: str | None = None) -> None:
+        self._kwargs: dict[str, Any] = {"custom_llm_provider": "openai"}
+        if api_base:
+            self._kwargs["api_base"] = api_base
+        if api_key:
+            self._kwargs["api_key"] = api_key
+        self._api_key = api_key or ""
+
+    async def _call(self, what: str, function: Any, **kwargs: Any) -> Any:
+        try:
+            return await function(**kwargs, **self._kwargs)
+        except Exception as exc:  # every provider failure becomes one typed error
+            failure = _mapped_error(exc, what, self._api_key)
+        raise failure  # outside the except block: the original exception may carry the key
+
+    async def upload(self, filename: str, data: bytes) -> str:
+        file = await self._call("upload", litellm.acreate_file, file=(filename, data), purpose="fine-tune")
+        return str(file.id)
+
+    async def file_name(self, file_id: str) -> str:
+        file = await self._call(f"file {file_id}", litellm.afile_retrieve, file_id=file_id)
+        return str(file.filename)
+
+    async def create(
+        self, *, model: str, training_file: str, hyperparameters: dict[str, Any], suffix: str
+    ) -> ProviderJob:
+        job = await self._call(
+            f"fine-tune of {model}",
+            litellm.acreate_fine_tuning_job,
+            model=model,
+            training_file=training_file,
+            hyperparameters=hyperparameters,
+            suffix=suffix,
+        )
+        return _job(job)
+
+    async def retrieve(self, job_id: str) -> ProviderJob:
+        return _job(await self._call(f"job {job_id}", litellm.aretrieve_fine_tuning_job, fine_tuning_job_id=job_id))
+
+    async def jobs(self) -> AsyncIterator[ProviderJob]:
+        after: str | None = None
+        while True:
+            page = await self._call("job list", litellm.alist_fine_tuning_jobs, after=after, limit=self.PAGE)
+            for job in page.data:
+                yield _job(job)
+            if not page.has_more or not page.data:
+                return
+            after = page.data[-1].id
+
+    async def cancel(self, job_id: str) -> ProviderJob:
+        return _job(await self._call(f"job {job_id}", litellm.acancel_fine_tuning_job, fine_tuning_job_id=job_id))
+
+    def count_tokens(self, model: str, messages: list[dict[str, str]]) -> int:
+        return int(litellm.token_counter(model=model, messages=messages))
+
+
+def _job(raw: Any) -> ProviderJob:
+    error = getattr(raw, "error", None)
+    return ProviderJob(
+        id=raw.id,
+        status=JobStatus(raw.status),
+        model=raw.model,
+        training_file=raw.training_file,
+        fine_tuned_model=raw.fine_tuned_model,
+        trained_tokens=raw.trained_tokens,
+        error=getattr(error, "message", None) if error else None,
+    )
+
+
 # --- errors -------------------------------------------------------------------------------------------
 
 
 def _call_error(exc: Exception, request: ModelRequest) -> ModelCallError:
+    return _mapped_error(exc, request.model, str(request.params.get("api_key") or ""))
+
+
+def _mapped_error(exc: Exception, what: str, api_key: str) -> ModelCallError:
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None  # litellm reports a refused connection as 500
     retryable = isinstance(exc, _RETRYABLE) or status in (408, 429) or (status or 0) >= 500
     hint = next((text for kind, text in _HINTS.items() if isinstance(exc, kind)), "")
-    message = mask_credentials(f"{request.model}: {exc}", extra=[str(request.params.get("api_key") or "")])
+    message = mask_credentials(f"{what}: {exc}", extra=[api_key])
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "..."
     return ModelCallError(

@@ -7,7 +7,10 @@ answered right in the pre-pass (``data: traces``, bootstrapped successes as DSPy
 Never validation, confirmation or test cases: the verdict stays held out.
 
 Local jobs train a LoRA on CPU in a worker thread (torch releases the GIL), so the run's event loop stays
-free; training time counts in the run's wall time and costs no model calls and no dollars.
+free; training time counts in the run's wall time and costs no model calls and no dollars. Provider jobs
+(``openai/<model>`` bases) train on the task's endpoint through litellm's fine-tuning API
+(:func:`promptopt.finetune.train_provider`): their estimated dollars are reserved in the budget before anything
+is uploaded, and the time waited for the provider counts in the run's wall time.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.config import PromptConfig, example_output
 from promptopt.data import Dataset
-from promptopt.engine import request_for
-from promptopt.errors import EvalFailed
+from promptopt.engine import LocalBudget, request_for
+from promptopt.errors import BudgetExceeded, EvalFailed
 from promptopt.search._build import BOOTSTRAP_SAMPLE, PrePass
 from promptopt.search._events import FineTuneTrained, OnEvent
 from promptopt.search_spaces import FineTuneDimension
 from promptopt.spec import FineTuneJob, LoadedSpec
 
 if TYPE_CHECKING:
+    from promptopt.engine import Budget
     from promptopt.finetune import Adapter, TrainingExample
 
 TOKENS_PER_CHAR = 0.3  # a rough rule for English text (about 3.3 characters a token), for dry-run estimates
@@ -57,62 +61,160 @@ def training_examples(loaded: LoadedSpec, dataset: Dataset, job: FineTuneJob, pr
 
 
 def estimate_fine_tunes(loaded: LoadedSpec, dataset: Dataset) -> dict[str, dict[str, Any]]:
-    """Per job, before anything runs: training rows, tokens (estimated from characters), seconds and dollars
-    (a local LoRA: 0). ``data: traces`` rows are an upper bound (the pre-pass decides which cases are kept)."""
+    """Per job, before anything runs: training rows, tokens, seconds and dollars. A local LoRA's tokens are
+    estimated from characters, its seconds from the measured rate, and it costs $0; a provider job's tokens
+    are counted on its base model's tokenizer (litellm's), its dollars are those tokens at its price, and its
+    seconds are unknown (``None``: the provider's queue and training time). ``data: traces`` rows are an
+    upper bound (the pre-pass decides which cases are kept)."""
     out: dict[str, dict[str, Any]] = {}
     for name, job in loaded.spec.search.fine_tune.named():
         rows = min(job.max_rows, sum(1 for c in dataset.train.cases if c.expected is not None))
         if job.data == "traces":
             rows = min(rows, BOOTSTRAP_SAMPLE)
         examples = training_examples(loaded, dataset, job.model_copy(update={"data": "train"}), PrePass((), ()))
-        chars = sum(len(_text(e)) for e in examples[:rows])
-        tokens = int(chars * TOKENS_PER_CHAR) * job.epochs
-        out[name] = {
-            "base": job.base_model(loaded.spec.task.model),
-            "data": job.data,
-            "rows": rows,
-            "epochs": job.epochs,
-            "training_tokens": tokens,
-            "train_s": round(tokens / TRAIN_TOKENS_PER_S, 1),
-            "usd": 0.0,
-        }
+        base = job.base_model(loaded.spec.task.model)
+        common = {"base": base, "data": job.data, "rows": rows, "epochs": job.epochs}
+        if is_provider_job(base):
+            out[name] = {**common, **_provider_estimate(loaded, job, base, examples[:rows])}
+            continue
+        tokens = int(sum(len(_text(e)) for e in examples[:rows]) * TOKENS_PER_CHAR) * job.epochs
+        out[name] = {**common, "training_tokens": tokens, "train_s": round(tokens / TRAIN_TOKENS_PER_S, 1), "usd": 0.0}
     return out
+
+
+def _provider_estimate(
+    loaded: LoadedSpec, job: FineTuneJob, base: str, examples: list[TrainingExample]
+) -> dict[str, Any]:
+    from promptopt.finetune import training_tokens
+    from promptopt.models import get_fine_tune_api
+
+    tokens = training_tokens(get_fine_tune_api(api_base=_api_base(loaded)), base, examples, job.epochs)
+    price = job.price_per_1m_training_tokens or 0.0
+    return {
+        "training_tokens": tokens,
+        "train_s": None,
+        "train_s_note": "unknown for a provider fine-tune (its queue and training time)",
+        "usd": round(tokens * price / 1e6, 6),
+    }
 
 
 def _text(example: TrainingExample) -> str:
     return "".join(str(m.get("content", "")) for m in example.messages) + example.completion
 
 
+def is_provider_job(base_model: str) -> bool:
+    """Whether a job of ``base_model`` is a provider fine-tune (anything but an embedded ``local/`` model)."""
+    return not base_model.startswith("local/")
+
+
+def _api_base(loaded: LoadedSpec) -> str | None:
+    """Where provider jobs train: the task's endpoint, since trials call the fine-tuned model with its params."""
+    value = loaded.spec.task.params.extra.get("api_base")
+    return str(value) if value else None
+
+
 async def train_fine_tunes(
-    loaded: LoadedSpec, dataset: Dataset, pre: PrePass, *, on_event: OnEvent
+    loaded: LoadedSpec,
+    dataset: Dataset,
+    pre: PrePass,
+    *,
+    on_event: OnEvent,
+    budget: Budget | None = None,
 ) -> FineTuneDimension | None:
     """Train (or find again) every job of the spec; ``None`` when the spec asks for none.
 
+    A provider job reserves its estimated dollars in ``budget`` before it uploads anything; without one, in
+    a budget of the spec's ``budget.usd`` alone.
+
     Raises:
-        EvalFailed: a job has no training example (``data: traces`` and no train case answered right).
+        EvalFailed: a job has no training example (``data: traces`` and no train case answered right), or a
+            provider job failed or was cancelled.
+        BudgetExceeded: a provider job's estimated dollars do not fit the budget (nothing was uploaded).
     """
     jobs = loaded.spec.search.fine_tune.jobs
     if not jobs:
         return None
-    from promptopt.finetune import LoraParams, train_lora
-
+    budget = budget or LocalBudget(usd=loaded.spec.budget.usd)
     models: dict[str, str] = {}
     lineage: dict[str, dict[str, Any]] = {}
     for i, (name, job) in enumerate(loaded.spec.search.fine_tune.named()):
+        where = f"{loaded.path}: search.fine_tune.jobs[{i}] ({name})"
         examples = training_examples(loaded, dataset, job, pre)
         if not examples:
             raise EvalFailed(
-                f"{loaded.path}: search.fine_tune.jobs[{i}] ({name}): no training example; with data: traces "
-                "only train cases the spec's prompt answered right in the pre-pass are used, and it got none right"
+                f"{where}: no training example; with data: traces only train cases the spec's prompt answered "
+                "right in the pre-pass are used, and it got none right"
             )
-        params = LoraParams(
-            rank=job.rank, alpha=job.alpha, epochs=job.epochs, learning_rate=job.learning_rate, max_rows=job.max_rows
-        )
-        adapter = await asyncio.to_thread(train_lora, job.base_model(loaded.spec.task.model), examples, params)
-        models[name] = adapter.model
-        lineage[name] = _lineage(job, adapter)
-        on_event(FineTuneTrained(name, adapter.model, adapter.rows, adapter.train_s, adapter.reused))
+        base = job.base_model(loaded.spec.task.model)
+        if is_provider_job(base):
+            model, lineage[name], event = await _train_provider(loaded, job, base, examples, budget, where)
+        else:
+            model, lineage[name], event = await _train_lora(job, base, examples)
+        models[name] = model
+        on_event(FineTuneTrained(name, model, *event))
     return FineTuneDimension(models, lineage)
+
+
+Trained = tuple[str, dict[str, Any], tuple[int, float, bool]]  # model, lineage, (rows, train_s, reused)
+
+
+async def _train_lora(job: FineTuneJob, base: str, examples: list[TrainingExample]) -> Trained:
+    from promptopt.finetune import LoraParams, train_lora
+
+    params = LoraParams(
+        rank=job.rank, alpha=job.alpha, epochs=job.epochs, learning_rate=job.learning_rate, max_rows=job.max_rows
+    )
+    adapter = await asyncio.to_thread(train_lora, base, examples, params)
+    return adapter.model, _lineage(job, adapter), (adapter.rows, adapter.train_s, adapter.reused)
+
+
+async def _train_provider(
+    loaded: LoadedSpec,
+    job: FineTuneJob,
+    base: str,
+    examples: list[TrainingExample],
+    budget: Budget,
+    where: str,
+) -> Trained:
+    from promptopt.finetune import ProviderParams, train_provider
+    from promptopt.models import get_fine_tune_api
+
+    api_base = _api_base(loaded)
+    params = ProviderParams(
+        epochs=job.epochs,
+        learning_rate_multiplier=job.learning_rate if "learning_rate" in job.model_fields_set else None,
+        max_rows=job.max_rows,
+        api_base=api_base,
+    )
+    try:
+        tuned = await train_provider(
+            base,
+            examples,
+            params,
+            price_per_1m=job.price_per_1m_training_tokens or 0.0,
+            api=get_fine_tune_api(api_base=api_base),
+            budget=budget,
+        )
+    except BudgetExceeded as exc:
+        raise BudgetExceeded(f"{where}: {exc}. Raise budget.usd (or --max-usd), or lower epochs or max_rows") from None
+    except EvalFailed as exc:
+        raise EvalFailed(f"{where}: {exc}") from None
+    lineage = {
+        "base_model": base,
+        "key": tuned.key,
+        "data": job.data,
+        "data_hash": tuned.data_hash,
+        "rows": tuned.rows,
+        "params": tuned.params.model_dump(mode="json"),
+        "provider": "openai",
+        "job_id": tuned.job_id,
+        "file_id": tuned.file_id,
+        "trained_tokens": tuned.trained_tokens,
+        "usd": round(tuned.usd, 6),
+        "train_s": round(tuned.train_s, 2),
+        "reused": tuned.reused,
+    }
+    return tuned.model, lineage, (tuned.rows, tuned.train_s, tuned.reused)
 
 
 def _lineage(job: FineTuneJob, adapter: Adapter) -> dict[str, Any]:

@@ -184,13 +184,21 @@ class ConfirmSearch(_Frozen):
 
 class FineTuneJob(_Frozen):
     """One fine-tune the search may use as the task's model: trained once before the trials that need it and
-    found again by a hash of (base model, training data, parameters) by every later trial and run."""
+    found again by a hash of (base model, training data, parameters) by every later trial and run.
+
+    A ``local/<name>`` base trains a LoRA on CPU. An ``openai/<model>`` base is a provider fine-tune through
+    litellm's fine-tuning API, on the endpoint the task's model is called at (``task.params.extra.api_base``,
+    else OpenAI's): trials call the fine-tuned model with the task's parameters. For it, ``epochs`` is the
+    job's ``n_epochs``, ``learning_rate`` (only when written) its ``learning_rate_multiplier`` (else the
+    provider chooses), ``rank`` and ``alpha`` must not be written (LoRA only), and
+    ``price_per_1m_training_tokens`` is required (litellm's price map has no training prices).
+    """
 
     name: str | None = Field(None, max_length=40, description="Shown in reports; default ft1, ft2, ...")
     base: str | None = Field(
         None,
         description="Model to fine-tune; default the task's model. local/<name> trains a LoRA of the embedded "
-        "model on CPU (pip install -e '.[finetune]').",
+        "model on CPU (pip install -e '.[finetune]'); openai/<model> is a provider fine-tune (OpenAI-compatible).",
     )
     data: Literal["train", "traces"] = Field(
         "train",
@@ -198,10 +206,17 @@ class FineTuneJob(_Frozen):
         "the train cases the spec's prompt already answers right in the pre-pass (bootstrapped successes).",
     )
     epochs: int = Field(3, ge=1, le=100)
-    learning_rate: float = Field(2e-3, gt=0, le=1)
-    rank: int = Field(8, ge=1, le=256, description="LoRA rank.")
-    alpha: int = Field(16, ge=1, le=4096, description="LoRA scale numerator: updates are scaled by alpha / rank.")
+    learning_rate: float = Field(
+        2e-3, gt=0, le=1, description="A LoRA's learning rate; a provider job's learning_rate_multiplier."
+    )
+    rank: int = Field(8, ge=1, le=256, description="LoRA rank (LoRA only).")
+    alpha: int = Field(
+        16, ge=1, le=4096, description="LoRA scale numerator: updates are scaled by alpha / rank (LoRA only)."
+    )
     max_rows: int = Field(200, ge=1, le=100000, description="Training examples at most (a fixed sample).")
+    price_per_1m_training_tokens: float | None = Field(
+        None, ge=0, description="A provider fine-tune's price in dollars per 1M training tokens (required for one)."
+    )
 
     def base_model(self, task_model: str) -> str:
         """The model this job fine-tunes: ``base``, else the task's model."""

@@ -1,5 +1,6 @@
-"""Test and benchmark helpers that users may reuse: a loopback OpenAI-compatible fake server, and the contract
-suites of the extension points, to run against your own implementation.
+"""Test and benchmark helpers that users may reuse: a loopback OpenAI-compatible fake server, a loopback fake of
+OpenAI's fine-tuning API (:class:`FakeFineTuneServer`, whose jobs end as a :class:`JobScript` says), and the
+contract suites of the extension points, to run against your own implementation.
 
 Each suite is a test class whose tests need one fixture, the implementation under test:
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from promptopt.testing._fake_finetune_server import FakeFineTuneServer, JobScript, base_or_tuned
 from promptopt.testing._fake_server import FakeOpenAIServer, keyword_answer
 
 if TYPE_CHECKING:
@@ -59,11 +61,14 @@ __all__ = [
     "DimensionContract",
     "ExecutorBench",
     "ExecutorContract",
+    "FakeFineTuneServer",
     "FakeOpenAIServer",
+    "JobScript",
     "Lane",
     "LimiterContract",
     "PlainBudget",
     "SharedBudget",
+    "base_or_tuned",
     "keyword_answer",
 ]
 

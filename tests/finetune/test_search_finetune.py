@@ -128,7 +128,7 @@ def test_dry_run_estimates_the_training(tmp_path):
 @pytest.mark.parametrize(
     ("job", "field", "message"),
     [
-        ({"base": "openai/gpt-4o-mini"}, "search.fine_tune.jobs[0].base", "only local/<model> bases train"),
+        ({"base": "anthropic/claude-3-5-haiku"}, "search.fine_tune.jobs[0].base", "expected local/<model>"),
         ({"base": "local/no-such-model"}, "search.fine_tune.jobs[0].base", "unknown local model"),
         ({"epochs": 0}, "search.fine_tune.jobs[0].epochs", "greater than or equal to 1"),
     ],
@@ -179,11 +179,11 @@ def test_training_examples_come_from_train_cases_only_never_validation_test_or_c
     )  # a fixed sample: the same adapter key every time
 
 
-def test_a_task_model_that_is_not_local_needs_a_local_base(tmp_path):
+def test_a_task_model_without_a_supported_fine_tuning_api_needs_a_base_that_has_one(tmp_path):
     spec = write_spec(tmp_path, fine_tune={"jobs": [{}]})
     data = yaml.safe_load(spec.read_text())
-    data["task"]["model"] = "openai/gpt-4o-mini"
+    data["task"]["model"] = "anthropic/claude-3-5-haiku"  # openai/<model>: a provider fine-tune, tested apart
     spec.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match="cannot be fine-tuned here yet") as err:
+    with pytest.raises(InputError, match=r"\(the task's model; set base\) cannot be fine-tuned") as err:
         check_fine_tune(load_spec(spec))
     assert err.value.field == "search.fine_tune.jobs[0].base"
