@@ -106,11 +106,14 @@ async def build_space(
             proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
-    fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event)
+    # A provider job reserves its estimated dollars in the run's budget before it uploads anything.
+    fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event, budget=services.budget)
     space = assemble_space(
         loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused), fine_tune=fine_tune
     )
-    return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd)
+    # Training dollars are kept with the space, as proposal calls are: a resumed run counts them as spent.
+    training_usd = sum(float(j.get("usd", 0.0)) for j in fine_tune.lineage.values()) if fine_tune else 0.0
+    return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd + training_usd)
 
 
 async def run_space(

@@ -77,5 +77,8 @@ def fine_tune_lineage(space: SearchSpace, model: str) -> dict[str, Any] | None:
         if isinstance(dim, FineTuneDimension):
             for job, trained in dim.models.items():
                 if trained == model:
-                    return {**dim.lineage.get(job, {}), "job": job, "model": model, "key": split_finetuned(model)[1]}
+                    recorded = dim.lineage.get(job, {})
+                    # a local fine-tune's adapter key is in its model name; a provider's in its lineage only
+                    key = split_finetuned(model)[1] or recorded.get("key")
+                    return {**recorded, "job": job, "model": model, "key": key}
     return None

@@ -246,6 +246,15 @@ def test_a_search_run_offers_the_fine_tuned_model_which_answers_better_and_wins(
     [dim] = [d for d in record.space["dimensions"] if d["kind"] == "fine_tune"]
     assert dim["models"]["tuned"] == result.best.config["model"]
     assert dim["lineage"]["tuned"]["job_id"] == "ftjob-1" and dim["lineage"]["tuned"]["trained_tokens"] > 0
+    usd = dim["lineage"]["tuned"]["usd"]  # the training dollars are the run's, kept with its space
+    assert usd > 0 and result.cost_usd >= usd and get_store(url).run_usage(record.id)[1] >= usd
+
+
+def test_a_search_run_whose_dollar_budget_cannot_pay_the_training_stops_before_any_upload(server, tmp_path):
+    spec = write_spec(tmp_path, server.url, usd=0.000001, model_calls=200)
+    with pytest.raises(BudgetExceeded, match="search.fine_tune.jobs\\[0\\] \\(tuned\\).*budget.usd"):
+        run(spec, f"sqlite:///{tmp_path / 's.db'}")
+    assert server.counts["files.create"] == 0 and server.counts["jobs.create"] == 0
 
 
 @pytest.mark.parametrize(
