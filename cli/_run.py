@@ -230,8 +230,11 @@ def register(app: typer.Typer) -> None:
         the_store = open_store(store)
         the_cache = get_cache(cache, enabled=not no_cache)
         factory: Any = LocalExecutor
+        trainer = None
         if executor == "ray":
-            from promptopt.workers import ray_executor_factory
+            from promptopt.workers import ray_executor_factory, ray_lora_trainer
+
+            trainer = ray_lora_trainer(ray_address)  # LoRA fine-tunes train on a worker, not in this process
 
             factory = ray_executor_factory(
                 loaded=loaded,
@@ -248,6 +251,7 @@ def register(app: typer.Typer) -> None:
             services=services,
             executor_factory=factory,
             on_event=_progress,
+            trainer=trainer,
         )  # progress goes to stderr, so --json stdout stays clean
         result = asyncio.run(search.run(resume_id=resume))
         if as_json:

@@ -11,6 +11,7 @@ they are given.
 
 from promptopt.workers._budget import BudgetActor
 from promptopt.workers._executor import RayExecutor, ray_executor_factory
+from promptopt.workers._finetune import ray_lora_trainer
 from promptopt.workers._lease import Grant, LeaseLedger, LeasePool
 from promptopt.workers._limiter import split_slots
 from promptopt.workers._model_actors import CallFailure, LocalModelActor, RoutedBackend, model_actor_name
@@ -31,5 +32,6 @@ __all__ = [
     "TrialWorker",
     "model_actor_name",
     "ray_executor_factory",
+    "ray_lora_trainer",
     "split_slots",
 ]

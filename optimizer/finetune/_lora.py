@@ -11,12 +11,13 @@ parameters): the same job is trained once and every later call finds the file.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,16 @@ def _key(base_model: str, data: str, params: BaseModel) -> str:
     """A job's content address (16 hex digits): its base model, its data's hash and its parameters."""
     body = json.dumps({"base": base_model, "data": data, "params": params.model_dump()}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+LoraTrainer = Callable[[str, Sequence[TrainingExample], LoraParams], Awaitable[Adapter]]
+"""How a run trains a LoRA: in a thread of this process (:func:`train_in_thread`, the default), or as a Ray task
+(``promptopt.workers.ray_lora_trainer``) when the run's trials run on Ray."""
+
+
+async def train_in_thread(base_model: str, examples: Sequence[TrainingExample], params: LoraParams) -> Adapter:
+    """:func:`train_lora` in a worker thread, so that the event loop goes on."""
+    return await asyncio.to_thread(train_lora, base_model, examples, params)
 
 
 def train_lora(

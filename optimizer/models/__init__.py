@@ -20,6 +20,7 @@ from promptopt.models._files import (
     local_adapter_file,
     local_model_file,
     split_finetuned,
+    write_adapter,
 )
 from promptopt.models._tuning import FineTuneAPI, JobStatus, ProviderJob
 
@@ -50,6 +51,7 @@ __all__ = [
     "local_adapter_file",
     "local_model_file",
     "split_finetuned",
+    "write_adapter",
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import tempfile
 from pathlib import Path
 
 PROVIDER = "local"
@@ -55,6 +56,24 @@ def adapters_dir() -> Path:
 
 def adapter_file(key: str, folder: Path | None = None) -> Path:
     return (folder or adapters_dir()) / f"{key}.gguf"
+
+
+def write_adapter(key: str, content: bytes) -> Path:
+    """Write adapter ``key`` into the adapters folder so that a reader finds the whole file or none: the bytes
+    go to a temporary file in the same folder, are synced to disk, then renamed over the adapter's path; a
+    process killed meanwhile leaves no half-written adapter."""
+    path = adapter_file(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=f"{path.suffix}.part")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path
 
 
 def local_model_file(name: str) -> Path:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from promptopt.errors import InputError, OptimizeError
-from promptopt.models import ADAPTERS_ENV, adapter_file, finetuned_name, split_finetuned
+from promptopt.models import ADAPTERS_ENV, adapter_file, finetuned_name, split_finetuned, write_adapter
 from promptopt.registry._values import Lineage
 from promptopt.store import AdapterTable, insert_ignoring_duplicates
 
@@ -100,7 +97,7 @@ def restore_adapter(engine: Engine, model: str) -> None:
             f"{row.sha256} ({row.size} bytes) recorded; register a version of {model!r} again from the trained file"
         )
     try:
-        _write_atomically(adapter_file(key), row.content)
+        write_adapter(key, row.content)
     except OSError as exc:
         log.warning("could not write adapter %s of %r from the store: %s", key, model, exc)
 
@@ -111,18 +108,3 @@ def _stored_sha256(session: Session, key: str) -> str | None:
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """A reader of ``path`` finds the whole file or none: the bytes go to a temporary file in the same folder,
-    are synced to disk, then renamed over ``path``; a process killed meanwhile leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=f"{path.suffix}.part")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)

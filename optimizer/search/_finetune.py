@@ -15,7 +15,6 @@ is uploaded, and the time waited for the provider counts in the run's wall time.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from promptopt.spec import FineTuneJob, LoadedSpec
 
 if TYPE_CHECKING:
     from promptopt.engine import Budget
-    from promptopt.finetune import Adapter, TrainingExample
+    from promptopt.finetune import Adapter, LoraTrainer, TrainingExample
 
 TOKENS_PER_CHAR = 0.3  # a rough rule for English text (about 3.3 characters a token), for dry-run estimates
 # Training tokens (as counted above) a second, measured by experiments/bench_finetune.py at ac7b7ff: SST-2,
@@ -120,6 +119,7 @@ async def train_fine_tunes(
     *,
     on_event: OnEvent,
     budget: Budget | None = None,
+    trainer: LoraTrainer | None = None,
 ) -> FineTuneDimension | None:
     """Train (or find again) every job of the spec; ``None`` when the spec asks for none.
 
@@ -149,7 +149,7 @@ async def train_fine_tunes(
         if is_provider_job(base):
             model, lineage[name], event = await _train_provider(loaded, job, base, examples, budget, where)
         else:
-            model, lineage[name], event = await _train_lora(job, base, examples)
+            model, lineage[name], event = await _train_lora(job, base, examples, trainer)
         models[name] = model
         on_event(FineTuneTrained(name, model, *event))
     return FineTuneDimension(models, lineage)
@@ -158,13 +158,15 @@ async def train_fine_tunes(
 Trained = tuple[str, dict[str, Any], tuple[int, float, bool]]  # model, lineage, (rows, train_s, reused)
 
 
-async def _train_lora(job: FineTuneJob, base: str, examples: list[TrainingExample]) -> Trained:
-    from promptopt.finetune import LoraParams, train_lora
+async def _train_lora(
+    job: FineTuneJob, base: str, examples: list[TrainingExample], trainer: LoraTrainer | None
+) -> Trained:
+    from promptopt.finetune import LoraParams, train_in_thread
 
     params = LoraParams(
         rank=job.rank, alpha=job.alpha, epochs=job.epochs, learning_rate=job.learning_rate, max_rows=job.max_rows
     )
-    adapter = await asyncio.to_thread(train_lora, base, examples, params)
+    adapter = await (trainer or train_in_thread)(base, examples, params)
     return adapter.model, _lineage(job, adapter), (adapter.rows, adapter.train_s, adapter.reused)
 
 

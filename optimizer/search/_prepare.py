@@ -24,6 +24,7 @@ from promptopt.search_spaces import RejectedProposal, SearchSpace
 from promptopt.spec import LoadedSpec
 
 if TYPE_CHECKING:
+    from promptopt.finetune import LoraTrainer
     from promptopt.store import RunRecord, Store
 
 DIRECTIONS: dict[str, Literal["minimize", "maximize"]] = {
@@ -79,6 +80,7 @@ async def build_space(
     seed: int,
     on_event: OnEvent,
     factors: bool = False,
+    trainer: LoraTrainer | None = None,
 ) -> BuiltSpace:
     """Pre-pass of the baseline on a train sample where the space needs one, instruction proposals, the
     spec's fine-tune jobs (trained, or found again by their hash), then the dimensions
@@ -107,7 +109,7 @@ async def build_space(
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
     # A provider job reserves its estimated dollars in the run's budget before it uploads anything.
-    fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event, budget=services.budget)
+    fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event, budget=services.budget, trainer=trainer)
     space = assemble_space(
         loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused), fine_tune=fine_tune
     )
@@ -126,11 +128,15 @@ async def run_space(
     seed: int,
     on_event: OnEvent,
     factors: bool = False,
+    trainer: LoraTrainer | None = None,
 ) -> SearchSpace:
-    """The space kept with ``run``, or a new one built and kept (with its proposal calls)."""
+    """The space kept with ``run``, or a new one built and kept (with its proposal calls); ``trainer`` trains
+    its LoRA fine-tunes (default: in a thread of this process)."""
     if run.space:
         return SearchSpace.from_json(run.space)
-    built = await build_space(loaded, dataset, services, run_id=run.id, seed=seed, on_event=on_event, factors=factors)
+    built = await build_space(
+        loaded, dataset, services, run_id=run.id, seed=seed, on_event=on_event, factors=factors, trainer=trainer
+    )
     store.save_run_space(run.id, built.space.to_json(), calls=built.calls, usd=built.usd)
     on_event(SpaceBuilt(tuple(d.kind for d in built.space.dimensions), built.proposals))
     return built.space

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from promptopt.data import Dataset
 from promptopt.engine import BudgetUse, Services
 from promptopt.errors import EvalFailed
+from promptopt.finetune import LoraTrainer
 from promptopt.search._events import OnEvent, PromotionDecided, RunStarted, ignore
 from promptopt.search._evolve import EvolvePlan
 from promptopt.search._executor import LocalExecutor, TrialExecutor
@@ -31,7 +32,8 @@ from promptopt.store import Store
 class SearchRun:
     """One optimization run on ``services``, whose ``records`` must be a :class:`~promptopt.store.Store`: the run,
     its study and its experiments live in one database. ``executor_factory(services)`` makes the trial
-    executor (default: in-process)."""
+    executor (default: in-process); ``trainer`` trains its LoRA fine-tunes (default: a thread of this process;
+    ``promptopt.workers.ray_lora_trainer`` on Ray)."""
 
     loaded: LoadedSpec
     dataset: Dataset
@@ -39,6 +41,7 @@ class SearchRun:
     services: Services
     executor_factory: Callable[[Services], TrialExecutor] = LocalExecutor
     on_event: OnEvent = field(default=ignore)
+    trainer: LoraTrainer | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.services.records, Store):
@@ -63,6 +66,7 @@ class SearchRun:
             seed=o.seed,
             on_event=self.on_event,
             factors=o.sampler == "evolve",
+            trainer=self.trainer,
         )
         self._check_training_left_time(store, run.id, space, time.monotonic() - t0)
         study = open_run_study(store, run.id, space, o)

@@ -29,7 +29,6 @@ from tests.search.finetune_fakes import TRAIN_S, answer, fake_trainer, write_spe
 def promoted(tmp_path, monkeypatch):
     """A finished run whose fine-tuned winner was promoted, and its store."""
     monkeypatch.setenv("PROMPTOPT_ADAPTERS", str(tmp_path / "adapters"))
-    monkeypatch.setattr("promptopt.finetune.train_lora", fake_trainer())
     loaded = load_spec(write_spec(tmp_path))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
     run = SearchRun(
@@ -37,6 +36,7 @@ def promoted(tmp_path, monkeypatch):
         dataset=load_and_check(loaded),
         options=RunOptions(sampler="grid", seed=0, max_trials=4, top_k=1),
         services=Services(backend=ScriptedBackend(answer), records=store),
+        trainer=fake_trainer(),
     )
     return asyncio.run(run.run()), store
 

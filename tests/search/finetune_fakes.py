@@ -4,9 +4,9 @@ a fine-tune, apart from the training itself (tests/finetune trains real adapters
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import yaml
@@ -25,11 +25,11 @@ def answer(request) -> str:
 
 
 def fake_trainer(sleep_s: float = 0.0):
-    """A stand-in for ``promptopt.finetune.train_lora`` that takes ``sleep_s`` of wall time and writes a small
-    file (not a GGUF: nothing loads it) where the adapter would be, in ``$PROMPTOPT_ADAPTERS``."""
+    """A stand-in for the LoRA trainer (``SearchRun(trainer=...)``) that takes ``sleep_s`` of wall time and
+    writes a small file (not a GGUF: nothing loads it) where the adapter would be, in ``$PROMPTOPT_ADAPTERS``."""
 
-    def train(base_model: str, examples, params: LoraParams, **_: object) -> Adapter:
-        time.sleep(sleep_s)
+    async def train(base_model: str, examples, params: LoraParams) -> Adapter:
+        await asyncio.sleep(sleep_s)
         body = json.dumps([e.model_dump(mode="json") for e in examples], sort_keys=True)
         key = hashlib.sha256(body.encode()).hexdigest()[:16]
         path = adapter_file(key)

@@ -27,13 +27,12 @@ def run(tmp_path, wall_s: float, sleep_s: float):
         dataset=load_and_check(loaded),
         options=RunOptions(sampler="grid", seed=0, max_trials=4, top_k=1, promote=False),
         services=Services(backend=backend, records=store),
+        trainer=fake_trainer(sleep_s),
     )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("promptopt.finetune.train_lora", fake_trainer(sleep_s))
-        try:
-            return asyncio.run(search.run()), store, backend
-        except EvalFailed as exc:
-            return exc, store, backend
+    try:
+        return asyncio.run(search.run()), store, backend
+    except EvalFailed as exc:
+        return exc, store, backend
 
 
 def test_training_that_uses_up_the_wall_budget_fails_the_run_saying_so_before_any_trial(tmp_path):
@@ -68,3 +67,25 @@ def test_the_dry_run_counts_training_rows_after_the_confirmation_slice_leaves_tr
     assert est["breakdown"]["confirm"] == 2 * 4
     carved = dataset.carve_confirmation(4, seed=0)  # what the run itself estimates from: carved once, not twice
     assert estimate_run(loaded, carved, trials=3, top_k=1, backend=ScriptedBackend(answer)) == est
+
+
+def test_a_run_trains_its_lora_jobs_with_the_trainer_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTOPT_ADAPTERS", str(tmp_path / "adapters"))
+    called: list[tuple[str, int]] = []
+    train = fake_trainer()
+
+    async def trainer(base_model, examples, params):  # as the Ray trainer is handed to SearchRun by `optimize run`
+        called.append((base_model, len(examples)))
+        return await train(base_model, examples, params)
+
+    monkeypatch.setattr("promptopt.finetune._lora.train_lora", lambda *a, **k: pytest.fail("trained in process"))
+    loaded = load_spec(write_spec(tmp_path))
+    search = SearchRun(
+        loaded=loaded,
+        dataset=load_and_check(loaded),
+        options=RunOptions(sampler="grid", seed=0, max_trials=4, top_k=1, promote=False),
+        services=Services(backend=ScriptedBackend(answer), records=get_store(f"sqlite:///{tmp_path / 's.db'}")),
+        trainer=trainer,
+    )
+    result = asyncio.run(search.run())
+    assert called == [(loaded.spec.task.model, 12)] and "+ft-" in result.best.config["model"]
