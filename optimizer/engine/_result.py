@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,6 +89,12 @@ class EvalSummary(BaseModel):
     cost_per_row_usd: float | None = None
     latency_per_row_s: float | None = None
     scorer_calls: int = 0
+    top_answer_share: float | None = Field(
+        None,
+        description="Of the rows with a parsed answer, the share that gave the most common one (1.0: the same "
+        "answer whatever the input, as a small model does when few-shot examples make it repeat one label); "
+        "None without parsed answers, and in summaries recorded before it existed.",
+    )
 
     @classmethod
     def from_rows(
@@ -115,6 +123,7 @@ class EvalSummary(BaseModel):
             wall_s=wall_s,
             cost_per_row_usd=_mean([r.call_cost_usd for r in rows if r.call_cost_usd is not None]),
             latency_per_row_s=_mean([r.call_latency_s for r in rows if r.call_latency_s is not None]),
+            top_answer_share=_top_share([r.parsed for r in ok if r.parsed is not None]),
         )
 
     @property
@@ -141,3 +150,11 @@ class EvalResult(BaseModel):
             if r.objective is not None and not math.isnan(r.objective):
                 acc.setdefault(r.case_id, []).append(r.objective)
         return {k: sum(v) / len(v) for k, v in acc.items()}
+
+
+def _top_share(answers: list[Any]) -> float | None:
+    """The share of ``answers`` equal to the most common one (JSON values compared by their canonical text)."""
+    if not answers:
+        return None
+    counts = Counter(a if isinstance(a, str) else json.dumps(a, sort_keys=True, default=str) for a in answers)
+    return max(counts.values()) / len(answers)

@@ -251,6 +251,9 @@ def _leaderboard(
                 latency_per_row_s=_per_row(c.latency_per_row_s, recorded, "call_latency_s"),
                 tokens=sum(s.task_tokens + s.scorer_tokens for s in summaries),
                 errors=sum(e.summary.errors for e in validation if e.summary),
+                top_answer_share=next(
+                    (e.summary.top_answer_share for e in validation if e.summary and e.summary.rows), None
+                ),
                 baseline=c.trial == baseline,
                 winner=rank == 1,
                 experiment_id=c.experiment_id,

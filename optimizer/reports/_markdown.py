@@ -78,6 +78,8 @@ def _top(r: RunReport, rows: tuple[LeaderboardRow, ...]) -> list[str]:
     for row in rows:
         tags = " (winner)" if row.winner else ""
         tags += " (baseline)" if row.baseline else ""
+        if row.one_answer:
+            tags += f" (one answer on {row.top_answer_share:.0%} of validation rows)"
         if (job := r.fine_tune_of(row.model)) is not None:
             tags += f" (fine-tune {job.name}: {training(job.train_s, job.reused)})"
         lines.append(

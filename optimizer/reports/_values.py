@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 TrialState = Literal["complete", "failed", "duplicate", "running", "pruned", "waiting"]
 CaseKind = Literal["improved", "regressed", "unchanged"]
 FrontObjective = Literal["cost", "latency"]
+ONE_ANSWER = 0.9  # a candidate giving one answer on this share of its validation rows is flagged
 
 
 def front_objective(objectives: tuple[str, ...]) -> FrontObjective:
@@ -65,11 +66,21 @@ class LeaderboardRow(_Frozen):
     latency_per_row_s: float | None = Field(None, ge=0)
     tokens: int = Field(0, ge=0)
     errors: int = Field(0, ge=0)
+    top_answer_share: float | None = Field(
+        None, ge=0, le=1, description="Share of its validation rows that gave its most common answer."
+    )
     baseline: bool = False
     winner: bool = False
     pareto: bool = False
     experiment_id: str | None = None
     test_experiment_id: str | None = None
+
+    @property
+    def one_answer(self) -> bool:
+        """It gave the same answer on 90% or more of 10 or more validation rows: whatever the input, mostly
+        one label (its score is then about that label's share of the rows)."""
+        cases = self.validation.cases if self.validation else 0
+        return self.top_answer_share is not None and self.top_answer_share >= ONE_ANSWER and cases >= 10
 
     def per_row(self, objective: FrontObjective) -> float | None:
         """This configuration's cost (dollars) or latency (seconds) per row, as the search's objective has it."""

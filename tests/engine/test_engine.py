@@ -212,3 +212,12 @@ def test_scorer_failure_is_a_row_error():
         scorers=[Exact(), Broken()],
     )
     assert all(r.error and "broken" in r.error and r.objective is None for r in result.rows)
+
+
+def test_the_summary_says_how_often_the_most_common_answer_was_given():
+    mixed = run(Evaluator(Services(backend=ScriptedBackend(oracle))), label_config(), split_of(REVIEWS))
+    answers = [r.parsed for r in mixed.rows]
+    top = max(answers.count(a) for a in set(answers)) / len(answers)
+    assert 0 < top < 1 and mixed.summary.top_answer_share == pytest.approx(top)
+    always = run(Evaluator(Services(backend=ScriptedBackend(lambda r: "positive"))), label_config(), split_of(REVIEWS))
+    assert always.summary.top_answer_share == 1.0  # one label whatever the input

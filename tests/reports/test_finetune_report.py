@@ -1,5 +1,6 @@
 """Fine-tuned candidates in the run report: each job with what it was made from and what its training cost
-this run, its leaderboard rows marked, in the HTML and Markdown renderings. The run is real (search, store,
+this run, its leaderboard rows marked, in the HTML and Markdown renderings; and a candidate that gives one
+answer to nearly every row flagged. The run is real (search, store,
 report) on a scripted backend; only the LoRA training is replaced, by a trainer that reports a training
 time without training (tests/search/finetune_fakes.py), so the test needs no torch."""
 
@@ -86,3 +87,18 @@ def test_a_run_without_fine_tunes_has_no_such_section(tmp_path):
     assert report.fine_tunes == ()
     assert all(e.training_s is None for e in build_prompt_leaderboard(store, "html-reviews").entries)
     assert "Fine-tuned candidates" not in render_markdown(report) and 'id="fine-tune-jobs"' not in render_html(report)
+
+
+def test_a_candidate_that_gives_one_answer_to_every_row_is_flagged(promoted):
+    result, store = promoted
+    report = build_run_report(store, result.run_id)
+    base = report.row(report.baseline_trial)  # the base model: wrong on every case, so both labels
+    assert base.top_answer_share == 5 / 9 and not base.one_answer  # 9 validation rows: 5 of one label, 4 of the other
+    assert not base.model_copy(update={"top_answer_share": 1.0}).one_answer  # 9 rows are too few to say so
+    flagged = base.model_copy(
+        update={"top_answer_share": 1.0, "validation": base.validation.model_copy(update={"cases": 30})}
+    )
+    rows = tuple(flagged if r.trial == base.trial else r for r in report.leaderboard)
+    shown = report.model_copy(update={"leaderboard": rows})
+    assert flagged.one_answer and "(one answer on 100% of validation rows)" in render_markdown(shown)
+    assert ">one answer 100%</span>" in render_html(shown) and "one answer 100%" not in render_html(report)
