@@ -127,7 +127,7 @@ REMOVED = {
     "to random search over 15 pairs (-0.067, p = 0.044); check out 9129ba7 to run it again",
 }
 # Our searches compared pair by pair with every other method.
-PAIRED_FOR = ("ours-screen", "ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
+PAIRED_FOR = ("ours-tpe", "ours-screen", "ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
 # ours-confirm: the shipped TPE search plus the data's instruction edits and a confirmation slice of 30 train
 # cases for the 3 best; its confirmation calls come out of the same search budget.
 CONFIRM_SEARCH = {"confirm": {"cases": 30, "shortlist": 3}, "operators": ["format", "definitions", "role", "summary"]}
