@@ -223,6 +223,14 @@ class FineTuneDimension(Dimension):
             return config
         return config.model_copy(update={"model": self.models[choice]})
 
+    def training_s(self) -> float:
+        """Seconds its jobs trained in the run that made them (0 for a job found again)."""
+        return sum(float(job.get("train_s", 0.0)) for job in self.lineage.values())
+
+    def training_usd(self) -> float:
+        """Dollars its jobs cost in the run that made them (a provider's; a LoRA's and a job found again: 0)."""
+        return sum(float(job.get("usd", 0.0)) for job in self.lineage.values())
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "models": dict(self.models), "lineage": self.lineage}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from optuna.distributions import BaseDistribution
 
@@ -17,6 +17,8 @@ from promptopt.search_spaces._dimensions import (
     TemperatureDimension,
 )
 from promptopt.search_spaces._fewshot import DemoSetDimension, FewShotDimension
+
+D = TypeVar("D", bound=Dimension)
 
 _KINDS: dict[str, type[Any]] = {
     cls.kind: cls
@@ -68,13 +70,15 @@ class SearchSpace:
         them together (with the baseline, for two such dimensions, the full 2 x 2: constrained output or not x
         no examples or the most). Points equal to the baseline or to an earlier one are left out."""
         baseline = self.baseline()
-        designs = [d.design() for d in self.dimensions if d.design()]
-        together = baseline | {n: v for design in designs for n, v in design.items()}
         points: list[dict[str, Any]] = []
-        for point in [baseline | design for design in designs] + [together]:
+        for point in [baseline | d.design() for d in self.dimensions] + self.design():
             if point != baseline and point not in points:
                 points.append(point)
         return points
+
+    def find(self, kind: type[D]) -> D | None:
+        """The space's dimension of type ``kind`` (``None``: it has none)."""
+        return next((d for d in self.dimensions if isinstance(d, kind)), None)
 
     def region(self) -> dict[str, list[Any]]:
         """Per parameter, the values a practitioner searches first (see :meth:`Dimension.region`); parameters

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.finetune._lora import TrainingExample, _key, data_hash
-from promptopt.models import FineTuneAPI, JobStatus, ProviderJob, adapters_dir
+from promptopt.models import FineTuneAPI, JobStatus, ProviderJob, adapters_dir, write_atomically
 
 if TYPE_CHECKING:
     from promptopt.engine import Budget
@@ -305,11 +303,4 @@ def _read(path: Path) -> _Record | None:
 
 
 def _write(path: Path, record: _Record) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{record.key}-", suffix=".json.part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(record.model_dump_json())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomically(path, record.model_dump_json().encode())

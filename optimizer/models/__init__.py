@@ -21,6 +21,7 @@ from promptopt.models._files import (
     local_model_file,
     split_finetuned,
     write_adapter,
+    write_atomically,
 )
 from promptopt.models._tuning import FineTuneAPI, JobStatus, ProviderJob
 
@@ -52,6 +53,7 @@ __all__ = [
     "local_model_file",
     "split_finetuned",
     "write_adapter",
+    "write_atomically",
 ]
 
 

@@ -59,10 +59,16 @@ def adapter_file(key: str, folder: Path | None = None) -> Path:
 
 
 def write_adapter(key: str, content: bytes) -> Path:
-    """Write adapter ``key`` into the adapters folder so that a reader finds the whole file or none: the bytes
-    go to a temporary file in the same folder, are synced to disk, then renamed over the adapter's path; a
-    process killed meanwhile leaves no half-written adapter."""
+    """Write adapter ``key`` into the adapters folder (:func:`write_atomically`)."""
     path = adapter_file(key)
+    write_atomically(path, content)
+    return path
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``path`` so that a reader finds the whole file or none: the bytes go to a temporary file in the
+    same folder, are synced to disk, then renamed over ``path``; a process killed meanwhile leaves no
+    half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=f"{path.suffix}.part")
     try:
@@ -73,7 +79,6 @@ def write_adapter(key: str, content: bytes) -> Path:
         os.replace(temp, path)
     finally:
         Path(temp).unlink(missing_ok=True)
-    return path
 
 
 def local_model_file(name: str) -> Path:

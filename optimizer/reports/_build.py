@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptopt.compare import compare
 from promptopt.engine import EvalResult, ExperimentRole, RowResult
@@ -26,6 +26,9 @@ from promptopt.reports._values import (
     front_objective,
 )
 from promptopt.store import ExperimentRecord, RunRecord, Store
+
+if TYPE_CHECKING:
+    from promptopt.search_spaces import SearchSpace
 
 ALL = 2**31 - 1  # "no limit" for list_experiments
 _KIND_ORDER = {"regressed": 0, "improved": 1, "unchanged": 2}
@@ -61,8 +64,11 @@ def build_run_report(store: Store, run_id: str, *, seed: int = 0) -> RunReport:
     rows = _leaderboard(store, candidates, by_trial, tested, baseline, front_objective(objectives), seed=seed)
     configs = {c.trial: c.config for c in candidates}
     calls, usd = (result.model_calls, result.cost_usd) if result else store.run_usage(record.id)
-    lineage, rejected = _lineage(record.space, points)
-    fine_tunes = _fine_tunes(record.space, points)
+    from promptopt.search_spaces import SearchSpace
+
+    space = SearchSpace.from_json(record.space) if record.space else None
+    lineage, rejected = _lineage(space, points)
+    fine_tunes = _fine_tunes(space, points)
     return RunReport(
         run_id=record.id,
         name=record.name,
@@ -140,14 +146,13 @@ def _unattributed(record: RunRecord, experiments: Sequence[ExperimentRecord]) ->
 
 
 def _lineage(
-    space: dict[str, Any] | None, points: tuple[TrialPoint, ...]
+    space: SearchSpace | None, points: tuple[TrialPoint, ...]
 ) -> tuple[tuple[LineageNode, ...], tuple[RejectedInstruction, ...]]:
     """The instruction candidates of the run's space with how its completed trials scored each, and the
     rejected proposals; empty without a space or an instruction dimension."""
-    from promptopt.search_spaces import InstructionDimension, SearchSpace
+    from promptopt.search_spaces import InstructionDimension
 
-    dims = SearchSpace.from_json(space).dimensions if space else ()
-    dim = next((d for d in dims if isinstance(d, InstructionDimension)), None)
+    dim = space.find(InstructionDimension) if space else None
     if dim is None:
         return (), ()
     scores = _instruction_scores(points)
@@ -163,17 +168,17 @@ def _lineage(
     return tuple(nodes), rejected
 
 
-def _fine_tunes(space: dict[str, Any] | None, points: tuple[TrialPoint, ...]) -> tuple[FineTuneCandidate, ...]:
+def _fine_tunes(space: SearchSpace | None, points: tuple[TrialPoint, ...]) -> tuple[FineTuneCandidate, ...]:
     """The run's fine-tune jobs, from its space's fine-tune dimension, with how its trials scored each."""
-    from promptopt.search_spaces import FineTuneDimension, SearchSpace
+    from promptopt.search_spaces import FineTuneDimension
 
-    dims = SearchSpace.from_json(space).dimensions if space else ()
-    dim = next((d for d in dims if isinstance(d, FineTuneDimension)), None)
+    dim = space.find(FineTuneDimension) if space else None
     if dim is None:
         return ()
     out = []
     for name, model in dim.models.items():
-        info, params = dim.lineage.get(name, {}), dim.lineage.get(name, {}).get("params", {})
+        info = dim.lineage.get(name, {})
+        params = info.get("params", {})
         got = [p.values[0] for p in points if p.state == "complete" and p.values and p.params.get(dim.param) == name]
         out.append(
             FineTuneCandidate(

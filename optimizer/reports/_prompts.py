@@ -95,9 +95,8 @@ def _run_training_s(space: dict[str, Any] | None) -> float | None:
     """What the run's fine-tune jobs took to train (``None``: it had none)."""
     from promptopt.search_spaces import FineTuneDimension, SearchSpace
 
-    dims = SearchSpace.from_json(space).dimensions if space else ()
-    jobs = [info for d in dims if isinstance(d, FineTuneDimension) for info in d.lineage.values()]
-    return sum(float(info.get("train_s", 0.0)) for info in jobs) if jobs else None
+    fine_tunes = SearchSpace.from_json(space).find(FineTuneDimension) if space else None
+    return fine_tunes.training_s() if fine_tunes else None
 
 
 def _version_entry(version: Any, labels: dict[str, int], experiments: list[ExperimentRecord]) -> PromptEntry:

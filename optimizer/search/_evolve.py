@@ -347,7 +347,7 @@ class EvolvePlan:
 
 
 def _instructions(space: SearchSpace) -> InstructionDimension | None:
-    return next((d for d in space.dimensions if isinstance(d, InstructionDimension)), None)
+    return space.find(InstructionDimension)
 
 
 __all__ = ["EvolvePlan", "Scored", "completed", "incumbent", "next_points", "pareto_weights"]

@@ -114,7 +114,7 @@ async def build_space(
         loaded, dataset, pre, proposals, seed=seed, factors=factors, refused=tuple(refused), fine_tune=fine_tune
     )
     # Training dollars are kept with the space, as proposal calls are: a resumed run counts them as spent.
-    training_usd = sum(float(j.get("usd", 0.0)) for j in fine_tune.lineage.values()) if fine_tune else 0.0
+    training_usd = fine_tune.training_usd() if fine_tune else 0.0
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd + training_usd)
 
 

@@ -8,7 +8,6 @@ from promptopt.config import PromptConfig
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalResult
 from promptopt.errors import EvalFailed
-from promptopt.models import split_finetuned
 from promptopt.registry import Lineage, PromotionDecision, Registry, promote_if_better
 from promptopt.search._plan import RunOptions
 from promptopt.search._verdict import Verdict
@@ -73,12 +72,8 @@ async def promote_winner(
 def fine_tune_lineage(space: SearchSpace, model: str) -> dict[str, Any] | None:
     """What ``model`` was trained from when it is one of the run's fine-tunes (the job's lineage as the run
     recorded it, with the job's name, the model and its adapter key); ``None`` for any other model."""
-    for dim in space.dimensions:
-        if isinstance(dim, FineTuneDimension):
-            for job, trained in dim.models.items():
-                if trained == model:
-                    recorded = dim.lineage.get(job, {})
-                    # a local fine-tune's adapter key is in its model name; a provider's in its lineage only
-                    key = split_finetuned(model)[1] or recorded.get("key")
-                    return {**recorded, "job": job, "model": model, "key": key}
-    return None
+    dim = space.find(FineTuneDimension)
+    job = next((name for name, trained in (dim.models.items() if dim else ()) if trained == model), None)
+    if dim is None or job is None:
+        return None
+    return {**dim.lineage.get(job, {}), "job": job, "model": model}  # the lineage has the job's key

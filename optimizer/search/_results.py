@@ -77,7 +77,7 @@ class InstructionPool(BaseModel):
         """The pool of ``space``'s instruction dimension (``None``: the space has none)."""
         from promptopt.search_spaces import InstructionDimension
 
-        dim = next((d for d in space.dimensions if isinstance(d, InstructionDimension)), None)
+        dim = space.find(InstructionDimension)
         if dim is None:
             return None
         return cls(

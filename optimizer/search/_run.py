@@ -151,13 +151,8 @@ class SearchRun:
     def _check_training_left_time(self, store: Store, run_id: str, space: SearchSpace, elapsed_s: float) -> None:
         """Fail the run, saying why, when training its fine-tunes used up ``budget.wall_s``: no trial could run
         (the search would stop at once and the verdict would only say that no trial completed)."""
-        limit = self.plan.max_wall_s
-        trained = sum(
-            info.get("train_s", 0.0)
-            for d in space.dimensions
-            if isinstance(d, FineTuneDimension)
-            for info in d.lineage.values()
-        )
+        limit, fine_tunes = self.plan.max_wall_s, space.find(FineTuneDimension)
+        trained = fine_tunes.training_s() if fine_tunes else 0.0
         if limit is None or not trained or elapsed_s < limit:
             return
         message = (
