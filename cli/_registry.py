@@ -83,10 +83,27 @@ def _show(version: Any, labels: dict[str, int]) -> None:
     lineage = {k: v for k, v in version.lineage.model_dump().items() if v is not None}
     if lineage:
         console.print("lineage: " + ", ".join(f"{k}={v}" for k, v in lineage.items()), soft_wrap=True, markup=False)
-    for message in version.config.messages:
+    from promptopt.config import PipelineConfig
+
+    config = version.config
+    if not isinstance(config, PipelineConfig):
+        _show_prompt(config)
+        return
+    console.print(
+        f"code task: function {config.function}, code hash {config.code_hash[:12]}, output {config.output.type}, "
+        f"{len(config.prompts)} prompt(s)",
+        markup=False,
+        soft_wrap=True,
+    )
+    for name, prompt in config.prompts.items():
+        console.print(f"[bold]prompt {name}[/]")
+        _show_prompt(prompt)
+
+
+def _show_prompt(config: Any) -> None:
+    for message in config.messages:
         console.print(f"[bold]\\[{message.role}][/]")
         console.print(message.content, markup=False, highlight=False, soft_wrap=True)
-    config = version.config
     console.print(
         f"model {config.model}, {len(config.examples)} example(s), output {config.output.type}, "
         f"params {config.params.model_dump(exclude_none=True)}",
@@ -151,7 +168,8 @@ def register(app: typer.Typer) -> None:
         store: str | None = StoreOpt,
         as_json: bool = JsonOpt,
     ) -> None:
-        """Show one version (default: the newest): template, parameters, lineage, labels."""
+        """Show one version (default: the newest): template, parameters, lineage, labels (a code task's: its
+        function and code hash, then each prompt)."""
         registry = _registry(store)
         found = registry.get(name, version=version, label=label)
         labels = registry.labels(name)
@@ -173,7 +191,8 @@ def register(app: typer.Typer) -> None:
         v2: int = typer.Argument(..., help="To."),
         store: str | None = StoreOpt,
     ) -> None:
-        """Text diff of two versions: template, examples, parameters, scores."""
+        """Text diff of two versions: template, examples, parameters, scores (a code task's: its function,
+        then prompt by prompt)."""
         text = _registry(store).diff(name, v1, v2)
         sys.stdout.write((text or f"v{v1} and v{v2} are the same version") + "\n")
 

@@ -1,15 +1,19 @@
-"""PromptConfig: one candidate configuration of a prompt, the value that search varies, the eval engine runs
-and the registry stores. Immutable, content-hashed, JSON round-trip."""
+"""The candidate, the value that search varies, the eval engine runs and the registry stores: a
+:class:`PromptConfig` for one prompt, a :class:`PipelineConfig` for a code task (its function and one
+PromptConfig per named prompt). Immutable, content-hashed, JSON round-trip."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.data import content_hash
-from promptopt.spec import Decoding, Message, OutputSpec, TaskSpec, render_template
+from promptopt.spec import Decoding, Message, OutputSpec, PromptSpec, TaskSpec, render_template
+
+if TYPE_CHECKING:
+    from promptopt.spec import LoadedSpec
 
 
 class Example(BaseModel):
@@ -43,14 +47,32 @@ class PromptConfig(BaseModel):
 
     @classmethod
     def from_task(cls, task: TaskSpec) -> PromptConfig:
+        """The one-prompt task's configuration as written.
+
+        Raises:
+            ValueError: a code task (see :func:`base_candidate`).
+        """
         return cls(
-            messages=task.prompt,
+            messages=task.messages,
             model=task.model,
             params=task.params,
             output=task.output,
             constrained=task.constrained,
             tools=task.tools,
             response_format=task.response_format,
+        )
+
+    @classmethod
+    def from_prompt(cls, prompt: PromptSpec, *, model: str) -> PromptConfig:
+        """One named prompt of a code task as written (``model``: the task's, when the prompt names none)."""
+        return cls(
+            messages=prompt.prompt,
+            model=prompt.model or model,
+            params=prompt.params,
+            output=prompt.output,
+            constrained=prompt.constrained,
+            tools=prompt.tools,
+            response_format=prompt.response_format,
         )
 
     @property
@@ -118,3 +140,85 @@ class PromptConfig(BaseModel):
         if self.constrained:
             flags += " constrained"
         return f"{flags} | {instr!r}"
+
+
+class PipelineConfig(BaseModel):
+    """A code task's candidate: the function (its import path and the hash of its module's code, so a changed
+    function is a new candidate), the configuration of each named prompt it calls, and how its return value is
+    parsed (``output``)."""
+
+    model_config = ConfigDict(frozen=True)
+    function: str
+    code_hash: str
+    prompts: dict[str, PromptConfig]
+    output: OutputSpec = OutputSpec()
+    origin: dict[str, Any] = Field(
+        default_factory=dict, exclude=True, description="How search built it (not part of the content hash)."
+    )
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.model_dump(mode="json", by_alias=True))
+
+    @property
+    def model(self) -> str:
+        """The models its prompts call, in prompt order, joined by ``+`` (one name when they share one)."""
+        return "+".join(dict.fromkeys(p.model for p in self.prompts.values()))
+
+    @property
+    def instruction(self) -> str:
+        """Each prompt's instruction, as ``name: text`` lines."""
+        return "\n".join(f"{name}: {p.instruction}" for name, p in self.prompts.items())
+
+    def prompt(self, name: str) -> PromptConfig:
+        """The configuration of prompt ``name``.
+
+        Raises:
+            KeyError: no such prompt (the message lists them).
+        """
+        try:
+            return self.prompts[name]
+        except KeyError:
+            raise KeyError(f"no prompt {name!r} in this task; it has {sorted(self.prompts)}") from None
+
+    def with_prompt(self, name: str, config: PromptConfig) -> PipelineConfig:
+        """This candidate with prompt ``name`` replaced (its place in the order kept)."""
+        self.prompt(name)
+        return self.model_copy(update={"prompts": {**self.prompts, name: config}})
+
+    def describe(self, width: int = 60) -> str:
+        """One short line for leaderboards: the function, then each prompt's model, examples and instruction."""
+        each = max(12, width // max(1, len(self.prompts)))
+        parts = [f"{name}[{p.describe(each)}]" for name, p in self.prompts.items()]
+        return f"{self.function} " + " ".join(parts)
+
+
+Candidate: TypeAlias = PromptConfig | PipelineConfig
+
+
+def candidate_from_json(data: dict[str, Any]) -> Candidate:
+    """A stored candidate back as its value: a :class:`PipelineConfig` when it names a function."""
+    if "function" in data:
+        return PipelineConfig.model_validate(data)
+    return PromptConfig.model_validate(data)
+
+
+def base_candidate(loaded: LoadedSpec) -> Candidate:
+    """The spec's task as written: its one prompt, or its function with its prompts.
+
+    Raises:
+        InputError: a code task whose function cannot be imported (file and field named).
+    """
+    from promptopt.tasks import code_hash, importable_from, load_function
+
+    task = loaded.spec.task
+    if task.function is None or task.prompts is None:
+        return PromptConfig.from_task(task)
+    importable_from(loaded.base_dir)
+    fn = load_function(task.function, file=str(loaded.path))
+    return PipelineConfig(
+        function=task.function,
+        code_hash=code_hash(fn),
+        prompts={name: PromptConfig.from_prompt(p, model=task.model) for name, p in task.prompts.items()},
+        output=task.output,
+    )

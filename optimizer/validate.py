@@ -14,14 +14,38 @@ def _split_file(loaded: LoadedSpec, split: str) -> str:
 
 
 def check_templates(loaded: LoadedSpec) -> frozenset[str]:
-    """Parse every message template; return the variables they read."""
+    """Parse every message template; return the variables a one-prompt task reads from each case (a code
+    task's function fills its prompts' variables itself: none are read from the case directly)."""
+    task = loaded.spec.task
     names: set[str] = set()
-    for i, msg in enumerate(loaded.spec.task.prompt):
-        try:
-            names |= template_variables(msg.content)
-        except TemplateSyntaxProblem as exc:
-            raise InputError(str(loaded.path), f"task.prompt[{i}].content", str(exc)) from None
-    return frozenset(names)
+    where = [("task.prompt", task.prompt or ())] + [
+        (f"task.prompts.{name}.prompt", p.prompt) for name, p in (task.prompts or {}).items()
+    ]
+    for field, messages in where:
+        for i, msg in enumerate(messages):
+            try:
+                names |= template_variables(msg.content)
+            except TemplateSyntaxProblem as exc:
+                raise InputError(str(loaded.path), f"{field}[{i}].content", str(exc)) from None
+    return frozenset() if task.is_code else frozenset(names)
+
+
+def check_code_task(loaded: LoadedSpec) -> None:
+    """A code task's function imports and takes ``(input, prompts)``; what searches one prompt only is
+    refused (fine-tunes)."""
+    from promptopt.tasks import importable_from, load_function
+
+    task = loaded.spec.task
+    if task.function is None:
+        return
+    importable_from(loaded.base_dir)
+    load_function(task.function, file=str(loaded.path))
+    if loaded.spec.search.fine_tune.jobs:
+        raise InputError(
+            str(loaded.path),
+            "search.fine_tune",
+            "fine-tunes are searched for one-prompt tasks only; a code task's prompts cannot be fine-tuned yet",
+        )
 
 
 def check_data(loaded: LoadedSpec, dataset: Dataset) -> None:
@@ -135,6 +159,7 @@ def _check_provider_job(loaded: LoadedSpec, i: int, job: FineTuneJob, base: str)
 def load_and_check(loaded: LoadedSpec) -> Dataset:
     """Load the spec's dataset and run every check; the one entry point for ``validate``, ``eval`` and ``run``."""
     check_templates(loaded)
+    check_code_task(loaded)
     dataset = load_dataset(loaded.spec.dataset, loaded.base_dir, str(loaded.path))
     check_data(loaded, dataset)
     return dataset

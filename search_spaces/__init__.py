@@ -29,7 +29,7 @@ from promptopt.search_spaces._proposers import (
     clean_instruction,
     make_proposer,
 )
-from promptopt.search_spaces._space import SearchSpace, dimension_from_json
+from promptopt.search_spaces._space import ScopedDimension, SearchSpace, dimension_from_json
 
 __all__ = [
     "DEMO_ORDER",
@@ -51,6 +51,7 @@ __all__ = [
     "ModelDimension",
     "Rejected",
     "ReflectiveProposer",
+    "ScopedDimension",
     "SearchSpace",
     "TemperatureDimension",
     "check_instruction",

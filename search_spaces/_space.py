@@ -1,12 +1,13 @@
-"""A search space: the dimensions that vary, applied in order to the spec's configuration."""
+"""A search space: the dimensions that vary, applied in order to the spec's configuration (one prompt, or a
+code task whose prompts each have their own dimensions, :class:`ScopedDimension`)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from optuna.distributions import BaseDistribution
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate, PipelineConfig, PromptConfig, candidate_from_json
 from promptopt.search_spaces._base import Dimension
 from promptopt.search_spaces._dimensions import (
     ConstrainedDimension,
@@ -35,6 +36,51 @@ _KINDS: dict[str, type[Any]] = {
 }
 
 
+class ScopedDimension(Dimension):
+    """A dimension of one named prompt of a code task: ``inner`` applied to that prompt's configuration, its
+    parameters named ``<prompt>.<parameter>`` (``answer.instruction``), so every prompt is searched at once."""
+
+    kind: ClassVar[str] = "scoped"
+
+    def __init__(self, prompt: str, inner: Dimension) -> None:
+        if isinstance(inner, ScopedDimension):
+            raise ValueError("a scoped dimension wraps a dimension of one prompt, not another scoped one")
+        self.prompt, self.inner = prompt, inner
+
+    def _out(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {f"{self.prompt}.{n}": v for n, v in values.items()}
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return self._out(self.inner.distributions())
+
+    def baseline(self) -> dict[str, Any]:
+        return self._out(self.inner.baseline())
+
+    def design(self) -> dict[str, Any]:
+        return self._out(self.inner.design())
+
+    def region(self) -> dict[str, list[Any]]:
+        return self._out(self.inner.region())
+
+    def grid(self) -> dict[str, list[Any]]:
+        return self._out(self.inner.grid())
+
+    def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
+        """``inner`` on prompt ``prompt``'s configuration (``config``), from this dimension's prefixed params."""
+        cut = len(self.prompt) + 1
+        return self.inner.apply(config, {n[cut:]: v for n, v in params.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "prompt": self.prompt, "inner": self.inner.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScopedDimension:
+        return cls(data["prompt"], dimension_from_json(data["inner"]))
+
+
+_KINDS[ScopedDimension.kind] = ScopedDimension
+
+
 def dimension_from_json(data: dict[str, Any]) -> Dimension:
     try:
         cls = _KINDS[data["kind"]]
@@ -44,12 +90,25 @@ def dimension_from_json(data: dict[str, Any]) -> Dimension:
 
 
 class SearchSpace:
-    """An ordered tuple of dimensions over a base configuration (the spec as written)."""
+    """An ordered tuple of dimensions over a base candidate (the spec as written). A code task's space holds
+    only :class:`ScopedDimension` values, each naming one of its prompts.
 
-    def __init__(self, base: PromptConfig, dimensions: tuple[Dimension, ...]) -> None:
+    Raises:
+        ValueError: parameter names collide, or a dimension does not fit the base (a scoped dimension of a
+            prompt the task does not have, an unscoped one on a code task).
+    """
+
+    def __init__(self, base: Candidate, dimensions: tuple[Dimension, ...]) -> None:
         names = [n for d in dimensions for n in d.distributions()]
         if len(names) != len(set(names)):
             raise ValueError(f"parameter names collide across dimensions: {names}")
+        for dim in dimensions:
+            if isinstance(base, PipelineConfig) and not isinstance(dim, ScopedDimension):
+                raise ValueError(f"a code task's dimensions name their prompt; {dim.kind!r} does not")
+            if isinstance(dim, ScopedDimension) and (
+                not isinstance(base, PipelineConfig) or dim.prompt not in base.prompts
+            ):
+                raise ValueError(f"dimension of prompt {dim.prompt!r}, which this task does not have")
         self.base, self.dimensions = base, tuple(dimensions)
 
     def distributions(self) -> dict[str, BaseDistribution]:
@@ -77,20 +136,42 @@ class SearchSpace:
         return points
 
     def find(self, kind: type[D]) -> D | None:
-        """The space's dimension of type ``kind`` (``None``: it has none)."""
+        """The space's dimension of type ``kind`` (``None``: it has none; a code task's dimensions are
+        scoped, so only ``ScopedDimension`` is found there)."""
         return next((d for d in self.dimensions if isinstance(d, kind)), None)
+
+    def scoped(self, prompt: str) -> list[Dimension]:
+        """The dimensions of one prompt of a code task, unwrapped."""
+        return [d.inner for d in self.dimensions if isinstance(d, ScopedDimension) and d.prompt == prompt]
 
     def region(self) -> dict[str, list[Any]]:
         """Per parameter, the values a practitioner searches first (see :meth:`Dimension.region`); parameters
         not named are free."""
         return {n: v for d in self.dimensions for n, v in d.region().items()}
 
-    def config(self, params: dict[str, Any]) -> PromptConfig:
-        """The configuration a trial's params stand for (missing params take the baseline value)."""
+    def config(self, params: dict[str, Any]) -> Candidate:
+        """The candidate a trial's params stand for (missing params take the baseline value)."""
         full = self.baseline() | params
         config = self.base
         for dim in self.dimensions:
-            config = dim.apply(config, {n: full[n] for n in dim.distributions()})
+            values = {n: full[n] for n in dim.distributions()}
+            if isinstance(dim, ScopedDimension) and isinstance(config, PipelineConfig):
+                inner = dim.apply(config.prompt(dim.prompt), values)
+                origin = {**config.origin, **{f"{dim.prompt}.{k}": v for k, v in inner.origin.items()}}
+                config = config.with_prompt(dim.prompt, inner).model_copy(update={"origin": origin})
+            elif isinstance(config, PromptConfig):
+                config = dim.apply(config, values)
+        return config
+
+    def prompt_config(self, params: dict[str, Any]) -> PromptConfig:
+        """:meth:`config` for a one-prompt task.
+
+        Raises:
+            TypeError: the space is a code task's (use :meth:`config`).
+        """
+        config = self.config(params)
+        if not isinstance(config, PromptConfig):
+            raise TypeError("this space searches a code task: its candidates are PipelineConfig values")
         return config
 
     def grid(self) -> dict[str, list[Any]]:
@@ -110,4 +191,4 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSpace:
-        return cls(PromptConfig.model_validate(data["base"]), tuple(dimension_from_json(d) for d in data["dimensions"]))
+        return cls(candidate_from_json(data["base"]), tuple(dimension_from_json(d) for d in data["dimensions"]))

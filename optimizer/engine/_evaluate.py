@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate, base_candidate
 from promptopt.data import Dataset
 from promptopt.engine._result import EvalResult, RowResult
 from promptopt.engine._runner import Evaluator
@@ -16,7 +16,7 @@ from promptopt.spec import LoadedSpec
 async def evaluate_config(
     loaded: LoadedSpec,
     dataset: Dataset,
-    config: PromptConfig,
+    config: Candidate,
     *,
     split: str,
     services: Services,
@@ -31,7 +31,9 @@ async def evaluate_config(
         BudgetExceeded: the budget ran out before the eval finished.
     """
     from promptopt.scorers import build_scorers
+    from promptopt.tasks import importable_from
 
+    importable_from(loaded.base_dir)  # a code task's function lives beside its spec
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
     scorers = build_scorers(
         loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(), source=str(loaded.path)
@@ -59,5 +61,5 @@ def evaluate_spec(
     on_row: Callable[[RowResult], None] | None = None,
 ) -> EvalResult:
     """Evaluate the spec's configuration as written (synchronous, for the CLI)."""
-    config = PromptConfig.from_task(loaded.spec.task)
+    config = base_candidate(loaded)
     return asyncio.run(evaluate_config(loaded, dataset, config, split=split, services=services, on_row=on_row))

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from promptopt.tasks import Span
+
 
 class RowResult(BaseModel):
     """One case (and repeat) of an eval. ``error`` is set when the model call or a scorer failed: such a row
@@ -19,6 +21,9 @@ class RowResult(BaseModel):
     ``call_cost_usd`` and ``call_latency_s`` are what the call costs and takes when it really runs (for a hit,
     the call that filled the cache entry), so they do not depend on what happened to be cached; ``None`` when
     unknown (no response, or an entry written without the figure). Scorer (judge) figures are apart and paid.
+
+    A code task's row keeps its ``trace``: one :class:`~promptopt.tasks.Span` per prompt call, in call order;
+    its task figures are the sums over the spans (``cache_hit``: every call was served by the cache).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -43,6 +48,7 @@ class RowResult(BaseModel):
     cache_hit: bool = False
     call_cost_usd: float | None = None
     call_latency_s: float | None = None
+    trace: tuple[Span, ...] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptopt.cache import CacheEntry, cache_key
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate, PipelineConfig, PromptConfig
 from promptopt.data import Case, Split, content_hash
 from promptopt.engine._limits import LocalLimiter
 from promptopt.engine._parse import parse_output
+from promptopt.engine._pipeline import resolve, run_case
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.engine._services import Origin, Services
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.models import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.scorers import ScoreInput, Scorer
 from promptopt.secrets import scrub_secrets
+from promptopt.tasks import TaskFunction
 
 
 @dataclass
@@ -108,10 +110,11 @@ class Evaluator:
         self.services, self.flush_every = services, flush_every
         self.backend, self.cache, self.records = services.backend, services.cache, services.records
         self.settings, self.budget, self.limiter = services.settings, services.budget, services.limiter
+        self._functions: dict[str, TaskFunction] = {}
 
     async def run(
         self,
-        config: PromptConfig,
+        config: Candidate,
         split: Split,
         scorers: list[Scorer],
         *,
@@ -210,7 +213,7 @@ class Evaluator:
         )
 
     def _begin(
-        self, key: str, config: PromptConfig, split: Split, name: str, dataset_hash: str, origin: Origin
+        self, key: str, config: Candidate, split: Split, name: str, dataset_hash: str, origin: Origin
     ) -> tuple[str, list[RowResult]]:
         if self.records is None:
             return "mem-" + key[:16], []
@@ -236,9 +239,11 @@ class Evaluator:
             pending.clear()
 
     async def _row(
-        self, config: PromptConfig, case: Case, repeat: int, scorers: list[Scorer], counters: _Counters
+        self, config: Candidate, case: Case, repeat: int, scorers: list[Scorer], counters: _Counters
     ) -> RowResult:
         base = {"case_id": case.id, "repeat": repeat, "input": case.input, "expected": case.expected}
+        if isinstance(config, PipelineConfig):
+            return await self._code_row(config, case, repeat, scorers, counters, base)
         try:
             request = request_for(config, case.input, self.settings.timeout_s)
         except KeyError as exc:
@@ -263,9 +268,40 @@ class Evaluator:
         }
         return await self._score(base | usage, case, scorers)
 
+    async def _code_row(
+        self,
+        config: PipelineConfig,
+        case: Case,
+        repeat: int,
+        scorers: list[Scorer],
+        counters: _Counters,
+        base: dict[str, Any],
+    ) -> RowResult:
+        """A code task's row: its function run on the case, each prompt call through :meth:`_complete`."""
+
+        async def complete(request: ModelRequest) -> _Completion:
+            return await self._complete(request, repeat, counters)
+
+        fields, error = await run_case(
+            resolve(config, self._functions),
+            config,
+            case,
+            request_for=request_for,
+            complete=complete,
+            timeout_s=self.settings.timeout_s,
+        )
+        if error is not None:
+            return RowResult(**base, **fields, error=error)
+        return await self._score(base | fields, case, scorers)
+
     async def _score(self, row: dict[str, Any], case: Case, scorers: list[Scorer]) -> RowResult:
         inp = ScoreInput(
-            input=case.input, output=row["output"], parsed=row["parsed"], expected=case.expected, metadata=case.metadata
+            input=case.input,
+            output=row["output"],
+            parsed=row["parsed"],
+            expected=case.expected,
+            metadata=case.metadata,
+            trace=row.get("trace") or (),
         )
         with paying() as judged:
             outcomes = await asyncio.gather(*(s.score(inp) for s in scorers), return_exceptions=True)

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from promptopt.errors import ModelCallError
 from promptopt.models._base import ModelBackend, ModelRequest, ModelResponse
 
-Responder = Callable[[ModelRequest], str | ModelCallError | Exception]
+Responder = Callable[[ModelRequest], str | ModelResponse | ModelCallError | Exception]
 
 
 @dataclass
 class ScriptedBackend(ModelBackend):
-    """Calls ``respond(request)``; a returned exception is raised (so a test can script 429s or timeouts).
+    """Calls ``respond(request)``; a returned exception is raised (so a test can script 429s or timeouts), a
+    returned :class:`ModelResponse` is answered as it is (tool calls, exact token counts).
 
     Every request is recorded in ``calls`` so tests assert what crossed the boundary.
     """
@@ -31,6 +32,8 @@ class ScriptedBackend(ModelBackend):
         answer = self.respond(request)
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, ModelResponse):
+            return answer
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.messages)
         return ModelResponse(
             text=answer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
 from promptopt.names import DEFAULT_LABEL
@@ -13,7 +13,7 @@ from promptopt.registry._registry import LabelConflict, Registry
 from promptopt.registry._values import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.stats import format_p, paired_bootstrap_ci, paired_permutation_p
 
-Evaluate = Callable[[PromptConfig], Awaitable[EvalResult]]
+Evaluate = Callable[[Candidate], Awaitable[EvalResult]]
 
 
 def paired_evidence(
@@ -57,7 +57,7 @@ def _verdict(evidence: Evidence, against: str) -> tuple[bool, str]:
 async def promote_if_better(
     registry: Registry,
     name: str,
-    candidate_config: PromptConfig,
+    candidate_config: Candidate,
     *,
     evaluate: Evaluate,
     who: str,
@@ -65,11 +65,12 @@ async def promote_if_better(
     margin: float = 0.0,
     alpha: float = 0.05,
     label: str = DEFAULT_LABEL,
-    baseline_config: PromptConfig | None = None,
+    baseline_config: Candidate | None = None,
     why: str | None = None,
     seed: int = 0,
 ) -> PromotionDecision:
-    """Register ``candidate_config`` (idempotent) and move ``label`` to it only if it is better.
+    """Register ``candidate_config`` (idempotent; one prompt or a code task's whole bundle) and move ``label``
+    to it only if it is better.
 
     The version holding ``label`` (the incumbent) is evaluated again with ``evaluate``, never compared on
     stale numbers; ``evaluate`` must score every config on the same test split. The candidate is promoted

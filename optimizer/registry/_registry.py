@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate, PipelineConfig, PromptConfig, candidate_from_json
 from promptopt.errors import InputError, NotFound, OptimizeError
 from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.registry._adapters import restore_adapter, save_adapter
@@ -42,9 +42,12 @@ class Registry:
 
     * Versions of a name are numbered 1, 2, 3... without gaps or duplicates, also when many processes
       register at once (SQLite write lock / PostgreSQL advisory lock per name), and never change.
+    * A version is one prompt (:class:`~promptopt.config.PromptConfig`) or one code task's bundle
+      (:class:`~promptopt.config.PipelineConfig`: every prompt's configuration, the function's import path and
+      code hash); a label points at the whole bundle, so its prompts and its code move together.
     * Registering content already registered under the name (same ``config.hash``) returns that version.
-    * A version whose model is a local fine-tune keeps its LoRA adapter in the store (once per adapter key), and
-      reading it where the adapters folder lacks the file writes the file there first.
+    * A one-prompt version whose model is a local fine-tune keeps its LoRA adapter in the store (once per
+      adapter key), and reading it where the adapters folder lacks the file writes the file there first.
     * A label points at exactly one version; every change is one audit entry, written in the same
       transaction as the change.
     * Unknown names, versions and labels raise :class:`~promptopt.errors.NotFound`; malformed ones raise
@@ -67,12 +70,18 @@ class Registry:
         return self._store
 
     def register(
-        self, name: str, config: PromptConfig, *, lineage: Lineage = Lineage(), created_by: str
+        self, name: str, config: Candidate, *, lineage: Lineage = Lineage(), created_by: str
     ) -> tuple[PromptVersion, bool]:
-        """Register ``config`` as the next version of ``name``; ``(version, created)``.
+        """Register ``config`` (one prompt, or a code task's whole bundle) as the next version of ``name``;
+        ``(version, created)``.
 
         Content already registered under ``name`` returns its version (with its original lineage) and
-        ``created=False``. The adapter of a local fine-tune is stored with it (see ``save_adapter``).
+        ``created=False``. The adapter of a one-prompt version's local fine-tune is stored with it (see
+        ``save_adapter``); a bundle carries no adapter.
+
+        Raises:
+            InputError: a malformed name or author, or a decoding parameter of any prompt that looks like a
+                credential (the field is named).
         """
         _check_name(name)
         _check_text("created_by", created_by)
@@ -80,7 +89,8 @@ class Registry:
         config_hash = config.hash
         with Session(self._writer) as session, session.begin():
             lock(session.connection(), _LOCK_NAMESPACE, name)
-            save_adapter(session, config.model, lineage)
+            if isinstance(config, PromptConfig):
+                save_adapter(session, config.model, lineage)
             found = session.exec(
                 select(PromptVersionTable).where(
                     PromptVersionTable.name == name, PromptVersionTable.config_hash == config_hash
@@ -121,7 +131,8 @@ class Registry:
             if label is not None:
                 version = _label_row(session, name, label).version
             found = _version(_version_row(session, name, version))
-        restore_adapter(self._engine, found.config.model)
+        if isinstance(found.config, PromptConfig):
+            restore_adapter(self._engine, found.config.model)
         return found
 
     def version_of(self, name: str, label: str) -> int:
@@ -213,7 +224,8 @@ class Registry:
             return [_event(e) for e in session.exec(query.order_by(col(PromptLabelEventTable.id)))]
 
     def diff(self, name: str, v1: int, v2: int) -> str:
-        """Unified text diff from ``v1`` to ``v2``: template, examples, parameters, then score changes."""
+        """Unified text diff from ``v1`` to ``v2``: template, examples, parameters (per prompt for a code task,
+        after its function), then score changes."""
         return version_diff(self.get(name, version=v1), self.get(name, version=v2))
 
     def record_promotion(
@@ -378,16 +390,24 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_no_credentials(config: PromptConfig) -> None:
+def _check_no_credentials(config: Candidate) -> None:
     # A version is served to anyone who may read prompts: keys stay in the environment of whoever calls.
-    for key in config.params.extra:
-        if _CREDENTIAL.search(key):
-            raise InputError(
-                _SOURCE,
-                f"config.params.extra.{key}",
-                "looks like a credential; a registered prompt "
-                "is readable by every client, so keep keys in the caller's environment",
-            )
+    for where, prompt in _prompts_of(config):
+        for key in prompt.params.extra:
+            if _CREDENTIAL.search(key):
+                raise InputError(
+                    _SOURCE,
+                    f"{where}.params.extra.{key}",
+                    "looks like a credential; a registered prompt "
+                    "is readable by every client, so keep keys in the caller's environment",
+                )
+
+
+def _prompts_of(config: Candidate) -> list[tuple[str, PromptConfig]]:
+    """Each prompt of ``config`` with the field path that names it in messages."""
+    if isinstance(config, PipelineConfig):
+        return [(f"config.prompts.{name}", prompt) for name, prompt in config.prompts.items()]
+    return [("config", config)]
 
 
 def _check_label(label: str) -> str:
@@ -428,7 +448,7 @@ def _version(row: PromptVersionTable) -> PromptVersion:
     return PromptVersion(
         name=row.name,
         version=row.version,
-        config=PromptConfig.model_validate(row.config),
+        config=candidate_from_json(row.config),
         config_hash=row.config_hash,
         lineage=lineage,
         created_at=utc(row.created_at),

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate, PipelineConfig, PromptConfig
 from promptopt.names import PromptName, Version
 
 EventKind = Literal["set", "rollback", "promote", "refuse"]
@@ -45,17 +45,32 @@ class Lineage(_Frozen):
 class PromptVersion(_Frozen):
     """One immutable registered version of a prompt: its full configuration, content hash and lineage.
 
-    ``config_hash`` is the hash at registration: the identity of the version even if a later release of
-    promptopt adds fields (with defaults) to :class:`~promptopt.config.PromptConfig`.
+    ``config`` is a :class:`~promptopt.config.PromptConfig`, or for a code task the whole bundle, a
+    :class:`~promptopt.config.PipelineConfig`: the function's import path and code hash and every named
+    prompt's configuration, one version together. ``config_hash`` is the hash at registration: the identity of
+    the version even if a later release of promptopt adds fields (with defaults) to the configuration.
     """
 
     name: PromptName
     version: Version
-    config: PromptConfig
+    config: Candidate = Field(
+        description="One prompt's configuration, or a code task's bundle (it has `function`, `code_hash` and "
+        "`prompts`: one configuration per named prompt)."
+    )
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     lineage: Lineage = Lineage()
     created_at: datetime
     created_by: str
+
+    def prompt(self, name: str) -> PromptConfig:
+        """The configuration of prompt ``name`` of a bundle.
+
+        Raises:
+            KeyError: no such prompt, or this version is one prompt (the message says which).
+        """
+        if not isinstance(self.config, PipelineConfig):
+            raise KeyError(f"{self.name} v{self.version} is one prompt, not a code task; use its config")
+        return self.config.prompt(name)
 
 
 class PromptSummary(_Frozen):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from promptopt.config import PromptConfig
+from promptopt.config import candidate_from_json
 from promptopt.registry import PromptVersion
 from promptopt.schedules._values import DriftAlert
 from promptopt.search import RunResult
@@ -46,7 +46,7 @@ def check_drift(
     baseline = result.baseline
     if production is None or baseline.test_experiment_id is None:
         return None
-    if PromptConfig.model_validate(baseline.config).hash != production.config_hash:
+    if candidate_from_json(baseline.config).hash != production.config_hash:
         return None  # the run's baseline was not the production version: no fresh score of it
     fresh = list(store.get_result(baseline.test_experiment_id).objective_by_case().values())
     return drift_alert(production, label, fresh, seed=seed)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.cache import ResponseCache
+from promptopt.config import PromptConfig
 from promptopt.engine import Services
 from promptopt.errors import InputError, NotFound
 from promptopt.logs import LogQuery, dataset_from_logs, dataset_hash, write_jsonl
@@ -66,7 +67,9 @@ class Job:
         path, digest, cases = data
         self.on_dataset(str(path), digest, cases)
         production = self._production(loaded)
-        derived = derive_spec(loaded, path, None if production is None else production.config, work_dir=self.work_dir)
+        # A code task's production bundle does not rebase the search yet: its run starts from the spec as written.
+        start = production.config if production is not None and isinstance(production.config, PromptConfig) else None
+        derived = derive_spec(loaded, path, start, work_dir=self.work_dir)
         dataset = load_and_check(derived)
         name = self.schedule.name
         search = SearchRun(
@@ -77,9 +80,7 @@ class Job:
             services=Services(backend=self.backend, cache=self.cache, records=self.store),
         )
         previous = previous_best(self.store, self.schedule.last_run_id, self.schedule.settings.warm_start)
-        warm = await prepare_warm_start(
-            search, production=None if production is None else production.config, previous=previous
-        )
+        warm = await prepare_warm_start(search, production=start, previous=previous)
         self.on_event(WarmStarted(name, warm))
         result: RunResult = await search.run()
         drift = check_drift(

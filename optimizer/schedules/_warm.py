@@ -84,12 +84,13 @@ def _task_fields(config: PromptConfig) -> dict[str, Any]:
 
 
 def previous_best(store: Store, run_id: str | None, k: int) -> list[PromptConfig]:
-    """The ``k`` best configurations (by validation score) of a finished run, best first."""
+    """The ``k`` best configurations (by validation score) of a finished run, best first (none of a code task,
+    whose warm start is not built yet)."""
     if run_id is None or k == 0:
         return []
     run = store.get_run(run_id)
     board = (run.result or {}).get("leaderboard", [])
-    ranked = [c for c in board if c.get("validation_score") is not None]
+    ranked = [c for c in board if c.get("validation_score") is not None and "function" not in c["config"]]
     return [PromptConfig.model_validate(c["config"]) for c in ranked[:k]]
 
 

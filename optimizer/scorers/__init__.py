@@ -1,5 +1,6 @@
 """Scorers: a row in, a validated score in [0, 1] out. Build them from spec entries with ``build_scorers``."""
 
+from promptopt.scorers._agent import StepsScorer, ToolCallScorer
 from promptopt.scorers._base import ScoreInput, Scorer, ScoreResult
 from promptopt.scorers._custom import CustomScorer
 from promptopt.scorers._embedding import EmbeddingScorer
@@ -25,6 +26,8 @@ __all__ = [
     "ScoreInput",
     "ScoreResult",
     "Scorer",
+    "StepsScorer",
+    "ToolCallScorer",
     "build_scorer",
     "build_scorers",
     "match_choice",

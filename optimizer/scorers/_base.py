@@ -8,10 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from promptopt.tasks import Span
+
 
 class ScoreInput(BaseModel):
     """What a scorer sees of one row. ``output`` is the raw text, ``parsed`` the value after output parsing
-    (the label, the JSON value, or the text), ``None`` when parsing failed."""
+    (the label, the JSON value, or the text), ``None`` when parsing failed. ``trace``: a code task's prompt
+    calls, in order (empty for a one-prompt task)."""
 
     model_config = ConfigDict(frozen=True)
     input: dict[str, Any]
@@ -19,6 +22,7 @@ class ScoreInput(BaseModel):
     parsed: Any = None
     expected: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    trace: tuple[Span, ...] = ()
 
 
 class ScoreResult(BaseModel):

@@ -15,7 +15,13 @@ from promptopt.spec import CustomSpec
 
 class CustomScorer(SpecScorer):
     """Calls the spec's ``module:function`` with keyword arguments ``input``, ``output``, ``parsed``,
-    ``expected`` and ``metadata`` (or the subset it declares) in a worker process.
+    ``expected``, ``metadata`` and ``trace`` (or the subset it declares) in a worker process.
+
+    ``trace`` is a list of plain dicts, one per prompt call of a code task in call order, each a
+    :class:`promptopt.tasks.Span` in JSON form (``span.model_dump(mode="json")``: keys ``prompt``, ``input``,
+    ``messages``, ``output``, ``parsed``, ``tool_calls``, ``error``, ...; lists, not tuples; a value that is
+    not JSON becomes its ``str``). Workers import only the standard library, so they get no ``Span`` objects.
+    A one-prompt task's trace is ``[]``.
 
     The function returns a float in [0, 1] or a bool. Anything else, an exception, a timeout or a crash is a
     :class:`ScorerError` on that row. Call :meth:`aclose` to stop the workers.
@@ -40,6 +46,7 @@ class CustomScorer(SpecScorer):
             "parsed": row.parsed,
             "expected": row.expected,
             "metadata": row.metadata,
+            "trace": [span.model_dump(mode="json", fallback=str) for span in row.trace],
         }
         value = await self._pool.call(kwargs, self._timeout_s)
         if not 0.0 <= value <= 1.0:  # also rejects NaN

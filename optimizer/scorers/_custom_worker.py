@@ -20,7 +20,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-ARGUMENTS = ("input", "output", "parsed", "expected", "metadata")
+ARGUMENTS = ("input", "output", "parsed", "expected", "metadata", "trace")
 
 
 def load_function(base_dir: str, function: str) -> tuple[Callable[..., Any], tuple[str, ...] | None]:

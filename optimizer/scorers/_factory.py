@@ -9,6 +9,7 @@ import jsonschema
 
 from promptopt.errors import InputError
 from promptopt.models import ModelBackend
+from promptopt.scorers._agent import StepsScorer, ToolCallScorer
 from promptopt.scorers._base import Scorer
 from promptopt.scorers._custom import CustomScorer
 from promptopt.scorers._embedding import EmbeddingScorer
@@ -27,6 +28,8 @@ _SIMPLE = {
     "json_valid": JsonValidScorer,
     "json_field": JsonFieldScorer,
     "numeric": NumericScorer,
+    "tool_call": ToolCallScorer,
+    "steps": StepsScorer,
 }
 
 

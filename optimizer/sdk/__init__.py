@@ -1,5 +1,6 @@
 """The application side of the registry: fetch a prompt by name and label (or version) from a promptopt
-server or straight from the store, and render it into model-call arguments.
+server or straight from the store, and render it into model-call arguments. A code task's version holds
+all its prompts; ``prompt(name)`` gives each.
 
 Light to import: neither importing this package nor looking up a prompt imports litellm, ray, optuna or dspy.
 
@@ -8,6 +9,8 @@ Example:
     >>> prompts = PromptClient("http://127.0.0.1:8080")
     >>> kwargs = prompts.get("support-triage", label="production").render(ticket="Wrong invoice")  # doctest: +SKIP
     >>> litellm.completion(**kwargs)  # doctest: +SKIP
+    >>> answer = prompts.get("qa-pipeline").prompt("answer")  # doctest: +SKIP
+    >>> litellm.completion(**answer.render(question="Where is my parcel?"))  # doctest: +SKIP
 """
 
 from promptopt.names import DEFAULT_LABEL

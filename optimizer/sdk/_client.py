@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from promptopt.config import PromptConfig
+from promptopt.config import candidate_from_json
 from promptopt.errors import NotFound, OptimizeError
 from promptopt.sdk._disk import DiskCopies, default_cache_dir
 from promptopt.sdk._prompt import Prompt, PromptRef
@@ -85,7 +85,8 @@ class PromptClient:
         return self._source.location
 
     def get(self, name: str, *, label: str | None = None, version: int | None = None) -> Prompt:
-        """The version ``label`` points at (default ``production``), or the pinned ``version``.
+        """The version ``label`` points at (default ``production``), or the pinned ``version``: one prompt, or a
+        code task's bundle (``.prompt(name)`` renders one of its prompts).
 
         Raises:
             NotFound: the registry says the prompt, label or version does not exist.
@@ -197,7 +198,7 @@ def _prompt(
         version=fetched.version,
         label=ref.label,
         config_hash=fetched.config_hash,
-        config=PromptConfig.model_validate(fetched.config),
+        config=candidate_from_json(fetched.config),
         fetched_at=fetched_at or datetime.now(UTC),
         stale=stale is not None,
         stale_reason=stale,

@@ -7,10 +7,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from promptopt.config import Example, PromptConfig, example_output
+from promptopt.config import Example, PromptConfig, base_candidate, example_output
 from promptopt.data import Dataset, Split
 from promptopt.engine import Evaluator, Origin
 from promptopt.models import ModelRequest, ModelResponse
+from promptopt.search._code_space import TracedRow, traced_rows
 from promptopt.search_spaces import (
     ConstrainedDimension,
     DemoSetDimension,
@@ -37,10 +38,12 @@ BOOTSTRAP_SAMPLE = 24
 
 @dataclass(frozen=True)
 class PrePass:
-    """What the baseline did on a train sample: correct cases (bootstrapped demos) and mistakes (grounding)."""
+    """What the baseline did on a train sample: correct cases (bootstrapped demos) and mistakes (grounding);
+    for a code task, every scored row with its trace."""
 
     correct: tuple[Example, ...]
     failures: tuple[tuple[dict[str, Any], str, str], ...]
+    traces: tuple[TracedRow, ...] = ()
 
 
 def _sample(split: Split, n: int, seed: int) -> Split:
@@ -53,7 +56,7 @@ def _sample(split: Split, n: int, seed: int) -> Split:
 def needs_prepass(loaded: LoadedSpec) -> bool:
     s = loaded.spec.search
     return (
-        (s.few_shot.max_k > 0 and "bootstrapped" in s.few_shot.strategies)
+        (s.few_shot.max_k > 0 and ("bootstrapped" in s.few_shot.strategies or loaded.spec.task.is_code))
         or s.instructions.propose > 0
         or any(job.data == "traces" for job in s.fine_tune.jobs)
     )
@@ -67,7 +70,7 @@ async def prepass(
     if not sample.cases:
         return PrePass((), ())
     result = await evaluator.run(
-        PromptConfig.from_task(loaded.spec.task),
+        base_candidate(loaded),
         sample,
         scorers,
         name=loaded.spec.task.name,
@@ -82,7 +85,7 @@ async def prepass(
             correct.append(Example(input=row.input, output=example_output(row.expected)))
         elif row.objective < 1.0:
             failures.append((row.input, row.output or "", example_output(row.expected)))
-    return PrePass(tuple(correct), tuple(failures))
+    return PrePass(tuple(correct), tuple(failures), traced_rows(result))
 
 
 def _pool(split: Split, seed: int) -> tuple[Example, ...]:

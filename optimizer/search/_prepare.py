@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Literal
 
 import optuna
 
+from promptopt.config import PipelineConfig, base_candidate
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import Evaluator, ExperimentRole, Origin, Services, paying
 from promptopt.search._build import PrePass, assemble_space, needs_prepass, prepass, propose_instructions
+from promptopt.search._code_space import assemble_code_space, propose_for_prompts
 from promptopt.search._events import OnEvent, PrepassStarted, SpaceBuilt, TrialsRecovered
 from promptopt.search._finetune import train_fine_tunes
 from promptopt.search._plan import RunOptions
@@ -105,9 +107,14 @@ async def build_space(
                 seed=seed,
             )
         with paying() as spent:  # outside any eval: the run keeps the count with its space
-            proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
+            if loaded.spec.task.is_code:
+                code = await _code_space(loaded, pre, evaluator, seed=seed)
+            else:
+                proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
         await asyncio.gather(*(s.aclose() for s in scorers))
+    if loaded.spec.task.is_code:
+        return BuiltSpace(code[0], code[1], spent.calls, spent.usd)
     # A provider job reserves its estimated dollars in the run's budget before it uploads anything.
     fine_tune = await train_fine_tunes(loaded, dataset, pre, on_event=on_event, budget=services.budget, trainer=trainer)
     space = assemble_space(
@@ -116,6 +123,17 @@ async def build_space(
     # Training dollars are kept with the space, as proposal calls are: a resumed run counts them as spent.
     training_usd = fine_tune.training_usd() if fine_tune else 0.0
     return BuiltSpace(space, tuple(proposals), spent.calls, spent.usd + training_usd)
+
+
+async def _code_space(
+    loaded: LoadedSpec, pre: PrePass, evaluator: Evaluator, *, seed: int
+) -> tuple[SearchSpace, tuple[str, ...]]:
+    """A code task's space: per-prompt proposals from the pre-pass traces, then every prompt's dimensions."""
+    base = base_candidate(loaded)
+    assert isinstance(base, PipelineConfig)
+    proposals, refused = await propose_for_prompts(loaded, base, pre.traces, evaluator, seed=seed)
+    space = assemble_code_space(loaded, base, pre.traces, proposals, seed=seed, refused=refused)
+    return space, tuple(text for texts in proposals.values() for text, _ in texts)
 
 
 async def run_space(

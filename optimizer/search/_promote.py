@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate as TaskConfig
+from promptopt.config import candidate_from_json
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalResult
 from promptopt.errors import EvalFailed
@@ -29,15 +30,15 @@ async def promote_winner(
     space: SearchSpace,
     verdict: Verdict,
     options: RunOptions,
-    incumbent_eval: Callable[[PromptConfig], Awaitable[EvalResult]],
+    incumbent_eval: Callable[[TaskConfig], Awaitable[EvalResult]],
 ) -> PromotionDecision:
     """Register the winner; move the spec's label only if it beats the incumbent (evaluated again with
     ``incumbent_eval`` on the same test split) or, for a new prompt, the spec's baseline. Configurations the
     verdict tested come from the cache."""
     settings, best = loaded.spec.registry, verdict.best
-    winner = PromptConfig.model_validate(best.config)
+    winner = candidate_from_json(best.config)
 
-    async def evaluate(config: PromptConfig) -> EvalResult:
+    async def evaluate(config: TaskConfig) -> EvalResult:
         try:
             return await incumbent_eval(config)
         except EvalFailed as exc:  # a failed eval is no evidence: the gate refuses and says why

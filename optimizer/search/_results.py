@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate as TaskConfig
 from promptopt.registry import PromotionDecision
 from promptopt.search._events import StopReason
 
@@ -42,7 +42,7 @@ class Candidate(BaseModel):
     node: str | None = None
 
     @classmethod
-    def of_trial(cls, trial: optuna.trial.FrozenTrial, config: PromptConfig | None) -> Candidate:
+    def of_trial(cls, trial: optuna.trial.FrozenTrial, config: TaskConfig | None) -> Candidate:
         """The candidate of a completed trial (``config``: its configuration, ``None`` when unknown), with the
         figures of the eval summary the trial recorded."""
         s = trial.user_attrs.get("summary") or {}

@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.config import PromptConfig
+from promptopt.config import Candidate as TaskConfig
 from promptopt.data import Dataset
 from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import EvalFailed
@@ -82,7 +82,7 @@ class Verdict(BaseModel):
         )
 
 
-TestEval = Callable[[PromptConfig, int], Awaitable[EvalResult]]  # (config, trial number) -> its test eval
+TestEval = Callable[[TaskConfig, int], Awaitable[EvalResult]]  # (config, trial number) -> its test eval
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,16 @@ class TestEvals:
     services: Services
     run_id: str
 
-    async def verdict(self, config: PromptConfig, trial: int) -> EvalResult:
+    async def verdict(self, config: TaskConfig, trial: int) -> EvalResult:
         return await self._eval(config, "test", Origin(run_id=self.run_id, role=ExperimentRole.VERDICT, trial=trial))
 
-    async def confirm(self, config: PromptConfig, trial: int) -> EvalResult:
+    async def confirm(self, config: TaskConfig, trial: int) -> EvalResult:
         return await self._eval(config, "confirm", Origin(run_id=self.run_id, role=ExperimentRole.CONFIRM, trial=trial))
 
-    async def incumbent(self, config: PromptConfig) -> EvalResult:
+    async def incumbent(self, config: TaskConfig) -> EvalResult:
         return await self._eval(config, "test", Origin(run_id=self.run_id, role=ExperimentRole.INCUMBENT))
 
-    async def _eval(self, config: PromptConfig, split: str, origin: Origin) -> EvalResult:
+    async def _eval(self, config: TaskConfig, split: str, origin: Origin) -> EvalResult:
         return await evaluate_config(
             self.loaded, self.dataset, config, split=split, services=self.services, origin=origin
         )

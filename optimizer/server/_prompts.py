@@ -1,4 +1,7 @@
-"""Routes of the registry: read prompts, render them, move labels, and run a prompt with the server's keys."""
+"""Routes of the registry: read prompts, render them, move labels, and run a prompt with the server's keys.
+
+A code task's version is served whole (its function, code hash and every prompt); rendering one needs the
+prompt's name, and it is never invoked here: its function runs in the application."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from promptopt.config import PromptConfig
+from promptopt.config import PipelineConfig, PromptConfig
 from promptopt.errors import InputError
 from promptopt.names import DEFAULT_LABEL, LABEL_PATTERN, MAX_VERSION, NAME_PATTERN
 from promptopt.registry import LabelEvent, PromptSummary, PromptVersion, Registry
 from promptopt.server._auth import read_access, write_access
-from promptopt.server._errors import responses
+from promptopt.server._errors import ApiError, responses
 from promptopt.server._http import etag_json, etag_response, json_bytes
 from promptopt.server._schemas import (
     InvokeRequest,
@@ -64,6 +67,39 @@ def _select(request: Request, name: str, label: str | None, version: int | None)
     return _versions(request).get(name, label, version)[0]
 
 
+def _part(found: PromptVersion, prompt: str | None) -> PromptConfig:
+    """The configuration to render: the version's one prompt, or the named prompt of a code task's version."""
+    title = f"{found.name} v{found.version}"
+    if not isinstance(found.config, PipelineConfig):
+        if prompt is not None:
+            raise InputError("request body", "prompt", f"{title} is one prompt, not a code task; leave out prompt")
+        return found.config
+    names = list(found.config.prompts)
+    if prompt is None:
+        raise InputError(
+            "request body",
+            "prompt",
+            f'{title} is a code task with prompts {names}; say which to render, e.g. "prompt": {names[0]!r}',
+        )
+    if prompt not in found.config.prompts:
+        raise InputError("request body", "prompt", f"{title} has no prompt {prompt!r}; its prompts are {names}")
+    return found.config.prompts[prompt]
+
+
+def _invocable(found: PromptVersion) -> PromptConfig:
+    """The version's one prompt; a code task's version is refused, since its function runs in the application."""
+    if isinstance(found.config, PipelineConfig):
+        raise ApiError(
+            422,
+            "not_invocable",
+            f"{found.name} v{found.version} is a code task: its function {found.config.function} runs in your "
+            f"application, not on this server, so it cannot be invoked here; fetch the version "
+            f"(GET /v1/prompts/{found.name}) and run the function with PromptClient, or render one of its prompts "
+            f'(POST /v1/prompts/{found.name}/render with "prompt")',
+        )
+    return found.config
+
+
 def _messages(config: PromptConfig, variables: dict[str, Any]) -> list[dict[str, str]]:
     try:
         return config.render(variables)
@@ -107,7 +143,10 @@ def read_router(*, protect: bool) -> APIRouter:
         ),
         version: int | None = Query(None, ge=1, le=MAX_VERSION),
     ) -> Any:
-        """One version: pinned by number, or the one a label points at (default ``production``)."""
+        """One version: pinned by number, or the one a label points at (default ``production``).
+
+        A code task's version is its whole bundle: ``config`` holds ``function`` (its import path),
+        ``code_hash``, ``output`` and ``prompts`` (each named prompt's configuration)."""
         _, body, etag = _versions(request).get(name, label, version)
         return etag_response(request, body, etag)
 
@@ -130,14 +169,17 @@ def read_router(*, protect: bool) -> APIRouter:
 
     @router.post("/prompts/{name}/render", response_model=RenderResponse, responses=responses(404, 422))
     def render(request: Request, body: RenderRequest, name: str = NamePath) -> RenderResponse:
-        """Messages and call parameters, ready for ``litellm.completion(messages=..., **params)``."""
+        """Messages and call parameters, ready for ``litellm.completion(messages=..., **params)``. For a code
+        task's version, ``prompt`` names the prompt to render (422 without it)."""
         found = _select(request, name, body.label, body.version)
+        config = _part(found, body.prompt)
         return RenderResponse(
             name=found.name,
             version=found.version,
             config_hash=found.config_hash,
-            messages=_messages(found.config, body.variables),
-            params=found.config.call_params(),
+            prompt=body.prompt,
+            messages=_messages(config, body.variables),
+            params=config.call_params(),
         )
 
     return router
@@ -163,13 +205,15 @@ def write_router() -> APIRouter:
 
     @router.post("/prompts/{name}/invoke", response_model=InvokeResponse, responses=responses(404, 422, 429, 502))
     async def invoke(request: Request, body: InvokeRequest, name: str = NamePath) -> InvokeResponse:
-        """Run the version through its model with the server's credentials (the same call an eval makes)."""
+        """Run the version through its model with the server's credentials (the same call an eval makes). A
+        code task's version is refused (422 ``not_invocable``): its function runs in the application."""
         from promptopt.engine import request_for
 
         found = await run_in_threadpool(_select, request, name, body.label, body.version)
-        _messages(found.config, body.variables)
+        config = _invocable(found)
+        _messages(config, body.variables)
         backend = await _backend(request)
-        answer = await backend.complete(request_for(found.config, body.variables, body.timeout_s))
+        answer = await backend.complete(request_for(config, body.variables, body.timeout_s))
         return InvokeResponse(
             name=found.name,
             version=found.version,

@@ -31,11 +31,21 @@ class Selector(_Body):
         return self
 
 
-class RenderRequest(Selector):
+class _Variables(Selector):
     variables: dict[str, Any] = Field(
         default_factory=dict,
         description="Values of the template's variables.",
         examples=[{"text": "The soup was cold."}],
+    )
+
+
+class RenderRequest(_Variables):
+    prompt: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Which prompt of a code task's version to render (required for one; left out for a "
+        "one-prompt version).",
+        examples=["answer"],
     )
 
 
@@ -44,12 +54,13 @@ class RenderResponse(_Body):
 
     name: str
     version: int
-    config_hash: str
+    config_hash: str = Field(description="The version's content hash (a code task's: its whole bundle's).")
+    prompt: str | None = Field(default=None, description="The prompt of a code task's version that was rendered.")
     messages: list[dict[str, Any]]
     params: dict[str, Any]
 
 
-class InvokeRequest(RenderRequest):
+class InvokeRequest(_Variables):
     timeout_s: float = Field(60.0, gt=0, le=600, description="Timeout of the model call.")
 
 

@@ -13,6 +13,7 @@ from promptopt.spec._schema import (
     InstructionSearch,
     Message,
     OutputSpec,
+    PromptSpec,
     RegistrySettings,
     SearchSpec,
     Spec,
@@ -34,6 +35,8 @@ from promptopt.spec._scorers import (
     RegexSpec,
     ScorerSpec,
     ScorerSpecBase,
+    StepsSpec,
+    ToolCallSpec,
 )
 from promptopt.spec._template import TemplateSyntaxProblem, render_template, template_variables
 
@@ -61,6 +64,7 @@ __all__ = [
     "Normalize",
     "NumericSpec",
     "OutputSpec",
+    "PromptSpec",
     "RegexSpec",
     "RegistrySettings",
     "ScorerSpec",
@@ -68,8 +72,10 @@ __all__ = [
     "SearchSpec",
     "Spec",
     "SplitRatio",
+    "StepsSpec",
     "TaskSpec",
     "TemplateSyntaxProblem",
+    "ToolCallSpec",
     "load_spec",
     "render_template",
     "spec_from_data",

@@ -56,7 +56,11 @@ def spec_from_data(data: Any, file: str) -> Spec:
             if err["type"] not in ("missing", "extra_forbidden") and not isinstance(err.get("input"), dict)
             else ""
         )
-        raise InputError(file, _field_path(err["loc"]), return_msg) from None
+        field = _field_path(err["loc"])
+        if return_msg.startswith("@"):  # a check across fields names the field it is about: "@<field>: message"
+            sub, _, return_msg = return_msg[1:].partition(": ")
+            field = f"{field}.{sub}" if field else sub
+        raise InputError(file, field, return_msg) from None
 
 
 def load_spec(path: str | Path) -> LoadedSpec:

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -61,22 +62,97 @@ class OutputSpec(_Frozen):
         return self
 
 
+def _needs_user_turn(value: tuple[Message, ...] | None) -> tuple[Message, ...] | None:
+    if value is not None and not any(m.role == "user" for m in value):
+        raise ValueError("the prompt needs at least one message with role: user")
+    return value
+
+
+class PromptSpec(_Frozen):
+    """One named prompt of a code task (``task.prompts``): the fields of a one-prompt task but its name.
+    ``model`` left out takes the task's ``model``."""
+
+    model: str | None = Field(None, description="litellm model string; default the task's model.")
+    prompt: tuple[Message, ...] = Field(min_length=1, description="Chat messages with {{variable}} placeholders.")
+    params: Decoding = Decoding()
+    output: OutputSpec = OutputSpec()
+    constrained: bool = Field(False, description="Constrain the local model's output to the labels/schema.")
+    tools: tuple[dict[str, Any], ...] | None = Field(None, description="Function schemas the prompt may call.")
+    response_format: dict[str, Any] | None = Field(None, description="Response format, passed through.")
+
+    _user_turn = field_validator("prompt")(_needs_user_turn)
+
+
+PROMPT_KEY = r"^[a-z_][a-z0-9_]{0,39}$"
+
+
 class TaskSpec(_Frozen):
+    """What is evaluated: one prompt (``prompt``), or a code task (``function`` and ``prompts``): an async or
+    plain Python function ``f(input, prompts)`` that calls the named prompts and returns the output. For a code
+    task ``output`` says how the function's return value is parsed, ``model`` is the default model of its
+    prompts, and ``prompt`` is not used."""
+
     name: PromptName = Field(description="Prompt name in the registry.")
     model: str = Field("local/smollm2-135m", description="litellm model string, or local/smollm2-135m.")
-    prompt: tuple[Message, ...] = Field(min_length=1, description="Chat messages with {{variable}} placeholders.")
+    prompt: tuple[Message, ...] | None = Field(
+        None, min_length=1, description="Chat messages with {{variable}} placeholders (a one-prompt task)."
+    )
     params: Decoding = Decoding()
     output: OutputSpec = OutputSpec()
     constrained: bool = Field(False, description="Constrain the local model's output to the labels/schema.")
     tools: tuple[dict[str, Any], ...] | None = Field(None, description="Function schemas, passed through.")
     response_format: dict[str, Any] | None = Field(None, description="Response format, passed through.")
+    function: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="A code task: 'package.module:function', importable from the spec's folder.",
+    )
+    prompts: dict[str, PromptSpec] | None = Field(
+        None, description="A code task's prompts by name (lowercase letters, digits, _), as the function calls them."
+    )
 
-    @field_validator("prompt")
+    _user_turn = field_validator("prompt")(_needs_user_turn)
+
+    @field_validator("prompts")
     @classmethod
-    def _has_user_turn(cls, value: tuple[Message, ...]) -> tuple[Message, ...]:
-        if not any(m.role == "user" for m in value):
-            raise ValueError("the prompt needs at least one message with role: user")
+    def _prompt_keys(cls, value: dict[str, PromptSpec] | None) -> dict[str, PromptSpec] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("a code task needs at least one prompt")
+            bad = sorted(k for k in value if not re.match(PROMPT_KEY, k))
+            if bad:
+                raise ValueError(f"prompt names are lowercase letters, digits and _ (at most 40): {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _one_prompt_or_code(self) -> TaskSpec:
+        if self.function is None and self.prompts is not None:
+            raise ValueError("@prompts: belong to a code task: add 'function: package.module:function'")
+        if self.function is not None and self.prompts is None:
+            raise ValueError("@prompts: Field required: a code task ('function') needs the named prompts it calls")
+        if self.function is not None and self.prompt is not None:
+            raise ValueError(
+                "@prompt: a code task has 'prompts', not 'prompt': move the messages under a prompt's name"
+            )
+        if self.function is None and self.prompt is None:
+            raise ValueError("@prompt: Field required: chat messages, or 'function' and 'prompts' for a code task")
+        return self
+
+    @property
+    def is_code(self) -> bool:
+        """A code task (``function`` + ``prompts``), not one prompt."""
+        return self.function is not None
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The one-prompt task's messages.
+
+        Raises:
+            ValueError: a code task, which has named prompts instead.
+        """
+        if self.prompt is None:
+            raise ValueError(f"task {self.name!r} is a code task: its messages are per prompt (task.prompts)")
+        return self.prompt
 
 
 class SplitRatio(_Frozen):
@@ -257,6 +333,9 @@ class SearchSpec(_Frozen):
     max_tokens: tuple[int, ...] = ()
     constrained: tuple[bool, ...] = ()
     fine_tune: FineTuneSearch = FineTuneSearch()
+    prompts: tuple[str, ...] = Field(
+        (), description="A code task's prompts to search (names in task.prompts); empty: every prompt."
+    )
 
 
 PRESET_TRIALS = {"light": 12, "medium": 30, "heavy": 80}  # full evals a preset buys (like MIPROv2's/GEPA's auto)
@@ -311,3 +390,12 @@ class Spec(_Frozen):
         if sum(s.weight for s in value) <= 0:
             raise ValueError("at least one scorer needs a weight above 0")
         return value
+
+    @model_validator(mode="after")
+    def _searched_prompts_exist(self) -> Spec:
+        if self.search.prompts and self.task.prompts is None:
+            raise ValueError("@search.prompts: names prompts of a code task; this task has one prompt")
+        unknown = sorted(set(self.search.prompts) - set(self.task.prompts or {}))
+        if unknown:
+            raise ValueError(f"@search.prompts: {unknown} not in task.prompts {sorted(self.task.prompts or {})}")
+        return self

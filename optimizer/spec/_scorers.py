@@ -104,6 +104,29 @@ class CustomSpec(ScorerSpecBase):
     timeout_s: float = Field(10.0, gt=0, description="Seconds before the scorer is killed; that row fails.")
 
 
+class ToolCallSpec(ScorerSpecBase):
+    type: Literal["tool_call"]
+    match: Literal["subset", "exact"] = Field(
+        "subset",
+        description="subset: every expected argument is present with an equal JSON value; exact: equal arguments.",
+    )
+    order: Literal["any", "strict"] = Field(
+        "any", description="strict: the matched calls must come in the expected order (others may come between)."
+    )
+    prompt: str | None = Field(None, description="Look only at the tool calls of this prompt (a code task's).")
+    expected_field: str = Field(
+        "tool_calls", min_length=1, description="Key of the case's expected object holding the expected calls."
+    )
+
+
+class StepsSpec(ScorerSpecBase):
+    type: Literal["steps"]
+    max: int = Field(
+        ge=1, description="Model calls that still score 1; the score falls linearly to 0 at twice as many."
+    )
+    prompt: str | None = Field(None, description="Count only the calls of this prompt (a code task's).")
+
+
 ScorerSpec = Annotated[
     ExactMatchSpec
     | ContainsSpec
@@ -114,7 +137,9 @@ ScorerSpec = Annotated[
     | LevenshteinSpec
     | EmbeddingSpec
     | LLMJudgeSpec
-    | CustomSpec,
+    | CustomSpec
+    | ToolCallSpec
+    | StepsSpec,
     Field(discriminator="type"),
 ]
 
@@ -129,4 +154,6 @@ SCORER_TYPES = (
     "embedding",
     "llm_judge",
     "custom",
+    "tool_call",
+    "steps",
 )

@@ -77,3 +77,4 @@ class RowTable(SQLModel, table=True):
     call_cost_usd: float | None = None
     call_latency_s: float | None = None
     scorer_calls: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    trace: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON, nullable=True)

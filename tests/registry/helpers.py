@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from promptopt.config import Example, PromptConfig
+from promptopt.config import Example, PipelineConfig, PromptConfig
 from promptopt.engine import EvalResult, EvalSummary, RowResult
-from promptopt.spec import Decoding, Message
+from promptopt.spec import Decoding, Message, OutputSpec
 
 
 def config(instruction: str = "Classify the review.", *, model: str = "openai/fake", **fields: Any) -> PromptConfig:
@@ -30,6 +30,36 @@ def rich_config() -> PromptConfig:
         examples=(Example(input={"text": "great"}, output='{"label": "positive"}'),),
         tools=({"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},),
         response_format={"type": "json_object"},
+    )
+
+
+def bundle(
+    answer: str = "Answer from the context.", *, code_hash: str = "c" * 64, answer_model: str = "openai/fake-large"
+) -> PipelineConfig:
+    """A code task's candidate: ``qa.pipeline:answer`` calls ``rewrite`` (``{{question}}``) then ``answer``
+    (``{{context}}``, ``{{question}}``, with an example); ``answer`` sets its instruction."""
+    rewrite = PromptConfig(
+        messages=(
+            Message(role="system", content="Rewrite the question as a search query."),
+            Message(role="user", content="Question: {{question}}"),
+        ),
+        model="openai/fake",
+        params=Decoding(max_tokens=32),
+    )
+    answering = PromptConfig(
+        messages=(
+            Message(role="system", content=answer),
+            Message(role="user", content="Context: {{context}}\nQuestion: {{question}}"),
+        ),
+        model=answer_model,
+        params=Decoding(temperature=0.2, extra={"api_base": "http://127.0.0.1:9/v1"}),
+        examples=(Example(input={"context": "Paris is in France.", "question": "Where is Paris?"}, output="France"),),
+    )
+    return PipelineConfig(
+        function="qa.pipeline:answer",
+        code_hash=code_hash,
+        prompts={"rewrite": rewrite, "answer": answering},
+        output=OutputSpec(type="label", labels=("yes", "no")),
     )
 
 

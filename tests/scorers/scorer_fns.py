@@ -14,8 +14,8 @@ def half(output):
 
 
 def every_argument(**kwargs):
-    # Proves the worker passes all five arguments to a **kwargs function.
-    return 1.0 if sorted(kwargs) == ["expected", "input", "metadata", "output", "parsed"] else 0.0
+    # Proves the worker passes all six arguments to a **kwargs function.
+    return 1.0 if sorted(kwargs) == ["expected", "input", "metadata", "output", "parsed", "trace"] else 0.0
 
 
 def reads_metadata(metadata, input):

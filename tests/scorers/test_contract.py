@@ -9,7 +9,24 @@ from promptopt.errors import ScorerError
 from promptopt.models._fake import ScriptedBackend
 from promptopt.scorers import ScoreResult
 from promptopt.spec import SCORER_TYPES
+from promptopt.tasks import Span
 from tests.scorers.helpers import row
+
+
+def traced(output, expected=None, *calls):
+    """A code task's row: one span per tool call named in ``calls`` (``None``: a span without tool calls)."""
+    spans = tuple(
+        Span(
+            prompt="agent",
+            input={},
+            output=output,
+            tool_calls=None
+            if name is None
+            else ({"id": "c", "type": "function", "function": {"name": name, "arguments": "{}"}},),
+        )
+        for name in calls
+    )
+    return row(output, expected).model_copy(update={"trace": spans})
 
 
 def judge_says_same(request):
@@ -48,6 +65,12 @@ CASES = {
         row("Rome", "paris"),
     ),
     "custom": ({"function": "scorer_fns:matches"}, row("Paris", "paris"), row("Rome", "paris")),
+    "tool_call": (
+        {},
+        traced("done", {"tool_calls": [{"name": "lookup"}]}, "lookup", None),
+        traced("done", {"tool_calls": [{"name": "lookup"}]}, "search", None),
+    ),
+    "steps": ({"max": 2}, traced("done", None, None, None), traced("done", None, None, None, None, None)),
 }
 
 
@@ -106,4 +129,4 @@ def test_a_row_without_expected_is_scored_only_by_scorers_that_do_not_need_it(ca
 def test_needs_expected_is_false_exactly_for_reference_free_scorers(case):
     kind, scorer, _, _ = case
     # The judge here reads {{expected}}, so it needs one; custom functions decide for themselves.
-    assert scorer.needs_expected == (kind not in {"regex", "json_valid", "custom"})
+    assert scorer.needs_expected == (kind not in {"regex", "json_valid", "custom", "steps"})

@@ -1,0 +1,92 @@
+"""Searching a code task: every prompt's dimensions at once, demos bootstrapped from the traces of right rows,
+the winner a whole bundle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from promptopt.cache import DiskResponseCache
+from promptopt.config import PipelineConfig, candidate_from_json
+from promptopt.engine import Services
+from promptopt.models import ScriptedBackend
+from promptopt.search import RunOptions, SearchRun
+from promptopt.search_spaces import FewShotDimension, InstructionDimension, ScopedDimension, SearchSpace
+from promptopt.store import get_store
+from tests.tasks.helpers import loaded_and_data, two_step, write_task
+
+SEARCH = {"few_shot": {"max_k": 2, "pool_seeds": 2}, "instructions": {"operators": ["format", "definitions"]}}
+
+
+def search(tmp_path, *, options=None, **spec_search):
+    loaded, dataset = loaded_and_data(write_task(tmp_path, **(spec_search or SEARCH)))
+    backend = ScriptedBackend(two_step)
+    store = get_store(f"sqlite:///{tmp_path / 's.db'}")
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=options or RunOptions(seed=0, parallel=2, sampler="random"),
+        services=Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"), records=store),
+    )
+    return asyncio.run(run.run()), store
+
+
+def test_the_search_varies_every_prompt_and_finds_the_bundle_that_is_right(tmp_path):
+    result, store = search(tmp_path)
+    space = SearchSpace.from_json(store.get_run(result.run_id).space)
+    scoped = {(d.prompt, d.inner.kind) for d in space.dimensions if isinstance(d, ScopedDimension)}
+    assert {("rewrite", "few_shot"), ("classify", "few_shot"), ("classify", "instruction")} <= scoped
+    demos = next(
+        d.inner
+        for d in space.dimensions
+        if isinstance(d, ScopedDimension) and d.prompt == "classify" and isinstance(d.inner, FewShotDimension)
+    )
+    # Bootstrapped from the trace: the classifier's own variables and answers in rows that ended right.
+    pool = demos.pools["bootstrapped"]
+    assert pool and all(set(ex.input) == {"text"} and ex.input["text"].startswith("short ") for ex in pool)
+    instructions = next(
+        d.inner for d in space.dimensions if isinstance(d.inner, InstructionDimension) and d.prompt == "classify"
+    )
+    defined = next(
+        c for c, s in zip(instructions.candidates, instructions.sources, strict=True) if s == "operator:definitions"
+    )
+    assert '(e.g. "short ' in defined  # label definitions drawn from the classifier's inputs in right rows
+    configs = [candidate_from_json(c.config) for c in result.leaderboard]
+    assert all(isinstance(c, PipelineConfig) for c in configs)
+    assert (
+        len({c.prompt("rewrite").hash for c in configs}) > 1 and len({c.prompt("classify").hash for c in configs}) > 1
+    )
+    best = candidate_from_json(result.best.config)
+    assert isinstance(best, PipelineConfig) and result.best.validation_score == 1.0
+    assert len(best.prompt("classify").examples) == 2 or "EXPERT" in best.prompt("classify").instruction
+    assert result.best.test_score == 1.0
+
+
+def test_search_prompts_keeps_the_other_prompts_as_written(tmp_path):
+    result, store = search(tmp_path, prompts=["classify"], **SEARCH)
+    space = SearchSpace.from_json(store.get_run(result.run_id).space)
+    assert {d.prompt for d in space.dimensions if isinstance(d, ScopedDimension)} == {"classify"}
+    base = space.base
+    assert isinstance(base, PipelineConfig)
+    for c in result.leaderboard:
+        assert candidate_from_json(c.config).prompt("rewrite") == base.prompt("rewrite")
+
+
+def test_a_scoped_space_round_trips_and_applies_to_its_prompt_only(tmp_path):
+    from promptopt.config import base_candidate
+    from promptopt.spec import load_spec
+
+    base = base_candidate(load_spec(write_task(tmp_path)))
+    assert isinstance(base, PipelineConfig)
+    dims = (ScopedDimension("classify", InstructionDimension(("Label it.", "EXPERT label."))),)
+    space = SearchSpace(base, dims)
+    assert space.distributions().keys() == {"classify.instruction"}
+    changed = space.config({"classify.instruction": 1})
+    assert changed.prompt("classify").instruction == "EXPERT label."
+    assert changed.prompt("rewrite") == base.prompt("rewrite")
+    assert SearchSpace.from_json(space.to_json()).config({"classify.instruction": 1}) == changed
+    import pytest
+
+    with pytest.raises(ValueError, match="name their prompt"):
+        SearchSpace(base, (InstructionDimension(("a", "b")),))
+    with pytest.raises(ValueError, match="'answer', which this task does not have"):
+        SearchSpace(base, (ScopedDimension("answer", InstructionDimension(("a", "b"))),))
