@@ -49,6 +49,7 @@ async def evaluate_config(
             on_row=on_row,
         )
     finally:
+        evaluator.close()
         await asyncio.gather(*(s.aclose() for s in scorers))
 
 

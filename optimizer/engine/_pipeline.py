@@ -15,7 +15,17 @@ from promptopt.engine._parse import parse_output
 from promptopt.errors import BudgetExceeded, ModelCallError
 from promptopt.models import ModelRequest
 from promptopt.secrets import scrub_secrets
-from promptopt.tasks import PromptReply, Prompts, Span, TaskFunction, load_function, output_text
+from promptopt.spec import EvalSettings
+from promptopt.tasks import (
+    IsolatedFunction,
+    IsolatedTaskError,
+    PromptReply,
+    Prompts,
+    Span,
+    TaskFunction,
+    load_function,
+    output_text,
+)
 
 Complete = Callable[[ModelRequest], Awaitable[Any]]  # returns the evaluator's _Completion
 
@@ -29,11 +39,26 @@ class TaskFunctionError(Exception):
     """The task's function raised: the row fails with this message (the function's own exception chained)."""
 
 
-def resolve(config: PipelineConfig, cache: dict[str, TaskFunction]) -> TaskFunction:
-    """The function of ``config``, imported once per evaluator."""
+def resolve(config: PipelineConfig, cache: dict[str, Any], settings: EvalSettings) -> TaskFunction:
+    """The function of ``config``, imported once per evaluator; with ``settings.isolate``, the same function
+    run in worker processes (:class:`~promptopt.tasks.IsolatedFunction`), started once per evaluator."""
     if config.function not in cache:
-        cache[config.function] = load_function(config.function)
-    return cache[config.function]
+        if settings.isolate:
+            load_function(config.function)  # an import error names the field here, before any worker starts
+            cache[config.function] = IsolatedFunction(
+                config.function, list(config.prompts), size=settings.concurrency, timeout_s=settings.task_timeout_s
+            )
+        else:
+            cache[config.function] = load_function(config.function)
+    fn: TaskFunction = cache[config.function]
+    return fn
+
+
+def close_functions(cache: dict[str, Any]) -> None:
+    """Stop the worker processes of isolated functions."""
+    for fn in cache.values():
+        if isinstance(fn, IsolatedFunction):
+            fn.close()
 
 
 async def run_case(
@@ -94,6 +119,10 @@ async def run_case(
         failed = next((s.prompt for s in reversed(trace.spans) if s.error is not None), None)
         where = f" in prompt {failed!r}" if failed else ""
         error = scrub_secrets(f"model call failed{where}: {exc}")
+    except IsolatedTaskError as exc:
+        error = scrub_secrets(
+            str(exc) if "task function" in str(exc) else f"task function {config.function} failed: {exc}"
+        )
     except Exception as exc:  # noqa: BLE001 - the user's code failed on this case: the row's error
         error = scrub_secrets(f"task function {config.function} failed: {type(exc).__name__}: {exc}")
     return _fields(trace.spans, out, config, error), error

@@ -16,14 +16,13 @@ from promptopt.config import Candidate, PipelineConfig, PromptConfig
 from promptopt.data import Case, Split, content_hash
 from promptopt.engine._limits import LocalLimiter
 from promptopt.engine._parse import parse_output
-from promptopt.engine._pipeline import resolve, run_case
+from promptopt.engine._pipeline import close_functions, resolve, run_case
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
 from promptopt.engine._services import Origin, Services
 from promptopt.errors import BudgetExceeded, EvalFailed, ModelCallError
 from promptopt.models import Constraint, ModelBackend, ModelRequest, ModelResponse
 from promptopt.scorers import ScoreInput, Scorer
 from promptopt.secrets import scrub_secrets
-from promptopt.tasks import TaskFunction
 
 
 @dataclass
@@ -110,7 +109,7 @@ class Evaluator:
         self.services, self.flush_every = services, flush_every
         self.backend, self.cache, self.records = services.backend, services.cache, services.records
         self.settings, self.budget, self.limiter = services.settings, services.budget, services.limiter
-        self._functions: dict[str, TaskFunction] = {}
+        self._functions: dict[str, Any] = {}
 
     async def run(
         self,
@@ -283,7 +282,7 @@ class Evaluator:
             return await self._complete(request, repeat, counters)
 
         fields, error = await run_case(
-            resolve(config, self._functions),
+            resolve(config, self._functions, self.settings),
             config,
             case,
             request_for=request_for,
@@ -320,6 +319,10 @@ class Evaluator:
         weight = sum(s.weight for s in scorers)
         objective = sum(scores[s.name] * s.weight for s in scorers) / weight
         return RowResult(**row, scores=scores, objective=objective)
+
+    def close(self) -> None:
+        """Stop what this evaluator started outside the event loop (an isolated task's worker processes)."""
+        close_functions(self._functions)
 
     def as_backend(self) -> ModelBackend:
         """This evaluator as a backend for scorers (a judge): its calls get the cache, the budget, the

@@ -354,6 +354,8 @@ def case_diffs(baseline: EvalResult, winner: EvalResult, *, seed: int = 0) -> Ca
                 winner_output=rb.output,
                 baseline_score=a[case],
                 winner_score=b[case],
+                baseline_trace=ra.trace or (),
+                winner_trace=rb.trace or (),
             )
         )
     cases.sort(key=lambda c: (_KIND_ORDER[c.kind], -abs(c.winner_score - c.baseline_score)))

@@ -7,6 +7,7 @@ from typing import Any
 
 from promptopt.reports._values import CaseDiff, Estimate, LeaderboardRow, RunReport
 from promptopt.stats import format_p
+from promptopt.tasks import Span
 
 TOP = 5
 EXAMPLES = 3
@@ -174,10 +175,18 @@ def case_table(cases: list[CaseDiff] | tuple[CaseDiff, ...], *, a: str = "baseli
     lines = [f"| input | expected | {a} output | {b} output | {a} | {b} |", "|---|---|---|---|---:|---:|"]
     for c in cases:
         lines.append(
-            f"| {cell(plain(c.input))} | {cell(plain(c.expected))} | {cell(c.baseline_output)} | "
-            f"{cell(c.winner_output)} | {c.baseline_score:.2f} | {c.winner_score:.2f} |"
+            f"| {cell(plain(c.input))} | {cell(plain(c.expected))} | {_traced(c.baseline_output, c.baseline_trace)} | "
+            f"{_traced(c.winner_output, c.winner_trace)} | {c.baseline_score:.2f} | {c.winner_score:.2f} |"
         )
     return lines
+
+
+def _traced(output: str | None, trace: tuple[Span, ...]) -> str:
+    """An output cell; a code task's trace follows it as ``prompt → answer`` steps."""
+    if not trace:
+        return cell(output)
+    steps = " · ".join(f"{s.prompt} → {s.output if s.error is None else 'error'}" for s in trace)
+    return f"{cell(output)} <br>{cell(steps, 160)}"
 
 
 def cell(value: Any, width: int = 80) -> str:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from promptopt.tasks import Span
+
 TrialState = Literal["complete", "failed", "duplicate", "running", "pruned", "waiting"]
 CaseKind = Literal["improved", "regressed", "unchanged"]
 FrontObjective = Literal["cost", "latency"]
@@ -133,7 +135,8 @@ class ModelSpread(_Frozen):
 
 
 class CaseDiff(_Frozen):
-    """One test case scored by both the baseline and the winner."""
+    """One test case scored by both the baseline and the winner (with a code task's traces: each side's
+    prompt calls, in order)."""
 
     case_id: str
     kind: CaseKind
@@ -143,6 +146,8 @@ class CaseDiff(_Frozen):
     winner_output: str | None
     baseline_score: float
     winner_score: float
+    baseline_trace: tuple[Span, ...] = ()
+    winner_trace: tuple[Span, ...] = ()
 
     @model_validator(mode="after")
     def _kind_matches(self) -> CaseDiff:

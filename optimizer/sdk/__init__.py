@@ -20,9 +20,11 @@ from promptopt.sdk._logger import PromptLogger
 from promptopt.sdk._prompt import Prompt, PromptRef
 from promptopt.sdk._render import call_params, litellm_kwargs, openai_kwargs
 from promptopt.sdk._sources import Fetched, HttpSource, PromptSource, PromptSourceError, StoreSource
+from promptopt.sdk._task import Complete, TaskRun, run_task
 from promptopt.secrets import scrub_record as default_scrub  # the logger's default ``scrub``
 
 __all__ = [
+    "Complete",
     "DEFAULT_LABEL",
     "Fetched",
     "HttpSource",
@@ -35,8 +37,10 @@ __all__ = [
     "PromptSourceError",
     "PromptUnavailable",
     "StoreSource",
+    "TaskRun",
     "call_params",
     "default_scrub",
     "litellm_kwargs",
     "openai_kwargs",
+    "run_task",
 ]

@@ -25,6 +25,8 @@ from promptopt.sdk._log_spool import spool_for
 from promptopt.secrets import scrub_record
 
 if TYPE_CHECKING:
+    from promptopt.sdk._prompt import Prompt
+    from promptopt.sdk._task import TaskRun
     from promptopt.store import Store
 
 
@@ -139,6 +141,33 @@ class PromptLogger:
         except Exception as exc:  # an application's logging call must never fail it
             self._sender.reject(f"log of {prompt_name!r} not queued: {exc}")
         return log_id
+
+    def log_task(
+        self,
+        version: Prompt,
+        input: dict[str, Any],
+        run: TaskRun,
+        *,
+        metadata: dict[str, Any] | None = None,
+        id: str | None = None,
+    ) -> str:
+        """Queue one input of a code task (a :func:`~promptopt.sdk.run_task` result) as one log of the
+        version's name: the function's input and final output, its prompt calls under ``metadata.trace`` (each
+        in the log format) and whether the code was the optimized one. Exported with ``optimize logs export``,
+        such logs are rows a spec of the same code task reads as they are."""
+        extra = {"trace": [s.log_record() for s in run.spans], "code_matches": run.code_matches}
+        return self.log(
+            version.name,
+            version.version,
+            input,
+            run.text,
+            model=version.config.model,
+            latency_s=run.latency_s,
+            tokens=run.tokens,
+            metadata={**(metadata or {}), **extra},
+            label=version.label,
+            id=id,
+        )
 
     def feedback(
         self, log_id: str, *, score: float | None = None, label: str | None = None, corrected: str | None = None

@@ -112,6 +112,7 @@ async def build_space(
             else:
                 proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
+        evaluator.close()
         await asyncio.gather(*(s.aclose() for s in scorers))
     if loaded.spec.task.is_code:
         return BuiltSpace(code[0], code[1], spent.calls, spent.usd)

@@ -208,6 +208,12 @@ class EvalSettings(_Frozen):
     retries: int = Field(3, ge=0, le=20, description="Retries of a retryable error (429, 5xx, timeout).")
     max_error_rate: float = Field(0.2, ge=0, le=1, description="An eval with more failed rows fails.")
     repeats: int = Field(1, ge=1, le=100, description="Samples per case (each cached apart).")
+    isolate: bool = Field(
+        False, description="Run a code task's function in worker processes (killed after task_timeout_s)."
+    )
+    task_timeout_s: float = Field(
+        60.0, gt=0, description="With isolate: the function's own time per case (model calls not counted)."
+    )
 
 
 class InstructionSearch(_Frozen):
@@ -395,7 +401,13 @@ class Spec(_Frozen):
     def _searched_prompts_exist(self) -> Spec:
         if self.search.prompts and self.task.prompts is None:
             raise ValueError("@search.prompts: names prompts of a code task; this task has one prompt")
-        unknown = sorted(set(self.search.prompts) - set(self.task.prompts or {}))
+        known = sorted(self.task.prompts or {})
+        unknown = sorted(set(self.search.prompts) - set(known))
         if unknown:
-            raise ValueError(f"@search.prompts: {unknown} not in task.prompts {sorted(self.task.prompts or {})}")
+            raise ValueError(f"@search.prompts: {unknown} not in task.prompts {known}")
+        for i, scorer in enumerate(self.scorers):
+            name = getattr(scorer, "prompt", None)
+            if name is not None and name not in known:
+                where = "task.prompts " + str(known) if known else "a code task's prompts (this task has one prompt)"
+                raise ValueError(f"@scorers[{i}].prompt: {name!r} is not one of {where}")
         return self

@@ -13,12 +13,15 @@ Example::
 
 from promptopt.tasks._agent import AgentResult, run_agent
 from promptopt.tasks._function import code_hash, importable_from, load_function
+from promptopt.tasks._isolate import IsolatedFunction, IsolatedTaskError
 from promptopt.tasks._prompts import BoundPrompt, PromptCaller, Prompts, TaskFunction
 from promptopt.tasks._trace import PromptReply, Span, output_text
 
 __all__ = [
     "AgentResult",
     "BoundPrompt",
+    "IsolatedFunction",
+    "IsolatedTaskError",
     "PromptCaller",
     "PromptReply",
     "Prompts",

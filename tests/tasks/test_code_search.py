@@ -90,3 +90,18 @@ def test_a_scoped_space_round_trips_and_applies_to_its_prompt_only(tmp_path):
         SearchSpace(base, (InstructionDimension(("a", "b")),))
     with pytest.raises(ValueError, match="'answer', which this task does not have"):
         SearchSpace(base, (ScopedDimension("answer", InstructionDimension(("a", "b"))),))
+
+
+def test_the_report_shows_each_test_case_with_both_traces(tmp_path):
+    from promptopt.reports import build_run_report, render_html, render_markdown
+
+    result, store = search(tmp_path)
+    report = build_run_report(store, result.run_id)
+    assert report.case_diff is not None
+    case = next(c for c in report.case_diff.cases if c.kind == "improved")
+    assert [s.prompt for s in case.baseline_trace] == ["rewrite", "classify"] == [s.prompt for s in case.winner_trace]
+    html = render_html(report)
+    assert html.count('<details class="trace"><summary>trace: 2 calls</summary>') == 2 * report.case_diff.paired_cases
+    assert "<b>classify</b>" in html and "short " in html
+    markdown = render_markdown(report)
+    assert f"rewrite → {case.winner_trace[0].output} · classify → " in markdown
