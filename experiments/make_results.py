@@ -574,6 +574,7 @@ def render(results_dir: Path) -> str:
         "logs.json": "Log ingestion (HTTP bulk and the SDK logger)",
         "reports.json": "Report generation (a run of up to 500 trials)",
         "finetune.json": "Fine-tuned candidates: prompt-only vs fine-tuned vs fine-tuned + best prompt",
+        "pipeline.json": "A two-prompt code task: joint search against searching only the last prompt",
     }
     for name in [n for n in others if n in titles]:
         data = json.loads((results_dir / name).read_text())

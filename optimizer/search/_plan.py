@@ -71,8 +71,8 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
 
     Raises:
         InputError: the call budget leaves nothing for the search once the verdict's calls are set aside, or
-            the sampler cannot search the objectives asked for (``guided`` models one), or a fine-tune job
-            cannot be trained here (``check_fine_tune``).
+            the sampler cannot search the objectives asked for (``guided`` models one) or the task (``evolve``
+            and a code task), or a fine-tune job cannot be trained here (``check_fine_tune``).
     """
     if options.sampler == "guided" and len(options.objectives) > 1:
         raise InputError(
@@ -80,13 +80,21 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
             "sampler",
             f"guided models one objective, got {','.join(options.objectives)}; use tpe or random with several",
         )
+    if loaded.spec.task.is_code and options.sampler == "evolve":
+        raise InputError(
+            "--sampler",
+            "sampler",
+            "evolve rewrites one prompt's instruction; a code task is searched with tpe, random, grid or guided",
+        )
     check_fine_tune(loaded)
     budget, test_rows = loaded.spec.budget, len(dataset.test)
     promoting = options.promote and loaded.spec.registry.promote and bool(dataset.test.cases)
     evals = 1 + max(1, options.top_k) + (1 if promoting else 0)
     confirm = loaded.spec.search.confirm
     confirm_calls = confirm.shortlist * len(dataset.confirm) if dataset.confirm.cases else 0
-    verdict_calls = (evals * test_rows + confirm_calls) * loaded.spec.eval.repeats
+    # A code task's row calls each of its prompts at least once as it is usually written (an agent may call more).
+    per_row = len(loaded.spec.task.prompts or {}) or 1
+    verdict_calls = (evals * test_rows + confirm_calls) * loaded.spec.eval.repeats * per_row
     max_trials = options.max_trials or budget.effective_trials
     max_calls = options.max_calls or budget.model_calls or _preset_calls(loaded, dataset, options, max_trials, backend)
     if max_calls is not None and max_calls <= verdict_calls:

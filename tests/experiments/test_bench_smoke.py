@@ -286,3 +286,34 @@ def test_a_seed_without_a_mipro_run_gets_the_mean_of_the_datasets_mipro_budgets(
     plan = [("sst2", 3, "random"), ("sst2", 0, "random"), ("trec", 3, "mipro"), ("trec", 3, "random")]
     # sst2 seed 3: the mean of 431, 429, 392; sst2 seed 0 keeps its own; trec seed 3 runs MIPROv2 itself
     assert bench_search.mean_mipro_budgets(budgets, plan) == {("sst2", 3): 417}
+
+
+def test_pipeline_sittings_merge_into_one_table_with_paired_comparisons(tmp_path, monkeypatch):
+    """bench_pipeline.py --from-runs: runs of two sittings, the joint-vs-last comparison per seed and pooled."""
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    import bench_pipeline
+
+    def run(arm, seed, winner):
+        return {
+            "arm": arm, "seed": seed, "trials": 8, "model_calls": 100, "wall_s": 1.0,
+            "baseline_validation": 0.0, "baseline_test": 0.0, "winner_validation": 0.5,
+            "winner_test": sum(winner) / len(winner), "winner": "w",
+            "lift": {"mean": 0.5, "ci95": [0.1, 0.9], "p_value": 0.01},
+            "test_rows": {"baseline": {}, "winner": {f"c{i}": v for i, v in enumerate(winner)}},
+        }  # fmt: skip
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"date": "d1", "commit": "c1", "runs": [run("joint", 0, [1, 1, 0, 1])]}))
+    second.write_text(
+        json.dumps(
+            {"date": "d2", "commit": "c2", "runs": [run("last prompt only", 0, [0, 1, 0, 0]), run("joint", 1, [1])]}
+        )
+    )
+    out = tmp_path / "pipeline.json"
+    bench_pipeline.merge([first, second], out)
+    merged = json.loads(out.read_text())
+    assert [c["seed"] for c in merged["comparisons"]] == [0]  # seed 1 has one arm only
+    assert merged["comparisons"][0]["joint_minus_last"] == pytest.approx(0.5)
+    assert merged["pooled"]["pairs"] == 4 and merged["pooled"]["seeds"] == [0]
+    assert [s["commit"] for s in merged["sittings"]] == ["c1", "c2"]
+    assert "| joint | 0 | 8 | 100 |" in merged["markdown"] and "1 of 1 seeds favour joint" in merged["markdown"]

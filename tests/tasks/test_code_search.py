@@ -105,3 +105,21 @@ def test_the_report_shows_each_test_case_with_both_traces(tmp_path):
     assert "<b>classify</b>" in html and "short " in html
     markdown = render_markdown(report)
     assert f"rewrite → {case.winner_trace[0].output} · classify → " in markdown
+
+
+def test_evolve_is_refused_for_a_code_task_and_the_dry_run_counts_every_prompt(tmp_path):
+    import pytest
+
+    from promptopt.errors import InputError
+    from promptopt.search import plan_run
+    from promptopt.search._estimate import estimate_run
+
+    loaded, dataset = loaded_and_data(write_task(tmp_path, **SEARCH))
+    backend = ScriptedBackend(two_step)
+    with pytest.raises(InputError, match="evolve rewrites one prompt's instruction"):
+        plan_run(loaded, dataset, RunOptions(sampler="evolve"), backend)
+    plan = plan_run(loaded, dataset, RunOptions(sampler="random", top_k=1, promote=False), backend)
+    assert plan.verdict_calls == 2 * 2 * len(dataset.test)  # (baseline + top 1) x test rows x two prompts
+    estimate = estimate_run(loaded, dataset, trials=4, top_k=1, backend=backend)
+    assert estimate["calls_per_row"] == 2
+    assert estimate["breakdown"]["search"] == 4 * len(dataset.validation) * 2
