@@ -33,7 +33,8 @@ async def evaluate_config(
     from promptopt.scorers import build_scorers
     from promptopt.tasks import importable_from
 
-    importable_from(loaded.base_dir)  # a code task's function lives beside its spec
+    if loaded.spec.task.is_code:
+        importable_from(loaded.base_dir)  # its function lives beside its spec (in Ray workers too)
     evaluator = Evaluator(services.but(settings=loaded.spec.eval))
     scorers = build_scorers(
         loaded.spec.scorers, base_dir=loaded.base_dir, backend=evaluator.as_backend(), source=str(loaded.path)

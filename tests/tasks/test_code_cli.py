@@ -1,5 +1,5 @@
 """A code task through the CLI against a loopback OpenAI-compatible server: dry run, run (promoting the winning
-bundle), report, registry show, and the CI gate of the bundle against production."""
+bundle), report, registry show, and the CI gate of the bundle against production. (A code task's trials on Ray workers: tests/workers/test_ray_executor.py.)"""
 
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ def test_a_code_task_runs_promotes_reports_and_gates_from_the_cli(env):
     assert json.loads(dry.stdout)["calls_per_row"] == 2
     assert server.requests == 0  # a dry run calls nothing
 
-    # On Ray (the default executor): its trial workers import the function from the spec's folder too.
-    run = invoke(path, "run", str(path), "--json", "--sampler", "random", "--seed", "0")
+    run = invoke(path, "run", str(path), "--json", "--sampler", "random", "--seed", "0", "--executor", "local")
     assert run.exit_code == 0, run.output
     out = json.loads(run.stdout)
     assert out["best"]["validation_score"] == 1.0 and out["validation_test_gap"] == pytest.approx(0.0)

@@ -136,3 +136,10 @@ def _if_worker_env(request: ModelRequest) -> str | ModelCallError:
 def env_checking_backend() -> ModelBackend:
     """Answers right only where the executor's worker environment variables are set."""
     return ScriptedBackend(_if_worker_env)
+
+
+def two_step_backend() -> ModelBackend:
+    """The two-prompt code task's scripted model (tests/tasks/helpers.py), built on a worker."""
+    from tests.tasks.helpers import two_step
+
+    return ScriptedBackend(two_step)

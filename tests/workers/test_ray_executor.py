@@ -265,3 +265,25 @@ def test_a_cancelled_batch_stops_its_calls_and_leaves_the_workers_usable(tmp_pat
     assert sent <= counted <= 4 * VALIDATION_ROWS
     assert [o.state for o in outcomes] == ["complete"] * 4
     assert budget.used().model_calls == 4 * VALIDATION_ROWS + counted + 4 * VALIDATION_ROWS
+
+
+def test_a_code_tasks_trials_run_on_the_workers_of_both_nodes_with_their_traces(tmp_path, cluster):
+    from tests.tasks.helpers import two_step, write_task
+
+    loaded = load_spec(write_task(tmp_path, few_shot={"max_k": 2, "pool_seeds": 2}))
+    store = get_store(f"sqlite:///{tmp_path}/s.db")
+    cache = DiskResponseCache(tmp_path / "cache")
+    factory = ray_executor_factory(
+        loaded=loaded, cache=cache, store_url=store.url, concurrency=4, backend_factory=fakes.two_step_backend
+    )
+    run = SearchRun(
+        loaded=loaded,
+        dataset=load_and_check(loaded),
+        options=RunOptions(parallel=4, sampler="random", max_trials=6, top_k=1, promote=False),
+        executor_factory=factory,
+        services=Services(backend=ScriptedBackend(two_step), cache=cache, records=store),
+    )
+    result = asyncio.run(run.run())
+    assert result.failed_trials == 0 and len({c.node for c in result.leaderboard}) == 2
+    rows = store.get_rows(result.leaderboard[-1].experiment_id)  # a trial eval recorded by a worker
+    assert rows and all([s.prompt for s in r.trace] == ["rewrite", "classify"] for r in rows)
