@@ -1,5 +1,6 @@
 """A code task through the CLI against a loopback OpenAI-compatible server: dry run, run (promoting the winning
-bundle), report, registry show, and the CI gate of the bundle against production. (A code task's trials on Ray workers: tests/workers/test_ray_executor.py.)"""
+bundle), report, registry show, and the CI gate of the bundle against production (a code task's trials on Ray
+workers: tests/workers/test_ray_executor.py)."""
 
 from __future__ import annotations
 
