@@ -123,9 +123,10 @@ def _progress(event: Any) -> None:
             err_console.print(f"fine-tune {job}: {model} {how}")
         case s.PrepassStarted():
             err_console.print("pre-pass: baseline on a train sample (bootstrapped demos, mistakes to ground proposals)")
-        case s.InstructionsEvolved(generation=g, parent_trial=parent, children=children, rejected=rejected):
+        case s.InstructionsEvolved(generation=g, parent_trial=parent, children=children, rejected=rejected, prompt=p):
+            of = f" of prompt {p!r}" if p else ""
             err_console.print(
-                f"generation {g}: {len(children)} instruction(s) from trial {parent}'s mistakes on train"
+                f"generation {g}{of}: {len(children)} instruction(s) from trial {parent}'s mistakes on train"
                 + (f"; {len(rejected)} rejected ({'; '.join(rejected)})" if rejected else "")
             )
         case s.TestEvalStarted(trial=trial):

@@ -150,22 +150,28 @@ def _lineage(
 ) -> tuple[tuple[LineageNode, ...], tuple[RejectedInstruction, ...]]:
     """The instruction candidates of the run's space with how its completed trials scored each, and the
     rejected proposals; empty without a space or an instruction dimension."""
-    from promptopt.search_spaces import InstructionDimension
+    from promptopt.search_spaces import InstructionDimension, ScopedDimension
 
-    dim = space.find(InstructionDimension) if space else None
-    if dim is None:
-        return (), ()
-    scores = _instruction_scores(points)
-    nodes = []
-    for i, (text, source, parent) in enumerate(zip(dim.candidates, dim.sources, dim.parents, strict=True)):
-        got = scores.get(i, [])
-        nodes.append(
-            LineageNode(index=i, text=text, source=source, parent=parent, trials=len(got), best=max(got, default=None))
-        )
-    rejected = tuple(
-        RejectedInstruction(text=r.text, source=r.source, reason=r.reason, parent=r.parent) for r in dim.rejected
-    )
-    return tuple(nodes), rejected
+    dims: list[tuple[str | None, InstructionDimension]] = []
+    for d in space.dimensions if space else ():
+        if isinstance(d, InstructionDimension):
+            dims.append((None, d))
+        elif isinstance(d, ScopedDimension) and isinstance(d.inner, InstructionDimension):
+            dims.append((d.prompt, d.inner))
+    nodes, rejected = [], []
+    for prompt, dim in dims:
+        scores = _instruction_scores(points, "instruction" if prompt is None else f"{prompt}.instruction")
+        for i, (text, source, parent) in enumerate(zip(dim.candidates, dim.sources, dim.parents, strict=True)):
+            got = scores.get(i, [])
+            best = max(got, default=None)
+            nodes.append(
+                LineageNode(index=i, text=text, source=source, parent=parent, trials=len(got), best=best, prompt=prompt)
+            )
+        rejected += [
+            RejectedInstruction(text=r.text, source=r.source, reason=r.reason, parent=r.parent, prompt=prompt)
+            for r in dim.rejected
+        ]
+    return tuple(nodes), tuple(rejected)
 
 
 def _fine_tunes(space: SearchSpace | None, points: tuple[TrialPoint, ...]) -> tuple[FineTuneCandidate, ...]:
@@ -198,12 +204,12 @@ def _fine_tunes(space: SearchSpace | None, points: tuple[TrialPoint, ...]) -> tu
     return tuple(out)
 
 
-def _instruction_scores(points: tuple[TrialPoint, ...]) -> dict[int, list[float]]:
-    """Validation scores of the completed trials by the instruction candidate they used (a duplicate reuses its
-    twin's eval: it is not one more try)."""
+def _instruction_scores(points: tuple[TrialPoint, ...], param: str) -> dict[int, list[float]]:
+    """Validation scores of the completed trials by the instruction candidate (parameter ``param``) they used
+    (a duplicate reuses its twin's eval: it is not one more try)."""
     scores: dict[int, list[float]] = {}
     for p in points:
-        index = p.params.get("instruction")
+        index = p.params.get(param)
         if p.state == "complete" and p.values and isinstance(index, int):
             scores.setdefault(index, []).append(p.values[0])
     return scores

@@ -123,9 +123,11 @@ def _lineage(r: RunReport) -> list[str]:
         "|---:|---|---|---:|---:|---|",
     ]
     for n in r.lineage:
-        tag = " (winner)" if n.index == r.winner_instruction else ""
+        tag = " (winner)" if r.winner_uses(n) else ""
+        name = f"{n.prompt} " if n.prompt else ""
         lines.append(
-            f"| #{n.index}{tag} | {chain(r.ancestry(n.index))} | {cell(n.source)} | {n.trials} | {_num(n.best)} | "
+            f"| {name}#{n.index}{tag} | {chain(r.ancestry(n.index, n.prompt))} | {cell(n.source)} | {n.trials} | "
+            f"{_num(n.best)} | "
             f"{cell(n.text)} |"
         )
     lines += ["", "</details>"]

@@ -214,13 +214,15 @@ class LineageNode(_Frozen):
 
     ``parent`` is the index of the candidate it was written from (``None``: from the spec, before the search);
     ``trials`` counts the completed trials that used it (a duplicate, which reuses its twin's eval, does not
-    count); ``best`` is the best validation score among them (``None``: never tried).
+    count); ``best`` is the best validation score among them (``None``: never tried). ``prompt``: a code
+    task's prompt whose candidate it is (each prompt has its own pool, numbered from 0).
     """
 
     index: int = Field(ge=0)
     text: str
     source: str
     parent: int | None = Field(None, ge=0)
+    prompt: str | None = None
     trials: int = Field(0, ge=0)
     best: float | None = None
 
@@ -241,6 +243,7 @@ class RejectedInstruction(_Frozen):
     source: str
     reason: str
     parent: int | None = Field(None, ge=0)
+    prompt: str | None = None
 
 
 class RunReport(_Frozen):
@@ -300,10 +303,13 @@ class RunReport(_Frozen):
         for role, trial in (("baseline", self.baseline_trial), ("winner", self.winner_trial)):
             if trial is not None and trial not in listed:
                 raise ValueError(f"the {role} trial {trial} is not on the leaderboard")
-        if [n.index for n in self.lineage] != list(range(len(self.lineage))):
-            raise ValueError("lineage nodes must be candidates 0, 1, 2... in order")
+        pools: dict[str | None, int] = {}
+        for n in self.lineage:
+            if n.index != pools.get(n.prompt, 0):
+                raise ValueError("lineage nodes must be candidates 0, 1, 2... in order (per prompt of a code task)")
+            pools[n.prompt] = n.index + 1
         for r in self.rejected_instructions:
-            if r.parent is not None and r.parent >= len(self.lineage):
+            if r.parent is not None and r.parent >= pools.get(r.prompt, 0):
                 raise ValueError(f"a rejected proposal's parent {r.parent} is not a candidate of the lineage")
         return self
 
@@ -322,13 +328,20 @@ class RunReport(_Frozen):
                 return r
         raise KeyError(f"trial {trial} is not on the leaderboard of run {self.run_id}")
 
-    def ancestry(self, index: int) -> tuple[int, ...]:
-        """The candidates from the root down to candidate ``index``: ``(1, 2)`` for a child of 1 written from
-        the spec's wording."""
+    def ancestry(self, index: int, prompt: str | None = None) -> tuple[int, ...]:
+        """The candidates from the root down to candidate ``index`` (of a code task's ``prompt``): ``(1, 2)``
+        for a child of 1 written from the spec's wording."""
+        nodes = {n.index: n for n in self.lineage if n.prompt == prompt}
         chain = [index]
-        while (parent := self.lineage[chain[-1]].parent) is not None:
+        while (parent := nodes[chain[-1]].parent) is not None:
             chain.append(parent)
         return tuple(reversed(chain))
+
+    def winner_uses(self, node: LineageNode) -> bool:
+        """The winner's configuration has this instruction candidate (for its prompt)."""
+        point = next((t for t in self.trials if t.number == self.winner_trial), None)
+        param = "instruction" if node.prompt is None else f"{node.prompt}.instruction"
+        return point is not None and point.params.get(param) == node.index
 
     @property
     def winner_instruction(self) -> int | None:

@@ -18,6 +18,7 @@ from promptopt.engine import EvalResult, Evaluator
 from promptopt.models import ModelRequest, ModelResponse
 from promptopt.search_spaces import (
     ConstrainedDimension,
+    DemoSetDimension,
     Dimension,
     FewShotDimension,
     InstructionDimension,
@@ -30,6 +31,7 @@ from promptopt.search_spaces import (
     TemperatureDimension,
     check_instruction,
     data_edits,
+    demo_sets,
     make_proposer,
 )
 from promptopt.spec import LoadedSpec
@@ -98,6 +100,7 @@ def _instructions(
     proposals: list[tuple[str, str]],
     seed: int,
     refused: list[RejectedProposal],
+    growing: bool = False,
 ) -> InstructionDimension:
     """The prompt's own instruction, the data's edits (label definitions from its answers in right rows) and
     the proposer's proposals, each checked; the rejected kept with their reasons."""
@@ -117,7 +120,7 @@ def _instructions(
         else:
             candidates.append(text)
             sources.append(source)
-    return InstructionDimension(tuple(candidates), tuple(sources), rejected=tuple(rejected))
+    return InstructionDimension(tuple(candidates), tuple(sources), rejected=tuple(rejected), growing=growing)
 
 
 def prompt_dimensions(
@@ -128,16 +131,22 @@ def prompt_dimensions(
     proposals: list[tuple[str, str]],
     seed: int,
     refused: list[RejectedProposal] | None = None,
+    factors: bool = False,
 ) -> list[Dimension]:
-    """The dimensions of prompt ``name``, before scoping (``refused``: its proposals the proposer left out)."""
+    """The dimensions of prompt ``name``, before scoping (``refused``: its proposals the proposer left out;
+    ``factors``: the ``evolve`` search's, a growing instruction and whole demo sets)."""
     spec = loaded.spec
     dims: list[Dimension] = []
-    instructions = _instructions(loaded, name, base, rows, proposals, seed, refused or [])
-    if len(instructions.candidates) > 1:
+    instructions = _instructions(loaded, name, base, rows, proposals, seed, refused or [], growing=factors)
+    if factors or len(instructions.candidates) > 1:
         dims.append(instructions)
     demos = _demos(good_spans(rows, name))
-    if spec.search.few_shot.max_k > 0 and demos:
-        fs = spec.search.few_shot
+    fs = spec.search.few_shot
+    if fs.max_k > 0 and demos and factors:
+        sets, sources = demo_sets({"bootstrapped": demos}, fs.max_k, fs.pool_seeds)
+        if len(sets) > 1:
+            dims.append(DemoSetDimension(sets, sources))
+    elif fs.max_k > 0 and demos:
         dims.append(FewShotDimension(fs.max_k, {"bootstrapped": demos}, fs.pool_seeds))
     for cls, first, extra in (
         (ModelDimension, base.model, spec.search.models),
@@ -159,12 +168,14 @@ def assemble_code_space(
     *,
     seed: int,
     refused: dict[str, list[RejectedProposal]] | None = None,
+    factors: bool = False,
 ) -> SearchSpace:
-    """A code task's space: every searched prompt's dimensions, scoped by its name, in the task's order."""
+    """A code task's space: every searched prompt's dimensions, scoped by its name, in the task's order
+    (``factors``: the ``evolve`` search's, see :func:`prompt_dimensions`)."""
     dims: list[Dimension] = []
     for name in searched_prompts(loaded):
         inner = prompt_dimensions(
-            loaded, name, base.prompt(name), rows, proposals.get(name, []), seed, (refused or {}).get(name)
+            loaded, name, base.prompt(name), rows, proposals.get(name, []), seed, (refused or {}).get(name), factors
         )
         dims += [ScopedDimension(name, d) for d in inner]
     return SearchSpace(base, tuple(dims))

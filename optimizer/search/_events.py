@@ -73,12 +73,14 @@ class TrialFinished:
 @dataclass(frozen=True)
 class InstructionsEvolved:
     """A generation of the ``evolve`` search: the children written from ``parent_trial``'s mistakes on train
-    cases, and why the proposals left out were rejected."""
+    cases, and why the proposals left out were rejected; ``prompt``: a code task's prompt whose instruction
+    grew (``None`` for a one-prompt task)."""
 
     generation: int
     parent_trial: int
     children: tuple[str, ...]
     rejected: tuple[str, ...]
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

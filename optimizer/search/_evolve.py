@@ -25,6 +25,10 @@ then models a joint draw of every parameter from a handful of noisy scores. This
    (:func:`~promptopt.search_spaces.check_instruction`); a rejected one is kept with its reason. A child is
    tried next, with the anchor's other values (its parent's may be stale by then).
 
+A code task's prompts each have their own growing instruction (``<prompt>.instruction``); generations take
+them in turn (round-robin), and a prompt's children are written from its own calls inside the parent's rows
+that ended wrong (its variables, its answer, and the answer the row should have ended with).
+
 The growing instruction is an integer parameter over the run's append-only pool, kept with the run's space
 (see :class:`~promptopt.search_spaces.InstructionDimension`); the space is saved after each generation, so a
 killed run resumes with the same pool. Points the plan cannot name (every neighbour tried) are left to the
@@ -41,8 +45,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from promptopt.config import example_output
-from promptopt.data import Dataset, Split
+from promptopt.config import PipelineConfig, example_output
+from promptopt.data import Case, Dataset, Split
 from promptopt.engine import Evaluator, ExperimentRole, Origin, Services, evaluate_config, paying
 from promptopt.errors import BudgetExceeded, EvalFailed
 from promptopt.models import ModelRequest, ModelResponse
@@ -51,6 +55,7 @@ from promptopt.search_spaces import (
     InstructionDimension,
     ReflectiveProposer,
     RejectedProposal,
+    ScopedDimension,
     SearchSpace,
     check_instruction,
     reflect_on_cases,
@@ -215,9 +220,11 @@ class EvolvePlan:
         trials = completed(study)
         if not trials:
             return self.space
-        dim = _instructions(self.space)
-        if dim is not None and dim.growing and self._time_to_grow(study):
-            await self._generation(study, trials, dim)
+        growing = [(prompt, dim) for prompt, dim in _instructions(self.space) if dim.growing]
+        if growing and self._time_to_grow(study):
+            # A code task's prompts take turns: the one whose instruction has had the fewest generations.
+            prompt, dim = growing[sum(d.generations for _, d in growing) % len(growing)]
+            await self._generation(study, trials, prompt, dim)
         seen = {t.user_attrs["config_hash"] for t in study.get_trials(deepcopy=False) if "config_hash" in t.user_attrs}
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         for point in next_points(self.space, trials, seen, max(0, size - waiting)):
@@ -232,12 +239,19 @@ class EvolvePlan:
         last = max((i for i, t in enumerate(finished) if t.user_attrs.get("planned") == "child"), default=1)
         return len(finished) - 1 - last >= factors
 
-    async def _generation(self, study: optuna.Study, trials: list[Scored], dim: InstructionDimension) -> None:
-        rng = random.Random(f"evolve:{self.seed}:{dim.generations}")
+    async def _generation(
+        self, study: optuna.Study, trials: list[Scored], prompt: str | None, dim: InstructionDimension
+    ) -> None:
+        rng = random.Random(f"evolve:{self.seed}:{dim.generations}" + (f":{prompt}" if prompt else ""))
         parent = self._parent(trials, rng)
-        parent_idx = int(parent.params.get("instruction", 0))
+        param = _param(prompt)
+        parent_idx = int(parent.params.get(param, 0))
         text = dim.candidates[parent_idx]
-        labels = self.loaded.spec.task.output.labels
+        base = self.space.base
+        if prompt is not None and isinstance(base, PipelineConfig):
+            labels = base.prompt(prompt).output.labels
+        else:
+            labels = self.loaded.spec.task.output.labels
         added: list[tuple[str, str, int | None]] = []
         rejected: list[RejectedProposal] = []
 
@@ -251,19 +265,19 @@ class EvolvePlan:
                 added.append((child, source, parent_idx))
 
         try:
-            failures = await self._failures(parent, rng)
+            failures, right = await self._failures(parent, rng, prompt)
             if failures and labels:
-                train = self.dataset.train.cases
+                train = self.dataset.train.cases if prompt is None else right
                 consider(reflect_on_definitions(text, failures, train, labels, rng), "reflect:definitions")
             elif failures:
                 consider(reflect_on_cases(text, failures, labels), "reflect:cases")
             with paying() as spent:  # the proposer's calls, outside any eval: kept with the space
-                rewrite = await self._rewrite(text, trials, dim, failures) if failures else None
+                rewrite = await self._rewrite(text, trials, param, dim, labels, failures) if failures else None
             consider(rewrite, f"reflect:{self.loaded.spec.search.instructions.proposer_model}")
         except (BudgetExceeded, EvalFailed):
             return  # the next trial meets the same limit and stops the search
         grown = dim.grown(added, rejected)
-        self.space = SearchSpace(self.space.base, tuple(grown if d is dim else d for d in self.space.dimensions))
+        self.space = SearchSpace(self.space.base, tuple(_replaced(d, dim, grown) for d in self.space.dimensions))
         self.store.save_run_space(
             self.run_id,
             self.space.to_json(),
@@ -273,13 +287,14 @@ class EvolvePlan:
         children = range(len(dim.candidates), len(grown.candidates))
         best = anchor(self.space, trials)  # a child goes with the best other factors, not its parent's stale ones
         for child in children:
-            study.enqueue_trial({**best, "instruction": child}, user_attrs={"planned": "child"})
+            study.enqueue_trial({**best, param: child}, user_attrs={"planned": "child"})
         self.on_event(
             InstructionsEvolved(
                 generation=grown.generations,
                 parent_trial=parent.number,
                 children=tuple(grown.candidates[i] for i in children),
                 rejected=tuple(r.reason for r in grown.rejected[len(dim.rejected) :]),
+                prompt=prompt,
             )
         )
 
@@ -298,13 +313,18 @@ class EvolvePlan:
         chosen = rng.choices(numbers, weights=[weights[n] for n in numbers])[0]
         return next(t for t in trials if t.number == chosen)
 
-    async def _failures(self, parent: Scored, rng: random.Random) -> list[Failure]:
-        """The parent's mistakes on a seeded sample of train cases (a recorded eval, role ``reflection``)."""
+    async def _failures(
+        self, parent: Scored, rng: random.Random, prompt: str | None
+    ) -> tuple[list[Failure], tuple[Case, ...]]:
+        """The parent's mistakes on a seeded sample of train cases (a recorded eval, role ``reflection``). For a
+        code task's ``prompt``: that prompt's calls in the rows that ended wrong (its variables, its answer, the
+        answer the row should have ended with), and as cases its calls in the rows that ended right (its
+        variables and its parsed answer: what label definitions are drawn from)."""
         n = self.loaded.spec.search.instructions.reflection_rows
         cases = [c for c in self.dataset.train.cases if c.expected is not None]
         sample = Split(name="train", cases=tuple(rng.sample(cases, min(n, len(cases)))))
         if not sample.cases:
-            return []
+            return [], ()
         result = await evaluate_config(
             self.loaded,
             self.dataset.model_copy(update={"train": sample}),
@@ -313,14 +333,34 @@ class EvolvePlan:
             services=self.services,
             origin=Origin(run_id=self.run_id, role=ExperimentRole.REFLECTION, trial=parent.number),
         )
-        return [
-            (row.input, row.output or "", example_output(row.expected))
-            for row in result.rows
-            if row.objective is not None and row.objective < 1.0
+        scored = [row for row in result.rows if row.objective is not None]
+        if prompt is None:
+            wrong = [r for r in scored if r.objective is not None and r.objective < 1.0]
+            return [(r.input, r.output or "", example_output(r.expected)) for r in wrong], ()
+        failures = [
+            (s.input, s.output or "", example_output(r.expected))
+            for r in scored
+            if r.objective is not None and r.objective < 1.0
+            for s in r.trace or ()
+            if s.prompt == prompt
         ]
+        right = tuple(
+            Case(id=f"{r.case_id}:{i}", input=s.input, expected=s.parsed if s.parsed is not None else s.output)
+            for r in scored
+            if r.objective is not None and r.objective >= 1.0
+            for i, s in enumerate(r.trace or ())
+            if s.prompt == prompt and s.output is not None
+        )
+        return failures, right
 
     async def _rewrite(
-        self, parent: str, trials: list[Scored], dim: InstructionDimension, failures: list[Failure]
+        self,
+        parent: str,
+        trials: list[Scored],
+        param: str,
+        dim: InstructionDimension,
+        labels: tuple[str, ...] | None,
+        failures: list[Failure],
     ) -> str | None:
         """The proposer model's rewrite, when the spec names one (the task model is no proposer here: a
         small one writes unusable instructions, and the data's edits do its work)."""
@@ -329,7 +369,7 @@ class EvolvePlan:
             return None
         best: dict[int, float] = {}
         for t in trials:
-            i = int(t.params.get("instruction", 0))
+            i = int(t.params.get(param, 0))
             best[i] = max(best.get(i, 0.0), t.score)
         evaluator = Evaluator(self.services)
 
@@ -340,14 +380,33 @@ class EvolvePlan:
             parent=parent,
             trajectory=[(dim.candidates[i], s) for i, s in best.items()],
             failures=failures[:4],
-            labels=self.loaded.spec.task.output.labels,
+            labels=labels,
             call=call,
             repeat=dim.generations,
         )
 
 
-def _instructions(space: SearchSpace) -> InstructionDimension | None:
-    return space.find(InstructionDimension)
+def _instructions(space: SearchSpace) -> list[tuple[str | None, InstructionDimension]]:
+    """The space's instruction dimensions: the one of a one-prompt task (prompt ``None``), or each prompt's."""
+    out: list[tuple[str | None, InstructionDimension]] = []
+    for d in space.dimensions:
+        if isinstance(d, InstructionDimension):
+            out.append((None, d))
+        elif isinstance(d, ScopedDimension) and isinstance(d.inner, InstructionDimension):
+            out.append((d.prompt, d.inner))
+    return out
+
+
+def _param(prompt: str | None) -> str:
+    return "instruction" if prompt is None else f"{prompt}.instruction"
+
+
+def _replaced(d: Any, old: InstructionDimension, new: InstructionDimension) -> Any:
+    if d is old:
+        return new
+    if isinstance(d, ScopedDimension) and d.inner is old:
+        return ScopedDimension(d.prompt, new)
+    return d
 
 
 __all__ = ["EvolvePlan", "Scored", "completed", "incumbent", "next_points", "pareto_weights"]

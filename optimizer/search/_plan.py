@@ -71,20 +71,14 @@ def plan_run(loaded: LoadedSpec, dataset: Dataset, options: RunOptions, backend:
 
     Raises:
         InputError: the call budget leaves nothing for the search once the verdict's calls are set aside, or
-            the sampler cannot search the objectives asked for (``guided`` models one) or the task (``evolve``
-            and a code task), or a fine-tune job cannot be trained here (``check_fine_tune``).
+            the sampler cannot search the objectives asked for (``guided`` models one), or a fine-tune job
+            cannot be trained here (``check_fine_tune``).
     """
     if options.sampler == "guided" and len(options.objectives) > 1:
         raise InputError(
             "--sampler",
             "sampler",
             f"guided models one objective, got {','.join(options.objectives)}; use tpe or random with several",
-        )
-    if loaded.spec.task.is_code and options.sampler == "evolve":
-        raise InputError(
-            "--sampler",
-            "sampler",
-            "evolve rewrites one prompt's instruction; a code task is searched with tpe, random, grid or guided",
         )
     check_fine_tune(loaded)
     budget, test_rows = loaded.spec.budget, len(dataset.test)

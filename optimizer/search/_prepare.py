@@ -108,7 +108,7 @@ async def build_space(
             )
         with paying() as spent:  # outside any eval: the run keeps the count with its space
             if loaded.spec.task.is_code:
-                code = await _code_space(loaded, pre, evaluator, seed=seed)
+                code = await _code_space(loaded, pre, evaluator, seed=seed, factors=factors)
             else:
                 proposals, refused = await propose_instructions(loaded, dataset, evaluator, pre, seed=seed)
     finally:
@@ -127,13 +127,13 @@ async def build_space(
 
 
 async def _code_space(
-    loaded: LoadedSpec, pre: PrePass, evaluator: Evaluator, *, seed: int
+    loaded: LoadedSpec, pre: PrePass, evaluator: Evaluator, *, seed: int, factors: bool
 ) -> tuple[SearchSpace, tuple[str, ...]]:
     """A code task's space: per-prompt proposals from the pre-pass traces, then every prompt's dimensions."""
     base = base_candidate(loaded)
     assert isinstance(base, PipelineConfig)
     proposals, refused = await propose_for_prompts(loaded, base, pre.traces, evaluator, seed=seed)
-    space = assemble_code_space(loaded, base, pre.traces, proposals, seed=seed, refused=refused)
+    space = assemble_code_space(loaded, base, pre.traces, proposals, seed=seed, refused=refused, factors=factors)
     return space, tuple(text for texts in proposals.values() for text, _ in texts)
 
 

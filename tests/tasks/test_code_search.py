@@ -107,19 +107,66 @@ def test_the_report_shows_each_test_case_with_both_traces(tmp_path):
     assert f"rewrite → {case.winner_trace[0].output} · classify → " in markdown
 
 
-def test_evolve_is_refused_for_a_code_task_and_the_dry_run_counts_every_prompt(tmp_path):
-    import pytest
-
-    from promptopt.errors import InputError
+def test_the_dry_run_and_the_verdicts_reserve_count_a_call_per_prompt(tmp_path):
     from promptopt.search import plan_run
     from promptopt.search._estimate import estimate_run
 
     loaded, dataset = loaded_and_data(write_task(tmp_path, **SEARCH))
     backend = ScriptedBackend(two_step)
-    with pytest.raises(InputError, match="evolve rewrites one prompt's instruction"):
-        plan_run(loaded, dataset, RunOptions(sampler="evolve"), backend)
     plan = plan_run(loaded, dataset, RunOptions(sampler="random", top_k=1, promote=False), backend)
     assert plan.verdict_calls == 2 * 2 * len(dataset.test)  # (baseline + top 1) x test rows x two prompts
     estimate = estimate_run(loaded, dataset, trials=4, top_k=1, backend=backend)
     assert estimate["calls_per_row"] == 2
     assert estimate["breakdown"]["search"] == 4 * len(dataset.validation) * 2
+
+
+def needs_definitions(request) -> str:
+    """rewrite as in ``two_step``; classify is right on every case only once its instruction defines the labels
+    (a child of the evolve search), else on half of them whatever its examples."""
+    system, text = request.messages[0]["content"], request.messages[-1]["content"]
+    if system.startswith("Shorten"):
+        return f"short {text.split()[-1]}"
+    i = int(text.split()[-1])
+    right = "positive" if i % 2 else "negative"
+    return right if "The labels:" in system or i % 4 < 2 else ("negative" if right == "positive" else "positive")
+
+
+def test_evolve_grows_each_prompts_instruction_in_turn_from_its_own_calls(tmp_path):
+    from promptopt.reports import build_run_report, render_markdown
+    from promptopt.search import InstructionsEvolved
+
+    events = []
+    spec_search = {**SEARCH, "instructions": {"operators": ["format"]}}  # definitions come from the search only
+    loaded, dataset = loaded_and_data(write_task(tmp_path, **spec_search))
+    store = get_store(f"sqlite:///{tmp_path / 's.db'}")
+    run = SearchRun(
+        loaded=loaded,
+        dataset=dataset,
+        options=RunOptions(seed=0, parallel=1, sampler="evolve", max_trials=16, top_k=1, promote=False),
+        services=Services(
+            backend=ScriptedBackend(needs_definitions), cache=DiskResponseCache(tmp_path / "c"), records=store
+        ),
+        on_event=events.append,
+    )
+    result = asyncio.run(run.run())
+    grown = [e for e in events if isinstance(e, InstructionsEvolved)]
+    assert [e.prompt for e in grown][:2] in (["rewrite", "classify"], ["classify", "rewrite"])
+    space = SearchSpace.from_json(store.get_run(result.run_id).space)
+    pools = {d.prompt: d.inner for d in space.dimensions if isinstance(d.inner, InstructionDimension)}
+    assert all(p.growing and p.generations >= 1 for p in pools.values())
+    for pool in pools.values():
+        children = [i for i, src in enumerate(pool.sources) if src.startswith("reflect:")]
+        assert children and all(pool.parents[i] is not None for i in children)
+    # The classifier's child defines its labels by the classifier's own inputs ("short <i>"), not the review.
+    classify = pools["classify"]
+    child = next(
+        c for c, src in zip(classify.candidates, classify.sources, strict=True) if src == "reflect:definitions"
+    )
+    assert '(e.g. "short ' in child
+    assert (
+        result.best.validation_score == 1.0
+        and "The labels:" in candidate_from_json(result.best.config).prompt("classify").instruction
+    )
+    report = build_run_report(store, result.run_id)
+    assert {n.prompt for n in report.lineage} == {"rewrite", "classify"}
+    assert "classify #" in render_markdown(report)
