@@ -81,7 +81,10 @@ def _incumbent(against: str, loaded: Any, dataset: Any, split: str, store: Any, 
     version = Registry(store).get(loaded.spec.task.name, label=against)
     err_console.print(f"incumbent: {loaded.spec.task.name} v{version.version} ({against}) on {split}")
     services = Services(backend=get_backend(), cache=cache, records=store)
-    return asyncio.run(evaluate_config(loaded, dataset, version.config, split=split, services=services))
+    from promptopt.config import base_candidate, on_code_of
+
+    config = on_code_of(version.config, base_candidate(loaded))  # the registered prompts, today's function
+    return asyncio.run(evaluate_config(loaded, dataset, config, split=split, services=services))
 
 
 def _gate(candidate: EvalResult, incumbent: EvalResult, threshold: float, as_json: bool) -> None:

@@ -193,17 +193,17 @@ class PipelineConfig(BaseModel):
         return f"{self.function} " + " ".join(parts)
 
 
-Candidate: TypeAlias = PromptConfig | PipelineConfig
+TaskConfig: TypeAlias = PromptConfig | PipelineConfig
 
 
-def candidate_from_json(data: dict[str, Any]) -> Candidate:
+def candidate_from_json(data: dict[str, Any]) -> TaskConfig:
     """A stored candidate back as its value: a :class:`PipelineConfig` when it names a function."""
     if "function" in data:
         return PipelineConfig.model_validate(data)
     return PromptConfig.model_validate(data)
 
 
-def base_candidate(loaded: LoadedSpec) -> Candidate:
+def base_candidate(loaded: LoadedSpec) -> TaskConfig:
     """The spec's task as written: its one prompt, or its function with its prompts.
 
     Raises:
@@ -215,10 +215,19 @@ def base_candidate(loaded: LoadedSpec) -> Candidate:
     if task.function is None or task.prompts is None:
         return PromptConfig.from_task(task)
     importable_from(loaded.base_dir)
-    fn = load_function(task.function, file=str(loaded.path))
+    fn = load_function(task.function, file=str(loaded.path), base_dir=loaded.base_dir)
     return PipelineConfig(
         function=task.function,
         code_hash=code_hash(fn),
         prompts={name: PromptConfig.from_prompt(p, model=task.model) for name, p in task.prompts.items()},
         output=task.output,
     )
+
+
+def on_code_of(config: TaskConfig, current: TaskConfig) -> TaskConfig:
+    """``config`` with ``current``'s code: a registered bundle of the same function compared with the spec's
+    function as it is now (the code an application would run it with). Anything else is returned as is."""
+    if isinstance(config, PipelineConfig) and isinstance(current, PipelineConfig):
+        if config.function == current.function:
+            return config.model_copy(update={"code_hash": current.code_hash})
+    return config

@@ -39,7 +39,7 @@ def check_code_task(loaded: LoadedSpec) -> None:
     if task.function is None:
         return
     importable_from(loaded.base_dir)
-    load_function(task.function, file=str(loaded.path))
+    load_function(task.function, file=str(loaded.path), base_dir=loaded.base_dir)
     if loaded.spec.search.fine_tune.jobs:
         raise InputError(
             str(loaded.path),

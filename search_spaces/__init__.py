@@ -29,7 +29,7 @@ from promptopt.search_spaces._proposers import (
     clean_instruction,
     make_proposer,
 )
-from promptopt.search_spaces._space import ScopedDimension, SearchSpace, dimension_from_json
+from promptopt.search_spaces._space import ScopedDimension, SearchSpace, dimension_from_json, instruction_param
 
 __all__ = [
     "DEMO_ORDER",
@@ -58,6 +58,7 @@ __all__ = [
     "clean_instruction",
     "data_edits",
     "dimension_from_json",
+    "instruction_param",
     "make_proposer",
     "reflect_on_cases",
     "reflect_on_definitions",

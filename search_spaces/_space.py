@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 from optuna.distributions import BaseDistribution
 
-from promptopt.config import Candidate, PipelineConfig, PromptConfig, candidate_from_json
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig, candidate_from_json
 from promptopt.search_spaces._base import Dimension
 from promptopt.search_spaces._dimensions import (
     ConstrainedDimension,
@@ -81,6 +81,11 @@ class ScopedDimension(Dimension):
 _KINDS[ScopedDimension.kind] = ScopedDimension
 
 
+def instruction_param(prompt: str | None) -> str:
+    """The trial parameter of the instruction of ``prompt`` (a code task's), or of a one-prompt task."""
+    return "instruction" if prompt is None else f"{prompt}.instruction"
+
+
 def dimension_from_json(data: dict[str, Any]) -> Dimension:
     try:
         cls = _KINDS[data["kind"]]
@@ -98,7 +103,7 @@ class SearchSpace:
             prompt the task does not have, an unscoped one on a code task).
     """
 
-    def __init__(self, base: Candidate, dimensions: tuple[Dimension, ...]) -> None:
+    def __init__(self, base: TaskConfig, dimensions: tuple[Dimension, ...]) -> None:
         names = [n for d in dimensions for n in d.distributions()]
         if len(names) != len(set(names)):
             raise ValueError(f"parameter names collide across dimensions: {names}")
@@ -140,6 +145,17 @@ class SearchSpace:
         scoped, so only ``ScopedDimension`` is found there)."""
         return next((d for d in self.dimensions if isinstance(d, kind)), None)
 
+    def instruction_dimensions(self) -> list[tuple[str | None, InstructionDimension]]:
+        """The instruction dimension of a one-prompt task (prompt ``None``), or of each prompt of a code task,
+        with its prompt's name; the parameter of each is :func:`instruction_param` of that name."""
+        out: list[tuple[str | None, InstructionDimension]] = []
+        for d in self.dimensions:
+            if isinstance(d, InstructionDimension):
+                out.append((None, d))
+            elif isinstance(d, ScopedDimension) and isinstance(d.inner, InstructionDimension):
+                out.append((d.prompt, d.inner))
+        return out
+
     def scoped(self, prompt: str) -> list[Dimension]:
         """The dimensions of one prompt of a code task, unwrapped."""
         return [d.inner for d in self.dimensions if isinstance(d, ScopedDimension) and d.prompt == prompt]
@@ -149,7 +165,7 @@ class SearchSpace:
         not named are free."""
         return {n: v for d in self.dimensions for n, v in d.region().items()}
 
-    def config(self, params: dict[str, Any]) -> Candidate:
+    def config(self, params: dict[str, Any]) -> TaskConfig:
         """The candidate a trial's params stand for (missing params take the baseline value)."""
         full = self.baseline() | params
         config = self.base

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from promptopt.config import Candidate, base_candidate
+from promptopt.config import TaskConfig, base_candidate
 from promptopt.data import Dataset
 from promptopt.engine._result import EvalResult, RowResult
 from promptopt.engine._runner import Evaluator
@@ -16,7 +16,7 @@ from promptopt.spec import LoadedSpec
 async def evaluate_config(
     loaded: LoadedSpec,
     dataset: Dataset,
-    config: Candidate,
+    config: TaskConfig,
     *,
     split: str,
     services: Services,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptopt.cache import CacheEntry, cache_key
-from promptopt.config import Candidate, PipelineConfig, PromptConfig
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
 from promptopt.data import Case, Split, content_hash
 from promptopt.engine._limits import LocalLimiter
 from promptopt.engine._parse import parse_output
@@ -113,7 +113,7 @@ class Evaluator:
 
     async def run(
         self,
-        config: Candidate,
+        config: TaskConfig,
         split: Split,
         scorers: list[Scorer],
         *,
@@ -140,6 +140,8 @@ class Evaluator:
                 "role": origin.role.value,
             }
         )
+        if isinstance(config, PipelineConfig):  # an unusable or changed function fails before anything is recorded
+            resolve(config, self._functions, self.settings)
         exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, origin)
         done = {(r.case_id, r.repeat): r for r in done_rows}
         todo = [(c, k) for c in split.cases for k in range(self.settings.repeats) if (c.id, k) not in done]
@@ -212,7 +214,7 @@ class Evaluator:
         )
 
     def _begin(
-        self, key: str, config: Candidate, split: Split, name: str, dataset_hash: str, origin: Origin
+        self, key: str, config: TaskConfig, split: Split, name: str, dataset_hash: str, origin: Origin
     ) -> tuple[str, list[RowResult]]:
         if self.records is None:
             return "mem-" + key[:16], []
@@ -238,7 +240,7 @@ class Evaluator:
             pending.clear()
 
     async def _row(
-        self, config: Candidate, case: Case, repeat: int, scorers: list[Scorer], counters: _Counters
+        self, config: TaskConfig, case: Case, repeat: int, scorers: list[Scorer], counters: _Counters
     ) -> RowResult:
         base = {"case_id": case.id, "repeat": repeat, "input": case.input, "expected": case.expected}
         if isinstance(config, PipelineConfig):

@@ -12,7 +12,7 @@ from promptopt.config import PipelineConfig, PromptConfig
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from promptopt.config import Candidate
+    from promptopt.config import TaskConfig
     from promptopt.registry._values import PromptVersion
 
 _PARAMETERS = ("model", "params", "output", "constrained", "tools", "response_format")
@@ -43,7 +43,7 @@ def _parameters(config: PromptConfig | None) -> list[str]:
     return json.dumps({k: dumped[k] for k in _PARAMETERS}, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
 
-def _code(config: Candidate) -> list[str]:
+def _code(config: TaskConfig) -> list[str]:
     """A bundle's function, code hash and return-value parsing (nothing for one prompt)."""
     if not isinstance(config, PipelineConfig):
         return []
@@ -51,7 +51,7 @@ def _code(config: Candidate) -> list[str]:
     return [f"function: {config.function}", f"code_hash: {config.code_hash}", f"output: {output}"]
 
 
-def _parts(config: Candidate) -> dict[str, PromptConfig]:
+def _parts(config: TaskConfig) -> dict[str, PromptConfig]:
     return dict(config.prompts) if isinstance(config, PipelineConfig) else {_ONE: config}
 
 

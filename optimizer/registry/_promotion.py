@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from promptopt.config import Candidate
+from promptopt.config import TaskConfig
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
 from promptopt.names import DEFAULT_LABEL
@@ -13,13 +13,13 @@ from promptopt.registry._registry import LabelConflict, Registry
 from promptopt.registry._values import Evidence, Lineage, PromotionDecision, PromptVersion
 from promptopt.stats import format_p, paired_bootstrap_ci, paired_permutation_p
 
-Evaluate = Callable[[Candidate], Awaitable[EvalResult]]
+Evaluate = Callable[[TaskConfig], Awaitable[EvalResult]]
 
 
 def paired_evidence(
     reference: EvalResult, candidate: EvalResult, *, margin: float, alpha: float, seed: int = 0
 ) -> Evidence:
-    """Candidate minus reference on the cases both scored: mean, 95% bootstrap interval, two-sided paired
+    """TaskConfig minus reference on the cases both scored: mean, 95% bootstrap interval, two-sided paired
     permutation p (the same statistics as ``optimize compare`` and a run's verdict)."""
     if (reference.split, reference.dataset_hash) != (candidate.split, candidate.dataset_hash):
         raise ValueError(
@@ -57,7 +57,7 @@ def _verdict(evidence: Evidence, against: str) -> tuple[bool, str]:
 async def promote_if_better(
     registry: Registry,
     name: str,
-    candidate_config: Candidate,
+    candidate_config: TaskConfig,
     *,
     evaluate: Evaluate,
     who: str,
@@ -65,7 +65,7 @@ async def promote_if_better(
     margin: float = 0.0,
     alpha: float = 0.05,
     label: str = DEFAULT_LABEL,
-    baseline_config: Candidate | None = None,
+    baseline_config: TaskConfig | None = None,
     why: str | None = None,
     seed: int = 0,
 ) -> PromotionDecision:

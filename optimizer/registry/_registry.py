@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from promptopt.config import Candidate, PipelineConfig, PromptConfig, candidate_from_json
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig, candidate_from_json
 from promptopt.errors import InputError, NotFound, OptimizeError
 from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.registry._adapters import restore_adapter, save_adapter
@@ -70,7 +70,7 @@ class Registry:
         return self._store
 
     def register(
-        self, name: str, config: Candidate, *, lineage: Lineage = Lineage(), created_by: str
+        self, name: str, config: TaskConfig, *, lineage: Lineage = Lineage(), created_by: str
     ) -> tuple[PromptVersion, bool]:
         """Register ``config`` (one prompt, or a code task's whole bundle) as the next version of ``name``;
         ``(version, created)``.
@@ -390,7 +390,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_no_credentials(config: Candidate) -> None:
+def _check_no_credentials(config: TaskConfig) -> None:
     # A version is served to anyone who may read prompts: keys stay in the environment of whoever calls.
     for where, prompt in _prompts_of(config):
         for key in prompt.params.extra:
@@ -403,7 +403,7 @@ def _check_no_credentials(config: Candidate) -> None:
                 )
 
 
-def _prompts_of(config: Candidate) -> list[tuple[str, PromptConfig]]:
+def _prompts_of(config: TaskConfig) -> list[tuple[str, PromptConfig]]:
     """Each prompt of ``config`` with the field path that names it in messages."""
     if isinstance(config, PipelineConfig):
         return [(f"config.prompts.{name}", prompt) for name, prompt in config.prompts.items()]

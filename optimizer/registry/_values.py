@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from promptopt.config import Candidate, PipelineConfig, PromptConfig
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
 from promptopt.names import PromptName, Version
 
 EventKind = Literal["set", "rollback", "promote", "refuse"]
@@ -53,7 +53,7 @@ class PromptVersion(_Frozen):
 
     name: PromptName
     version: Version
-    config: Candidate = Field(
+    config: TaskConfig = Field(
         description="One prompt's configuration, or a code task's bundle (it has `function`, `code_hash` and "
         "`prompts`: one configuration per named prompt)."
     )

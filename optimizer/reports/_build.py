@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from promptopt.config import candidate_from_json
 from promptopt.compare import compare
 from promptopt.engine import EvalResult, ExperimentRole, RowResult
 from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
@@ -150,17 +151,11 @@ def _lineage(
 ) -> tuple[tuple[LineageNode, ...], tuple[RejectedInstruction, ...]]:
     """The instruction candidates of the run's space with how its completed trials scored each, and the
     rejected proposals; empty without a space or an instruction dimension."""
-    from promptopt.search_spaces import InstructionDimension, ScopedDimension
+    from promptopt.search_spaces import instruction_param
 
-    dims: list[tuple[str | None, InstructionDimension]] = []
-    for d in space.dimensions if space else ():
-        if isinstance(d, InstructionDimension):
-            dims.append((None, d))
-        elif isinstance(d, ScopedDimension) and isinstance(d.inner, InstructionDimension):
-            dims.append((d.prompt, d.inner))
     nodes, rejected = [], []
-    for prompt, dim in dims:
-        scores = _instruction_scores(points, "instruction" if prompt is None else f"{prompt}.instruction")
+    for prompt, dim in space.instruction_dimensions() if space else []:
+        scores = _instruction_scores(points, instruction_param(prompt))
         for i, (text, source, parent) in enumerate(zip(dim.candidates, dim.sources, dim.parents, strict=True)):
             got = scores.get(i, [])
             best = max(got, default=None)
@@ -252,7 +247,7 @@ def _leaderboard(
                 rank=rank,
                 trial=c.trial,
                 description=c.description,
-                model=c.config.get("model", "?"),
+                model=candidate_from_json(c.config).model if c.config else "?",
                 validation=_estimate(recorded, c.validation_score, seed=seed),
                 test=_estimate(_rows(store, c.test_experiment_id), c.test_score, seed=seed),
                 cost_usd=c.cost_usd,

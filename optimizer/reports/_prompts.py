@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from promptopt.config import candidate_from_json
 from promptopt.engine import ExperimentRole
 from promptopt.errors import NotFound
 from promptopt.reports._values import PromptEntry, PromptLeaderboard
@@ -78,7 +79,7 @@ def _run_entry(run: RunRecord, experiments: list[ExperimentRecord]) -> PromptEnt
         created_at=run.created_at,
         run_id=run.id,
         status=run.status,
-        model=best.config.get("model") if best else (experiments[-1].model if experiments else None),
+        model=candidate_from_json(best.config).model if best else (experiments[-1].model if experiments else None),
         description=best.description if best else f"{run.status}: no verdict",
         validation_score=best.validation_score if best else None,
         test_score=best.test_score if best else None,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptopt.config import Candidate, PipelineConfig, PromptConfig
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
 from promptopt.errors import InputError
 from promptopt.names import DEFAULT_LABEL, MAX_VERSION, is_label, is_prompt_name
 from promptopt.sdk._render import litellm_kwargs, openai_kwargs
@@ -75,7 +75,7 @@ class Prompt(BaseModel):
     name: str
     version: int = Field(ge=1)
     label: str | None = Field(default=None, description="The label it was looked up by, if any.")
-    config: Candidate
+    config: TaskConfig
     config_hash: str
     fetched_at: datetime
     stale: bool = False

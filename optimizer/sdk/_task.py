@@ -61,21 +61,20 @@ async def run_task(version: Prompt, function: TaskFunction, input: dict[str, Any
         reply = answer if isinstance(answer, PromptReply) else PromptReply(text=str(answer))
         parsed, parse_error = parse_output(reply.text, prompt.output)
         took = time.perf_counter() - t0
-        spans.append(
-            Span(
-                prompt=name,
-                input=dict(variables),
-                messages=tuple(messages),
-                output=reply.text,
-                parsed=parsed,
-                parse_error=parse_error,
-                model=prompt.model,
-                latency_s=took,
-                call_latency_s=took,
-                tool_calls=reply.tool_calls or None,
-            )
+        span = Span.of_call(
+            name,
+            variables,
+            messages,
+            prompt.model,
+            output=reply.text,
+            parsed=parsed,
+            parse_error=parse_error,
+            latency_s=took,
+            call_latency_s=took,
+            tool_calls=reply.tool_calls or None,
         )
-        return reply.model_copy(update={"parsed": parsed, "parse_error": parse_error})
+        spans.append(span)
+        return span.reply()
 
     t0 = time.perf_counter()
     out = function(dict(input), Prompts(list(bundle.prompts), call))

@@ -26,13 +26,13 @@ def estimate_run(
         dataset = dataset.carve_confirmation(spec.search.confirm.cases, seed=seed)
     base = base_candidate(loaded)
     prompts = list(base.prompts.values()) if isinstance(base, PipelineConfig) else [base]
-    repeats = spec.eval.repeats * len(prompts)
-    prepass = min(BOOTSTRAP_SAMPLE, len(dataset.train)) if needs_prepass(loaded) else 0
+    per_row = spec.eval.repeats * len(prompts)  # calls of one case: each repeat calls every prompt once
+    prepass = min(BOOTSTRAP_SAMPLE, len(dataset.train)) * len(prompts) if needs_prepass(loaded) else 0
     proposals = spec.search.instructions.propose * 3
-    search = trials * len(dataset.validation) * repeats
-    verdict = (1 + max(1, top_k)) * len(dataset.test) * repeats if dataset.test.cases else 0
+    search = trials * len(dataset.validation) * per_row
+    verdict = (1 + max(1, top_k)) * len(dataset.test) * per_row if dataset.test.cases else 0
     confirm_spec = spec.search.confirm
-    confirm = confirm_spec.shortlist * len(dataset.confirm) * repeats
+    confirm = confirm_spec.shortlist * len(dataset.confirm) * per_row
     per_call: dict[str, float] = {}
     for prompt in prompts:
         for model, usd in _per_call(loaded, dataset, prompt, backend).items():
@@ -64,11 +64,13 @@ def _per_call(loaded: LoadedSpec, dataset: Dataset, prompt: PromptConfig, backen
     spec = loaded.spec
     k = spec.search.few_shot.max_k
     worst = prompt
-    if k:
-        shots = [Example(input=c.input, output=example_output(c.expected)) for c in dataset.train.cases[:k]]
-        worst = worst.model_copy(update={"examples": tuple(shots)})
     read = {name for m in prompt.messages for name in template_variables(m.content)}
-    variables = dict.fromkeys(read, "") | dataset.validation.cases[0].input
+    blank = dict.fromkeys(read, "")
+    if k:
+        cases = dataset.train.cases[:k]
+        shots = [Example(input=blank | c.input, output=example_output(c.expected)) for c in cases]
+        worst = worst.model_copy(update={"examples": tuple(shots)})
+    variables = blank | dataset.validation.cases[0].input
     out = {}
     for model in dict.fromkeys((prompt.model, *spec.search.models)):
         request = request_for(worst.model_copy(update={"model": model}), variables, 60)

@@ -58,6 +58,7 @@ from promptopt.search_spaces import (
     ScopedDimension,
     SearchSpace,
     check_instruction,
+    instruction_param,
     reflect_on_cases,
     reflect_on_definitions,
 )
@@ -220,7 +221,7 @@ class EvolvePlan:
         trials = completed(study)
         if not trials:
             return self.space
-        growing = [(prompt, dim) for prompt, dim in _instructions(self.space) if dim.growing]
+        growing = [(prompt, dim) for prompt, dim in self.space.instruction_dimensions() if dim.growing]
         if growing and self._time_to_grow(study):
             # A code task's prompts take turns: the one whose instruction has had the fewest generations.
             prompt, dim = growing[sum(d.generations for _, d in growing) % len(growing)]
@@ -244,7 +245,7 @@ class EvolvePlan:
     ) -> None:
         rng = random.Random(f"evolve:{self.seed}:{dim.generations}" + (f":{prompt}" if prompt else ""))
         parent = self._parent(trials, rng)
-        param = _param(prompt)
+        param = instruction_param(prompt)
         parent_idx = int(parent.params.get(param, 0))
         text = dim.candidates[parent_idx]
         base = self.space.base
@@ -384,21 +385,6 @@ class EvolvePlan:
             call=call,
             repeat=dim.generations,
         )
-
-
-def _instructions(space: SearchSpace) -> list[tuple[str | None, InstructionDimension]]:
-    """The space's instruction dimensions: the one of a one-prompt task (prompt ``None``), or each prompt's."""
-    out: list[tuple[str | None, InstructionDimension]] = []
-    for d in space.dimensions:
-        if isinstance(d, InstructionDimension):
-            out.append((None, d))
-        elif isinstance(d, ScopedDimension) and isinstance(d.inner, InstructionDimension):
-            out.append((d.prompt, d.inner))
-    return out
-
-
-def _param(prompt: str | None) -> str:
-    return "instruction" if prompt is None else f"{prompt}.instruction"
 
 
 def _replaced(d: Any, old: InstructionDimension, new: InstructionDimension) -> Any:

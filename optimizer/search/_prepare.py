@@ -37,10 +37,13 @@ DIRECTIONS: dict[str, Literal["minimize", "maximize"]] = {
 
 
 def run_key(loaded: LoadedSpec, dataset: Dataset, options: RunOptions) -> str:
-    """Same spec, data and search settings -> same run (so the same command resumes it)."""
+    """Same spec, data and search settings -> same run (so the same command resumes it); for a code task, the
+    same function code too (an edited function starts a new run instead of mixing two versions in one)."""
+    base = base_candidate(loaded) if loaded.spec.task.is_code else None
     return content_hash(
         {
             "spec": loaded.spec.model_dump(mode="json", by_alias=True),
+            **({"code": base.code_hash} if isinstance(base, PipelineConfig) else {}),
             "data": dataset.hash,
             "sampler": options.sampler,
             "seed": options.seed,

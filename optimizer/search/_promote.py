@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from promptopt.config import Candidate as TaskConfig
-from promptopt.config import candidate_from_json
+from promptopt.config import TaskConfig
+from promptopt.config import candidate_from_json, on_code_of
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalResult
 from promptopt.errors import EvalFailed
@@ -39,8 +39,8 @@ async def promote_winner(
     winner = candidate_from_json(best.config)
 
     async def evaluate(config: TaskConfig) -> EvalResult:
-        try:
-            return await incumbent_eval(config)
+        try:  # a code task's registered version is compared on the run's own code
+            return await incumbent_eval(on_code_of(config, space.base))
         except EvalFailed as exc:  # a failed eval is no evidence: the gate refuses and says why
             if exc.experiment_id is None:
                 raise

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.config import Candidate as TaskConfig
+from promptopt.config import TaskConfig
 from promptopt.registry import PromotionDecision
 from promptopt.search._events import StopReason
 
@@ -74,17 +74,16 @@ class InstructionPool(BaseModel):
 
     @classmethod
     def of_space(cls, space: SearchSpace) -> InstructionPool | None:
-        """The pool of ``space``'s instruction dimension (``None``: the space has none)."""
-        from promptopt.search_spaces import InstructionDimension
-
-        dim = space.find(InstructionDimension)
-        if dim is None:
+        """The pool of ``space``'s instruction dimension, or of a code task's prompts together (``None``: the
+        space has none)."""
+        dims = [dim for _, dim in space.instruction_dimensions()]
+        if not dims:
             return None
         return cls(
-            candidates=len(dim.candidates),
-            generations=dim.generations,
-            sources=dict(Counter(dim.sources)),
-            rejected=dict(Counter(r.reason for r in dim.rejected)),
+            candidates=sum(len(d.candidates) for d in dims),
+            generations=sum(d.generations for d in dims),
+            sources=dict(Counter(s for d in dims for s in d.sources)),
+            rejected=dict(Counter(r.reason for d in dims for r in d.rejected)),
         )
 
 

@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
-from promptopt.config import Candidate as TaskConfig
+from promptopt.config import TaskConfig
 from promptopt.data import Dataset
 from promptopt.engine import EvalResult, EvalSummary, ExperimentRole, Origin, Services, evaluate_config
 from promptopt.errors import EvalFailed

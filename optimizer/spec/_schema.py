@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptopt.names import DEFAULT_LABEL, Label, PromptName
-from promptopt.spec._scorers import ScorerSpec
+from promptopt.spec._scorers import ScorerSpec, StepsSpec, ToolCallSpec
 
 
 class _Frozen(BaseModel):
@@ -136,6 +136,13 @@ class TaskSpec(_Frozen):
             )
         if self.function is None and self.prompt is None:
             raise ValueError("@prompt: Field required: chat messages, or 'function' and 'prompts' for a code task")
+        if self.function is not None:
+            per_prompt = sorted({"params", "constrained", "tools", "response_format"} & self.model_fields_set)
+            if per_prompt:
+                raise ValueError(
+                    f"@{per_prompt[0]}: a code task sets it per prompt: move it under task.prompts.<name>."
+                    f"{per_prompt[0]} (only 'model' is a default for its prompts)"
+                )
         return self
 
     @property
@@ -406,7 +413,13 @@ class Spec(_Frozen):
         if unknown:
             raise ValueError(f"@search.prompts: {unknown} not in task.prompts {known}")
         for i, scorer in enumerate(self.scorers):
-            name = getattr(scorer, "prompt", None)
+            if isinstance(scorer, ToolCallSpec | StepsSpec) and self.task.prompts is None:
+                raise ValueError(
+                    f"@scorers[{i}].type: {scorer.type} scores a code task's trace, and a one-prompt task records "
+                    "none; write the task as code (task.function + task.prompts) to score its tool calls or steps"
+                )
+            # Only the trace scorers name a task's prompt (an llm_judge's ``prompt`` is its own template).
+            name = scorer.prompt if isinstance(scorer, ToolCallSpec | StepsSpec) else None
             if name is not None and name not in known:
                 where = "task.prompts " + str(known) if known else "a code task's prompts (this task has one prompt)"
                 raise ValueError(f"@scorers[{i}].prompt: {name!r} is not one of {where}")

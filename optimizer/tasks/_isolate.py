@@ -17,7 +17,9 @@ import subprocess
 import sys
 import weakref
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Literal
+
+from promptopt.errors import OptimizeError
 
 from promptopt.tasks import _isolate_worker
 from promptopt.tasks._prompts import Prompts
@@ -26,8 +28,13 @@ from promptopt.tasks._trace import PromptReply
 STARTUP_TIMEOUT_S = 60.0
 
 
-class IsolatedTaskError(Exception):
-    """The function timed out, crashed or could not start in its worker; the row fails with this message."""
+class IsolatedTaskError(OptimizeError):
+    """The function raised, timed out, crashed or could not start in its worker (``kind``); the row fails with
+    this message, which names the function."""
+
+    def __init__(self, message: str, *, kind: Literal["raised", "timeout", "crash", "start"]) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _ended(proc: subprocess.Popen[bytes]) -> str:
@@ -90,10 +97,12 @@ class IsolatedFunction:
     """A task function run in up to ``size`` worker processes, each input timed out after ``timeout_s`` of
     the function's own time. Call it as the function itself: ``await isolated(input, prompts)``.
 
+    A prompt call that fails in this process (a failed model call, the budget) is told to the function as an
+    exception; the caller of the prompts (the engine's ``run_case``) keeps the failure and fails the row, as it
+    does for an in-process function.
+
     Raises (from a call):
-        IsolatedTaskError: timeout, crash, or a function that cannot start (import failed).
-        Exception: whatever a prompt call raised in this process (a failed model call, the budget), once the
-            function, which saw the call fail, has returned or raised.
+        IsolatedTaskError: the function raised, timed out, crashed, or cannot start (import failed).
     """
 
     def __init__(self, function: str, names: list[str], *, size: int, timeout_s: float) -> None:
@@ -121,20 +130,23 @@ class IsolatedFunction:
         self._all.append(worker)
         try:
             kind, message = await _recv(worker.conn, STARTUP_TIMEOUT_S)
-        except (TimeoutError, EOFError, OSError):
-            self._drop(worker)
+        except BaseException as exc:
+            self._drop(worker)  # cancelled while starting, or never ready: no process outlives this call
+            if not isinstance(exc, TimeoutError | EOFError | OSError):
+                raise
             raise IsolatedTaskError(
-                f"task function {self.function} did not start in its worker within {STARTUP_TIMEOUT_S:g} s"
+                f"task function {self.function} did not start in its worker within {STARTUP_TIMEOUT_S:g} s",
+                kind="start",
             ) from None
         if kind != "ready":
             self._drop(worker)
-            raise IsolatedTaskError(f"task function {self.function} cannot start in its worker: {message}")
+            raise IsolatedTaskError(f"task function {self.function} cannot start in its worker: {message}", kind="start")
         return worker
 
     async def _run(self, worker: _Worker, input: dict[str, Any], prompts: Prompts) -> str:
-        """One input in ``worker``; returns the output text (a worker that timed out or died is stopped)."""
-        left = self.timeout_s
-        failure: BaseException | None = None
+        """One input in ``worker``; returns the output text. A worker that did not finish the input (timeout,
+        crash, cancellation) is stopped: its state is unknown."""
+        left, finished = self.timeout_s, False
         try:
             worker.conn.send(("run", input))
             while True:
@@ -146,29 +158,26 @@ class IsolatedFunction:
                     try:
                         reply: PromptReply = await prompts[name](history, **variables)
                         worker.conn.send(("reply", reply.model_dump(mode="json")))
-                    except Exception as exc:  # noqa: BLE001 - told to the function; raised here once it ends
-                        failure = exc
+                    except Exception as exc:  # noqa: BLE001 - told to the function; the caller keeps it
                         worker.conn.send(("failed", f"{type(exc).__name__}: {exc}"))
                     continue
-                if failure is not None:
-                    raise failure
+                finished = True
                 if message[0] == "raised":
-                    raise IsolatedTaskError(message[1])
+                    raise IsolatedTaskError(f"task function {self.function} failed: {message[1]}", kind="raised")
                 return str(message[1])
         except TimeoutError:
-            self._drop(worker)
             raise IsolatedTaskError(
                 f"task function {self.function} timed out after {self.timeout_s:g} s of its own time "
-                "(eval.task_timeout_s); its worker was killed"
+                "(eval.task_timeout_s); its worker was killed",
+                kind="timeout",
             ) from None
         except (EOFError, OSError):
-            self._drop(worker)
-            raise IsolatedTaskError(f"task function {self.function} crashed ({_ended(worker.proc)})") from None
-        except BaseException:
-            if failure is None:  # cancelled mid-input: the worker's state is unknown
+            raise IsolatedTaskError(
+                f"task function {self.function} crashed ({_ended(worker.proc)})", kind="crash"
+            ) from None
+        finally:
+            if not finished:
                 self._drop(worker)
-                raise
-            raise
 
     def _drop(self, worker: _Worker) -> None:
         worker.stop()

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
 
 
 class Span(BaseModel):
@@ -33,6 +34,24 @@ class Span(BaseModel):
     cache_hit: bool = False
     tool_calls: tuple[dict[str, Any], ...] | None = None
     error: str | None = None
+
+    @classmethod
+    def of_call(cls, prompt: str, variables: dict[str, Any], messages: Any, model: str, **fields: Any) -> Span:
+        """A span of one call: the variables kept as JSON (a value that is not becomes its ``str``, and later
+        changes to the caller's objects do not reach the record)."""
+        return cls(
+            prompt=prompt,
+            input=to_jsonable_python(dict(variables), fallback=str),
+            messages=to_jsonable_python(tuple(messages), fallback=str),
+            model=model,
+            **fields,
+        )
+
+    def reply(self) -> PromptReply:
+        """What the task's function gets back from this (answered) call."""
+        return PromptReply(
+            text=self.output or "", parsed=self.parsed, parse_error=self.parse_error, tool_calls=self.tool_calls or ()
+        )
 
     def log_record(self) -> dict[str, Any]:
         """This span as a production log entry (the fields ``PromptLogger.log`` takes)."""

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from promptopt.cli import _registry
-from promptopt.config import Candidate, PipelineConfig, PromptConfig
+from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
 from promptopt.registry import Lineage, Registry, promote_if_better
@@ -118,9 +118,9 @@ def test_the_gate_evaluates_and_promotes_bundles(registry: Registry) -> None:
         "weak": {c: float(i % 2) for i, c in enumerate(CASES)},
         "strong": {c: 1.0 if i % 10 else 0.0 for i, c in enumerate(CASES)},
     }
-    seen: list[Candidate] = []
+    seen: list[TaskConfig] = []
 
-    async def evaluate(candidate: Candidate) -> EvalResult:
+    async def evaluate(candidate: TaskConfig) -> EvalResult:
         seen.append(candidate)
         assert isinstance(candidate, PipelineConfig)
         return eval_result(scores[candidate.prompt("answer").instruction], config_hash=candidate.hash)
