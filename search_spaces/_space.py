@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 from optuna.distributions import BaseDistribution
 
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig, candidate_from_json
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig, candidate_from_json
 from promptopt.search_spaces._base import Dimension
 from promptopt.search_spaces._dimensions import (
     ConstrainedDimension,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptopt.cache import CacheEntry, cache_key
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig
 from promptopt.data import Case, Split, content_hash
 from promptopt.engine._limits import LocalLimiter
 from promptopt.engine._parse import parse_output

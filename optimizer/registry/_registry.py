@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig, candidate_from_json
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig, candidate_from_json
 from promptopt.errors import InputError, NotFound, OptimizeError
 from promptopt.names import MAX_VERSION, is_label, is_prompt_name
 from promptopt.registry._adapters import restore_adapter, save_adapter

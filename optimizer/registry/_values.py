@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig
 from promptopt.names import PromptName, Version
 
 EventKind = Literal["set", "rollback", "promote", "refuse"]

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from promptopt.config import candidate_from_json
 from promptopt.compare import compare
+from promptopt.config import candidate_from_json
 from promptopt.engine import EvalResult, ExperimentRole, RowResult
 from promptopt.reports._optuna import distributions, importance, load_trials, trial_point
 from promptopt.reports._stats import estimate, pareto_front, spread

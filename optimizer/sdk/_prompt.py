@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig
 from promptopt.errors import InputError
 from promptopt.names import DEFAULT_LABEL, MAX_VERSION, is_label, is_prompt_name
 from promptopt.sdk._render import litellm_kwargs, openai_kwargs

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from promptopt.config import TaskConfig
-from promptopt.config import candidate_from_json, on_code_of
+from promptopt.config import TaskConfig, candidate_from_json, on_code_of
 from promptopt.data import Dataset, content_hash
 from promptopt.engine import EvalResult
 from promptopt.errors import EvalFailed

@@ -20,7 +20,6 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 from promptopt.errors import OptimizeError
-
 from promptopt.tasks import _isolate_worker
 from promptopt.tasks._prompts import Prompts
 from promptopt.tasks._trace import PromptReply
@@ -140,7 +139,9 @@ class IsolatedFunction:
             ) from None
         if kind != "ready":
             self._drop(worker)
-            raise IsolatedTaskError(f"task function {self.function} cannot start in its worker: {message}", kind="start")
+            raise IsolatedTaskError(
+                f"task function {self.function} cannot start in its worker: {message}", kind="start"
+            )
         return worker
 
     async def _run(self, worker: _Worker, input: dict[str, Any], prompts: Prompts) -> str:

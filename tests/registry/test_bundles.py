@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from promptopt.cli import _registry
-from promptopt.config import TaskConfig, PipelineConfig, PromptConfig
+from promptopt.config import PipelineConfig, PromptConfig, TaskConfig
 from promptopt.engine import EvalResult
 from promptopt.errors import InputError, NotFound
 from promptopt.registry import Lineage, Registry, promote_if_better

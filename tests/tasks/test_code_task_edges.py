@@ -38,7 +38,10 @@ def evaluate(loaded, dataset, config=None, *, split="validation", **services):
 def test_a_failed_call_the_function_catches_still_fails_its_row(tmp_path):
     assert "except Exception" in CATCHING
     loaded, dataset = loaded_and_data(write_task(tmp_path, source=CATCHING))
-    loaded = type(loaded)(loaded.spec.model_copy(update={"eval": loaded.spec.eval.model_copy(update={"max_error_rate": 1.0})}), loaded.path)
+    loaded = type(loaded)(
+        loaded.spec.model_copy(update={"eval": loaded.spec.eval.model_copy(update={"max_error_rate": 1.0})}),
+        loaded.path,
+    )
 
     def rewrite_down(request):
         if request.messages[0]["content"].startswith("Shorten"):
@@ -54,20 +57,25 @@ def test_a_budget_that_runs_out_stops_the_eval_even_if_the_function_catches_it(t
     loaded, dataset = loaded_and_data(write_task(tmp_path, source=CATCHING))
     backend = ScriptedBackend(two_step)
     with pytest.raises(BudgetExceeded):
-        evaluate(loaded, dataset, backend=backend, budget=LocalBudget(max_calls=5))
+        evaluate(loaded, dataset, backend=backend, budget=LocalBudget(model_calls=5))
     assert len(backend.calls) <= 5 + loaded.spec.eval.concurrency
 
 
 def test_a_prompt_called_without_a_variable_its_template_reads_names_the_prompt(tmp_path):
     source = PIPELINE.replace('prompts.rewrite(text=input["text"])', 'prompts.rewrite(body=input["text"])')
     loaded, dataset = loaded_and_data(write_task(tmp_path, source=source))
-    loaded = type(loaded)(loaded.spec.model_copy(update={"eval": loaded.spec.eval.model_copy(update={"max_error_rate": 1.0})}), loaded.path)
+    loaded = type(loaded)(
+        loaded.spec.model_copy(update={"eval": loaded.spec.eval.model_copy(update={"max_error_rate": 1.0})}),
+        loaded.path,
+    )
     result = evaluate(loaded, dataset)
     assert all("prompt 'rewrite' was called without" in r.error and "it reads ['text']" in r.error for r in result.rows)
 
 
 def test_variables_that_are_not_json_are_recorded_as_text(tmp_path):
-    source = PIPELINE.replace('prompts.rewrite(text=input["text"])', 'prompts.rewrite(text=input["text"], extra=object())')
+    source = PIPELINE.replace(
+        'prompts.rewrite(text=input["text"])', 'prompts.rewrite(text=input["text"], extra=object())'
+    )
     loaded, dataset = loaded_and_data(write_task(tmp_path, source=source))
     store = get_store(f"sqlite:///{tmp_path / 's.db'}")
     result = evaluate(loaded, dataset, records=store)
