@@ -212,7 +212,13 @@ def test_spec_entries_reject_unknown_options_and_bad_values(entry, problem):
 
 
 def spec_with(*scorers):
-    task = {"name": "t", "model": "fake/m", "prompt": [{"role": "user", "content": "{{q}}"}]}
+    """A code task's spec (a one-prompt task records no trace: trace scorers are refused there)."""
+    task = {
+        "name": "t",
+        "model": "fake/m",
+        "function": "agent:run",
+        "prompts": {"agent": {"prompt": [{"role": "user", "content": "{{q}}"}]}},
+    }
     return {"task": task, "dataset": {"file": "d.jsonl"}, "scorers": list(scorers)}
 
 
