@@ -156,10 +156,6 @@ class SearchSpace:
                 out.append((d.prompt, d.inner))
         return out
 
-    def scoped(self, prompt: str) -> list[Dimension]:
-        """The dimensions of one prompt of a code task, unwrapped."""
-        return [d.inner for d in self.dimensions if isinstance(d, ScopedDimension) and d.prompt == prompt]
-
     def region(self) -> dict[str, list[Any]]:
         """Per parameter, the values a practitioner searches first (see :meth:`Dimension.region`); parameters
         not named are free."""
@@ -177,17 +173,6 @@ class SearchSpace:
                 config = config.with_prompt(dim.prompt, inner).model_copy(update={"origin": origin})
             elif isinstance(config, PromptConfig):
                 config = dim.apply(config, values)
-        return config
-
-    def prompt_config(self, params: dict[str, Any]) -> PromptConfig:
-        """:meth:`config` for a one-prompt task.
-
-        Raises:
-            TypeError: the space is a code task's (use :meth:`config`).
-        """
-        config = self.config(params)
-        if not isinstance(config, PromptConfig):
-            raise TypeError("this space searches a code task: its candidates are PipelineConfig values")
         return config
 
     def grid(self) -> dict[str, list[Any]]:

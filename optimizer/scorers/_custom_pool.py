@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import pickle
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -23,21 +22,13 @@ from typing import Any
 
 from promptopt.errors import ScorerError
 from promptopt.scorers import _custom_worker
+from promptopt.tasks import exit_reason
 
 _WORKER_SCRIPT = _custom_worker.__file__
 
 
 class _Unusable(ScorerError):
     """The function cannot be imported or called at all: every later row would fail the same way."""
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class _Worker:
@@ -115,7 +106,7 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 pass
         self.stop()
-        return _exit_reason(code)
+        return exit_reason(code)
 
 
 class WorkerPool:

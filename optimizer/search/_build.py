@@ -11,20 +11,16 @@ from promptopt.config import Example, PromptConfig, base_candidate, example_outp
 from promptopt.data import Dataset, Split
 from promptopt.engine import Evaluator, Origin
 from promptopt.models import ModelRequest, ModelResponse
-from promptopt.search._code_space import TracedRow, traced_rows
+from promptopt.search._code_space import TracedRow, choice_dimensions, traced_rows
 from promptopt.search_spaces import (
-    ConstrainedDimension,
     DemoSetDimension,
     Dimension,
     FewShotDimension,
     FineTuneDimension,
     InstructionDimension,
     InstructionProposer,
-    MaxTokensDimension,
-    ModelDimension,
     RejectedProposal,
     SearchSpace,
-    TemperatureDimension,
     check_instruction,
     data_edits,
     demo_sets,
@@ -165,15 +161,7 @@ def assemble_space(
                 dims.append(DemoSetDimension(sets, sources))
         elif any(pools.values()):
             dims.append(FewShotDimension(fs.max_k, pools, fs.pool_seeds))
-    for cls, first, extra in (
-        (ModelDimension, task.model, spec.search.models),
-        (TemperatureDimension, task.params.temperature, spec.search.temperature),
-        (MaxTokensDimension, task.params.max_tokens, spec.search.max_tokens),
-        (ConstrainedDimension, task.constrained, spec.search.constrained),
-    ):
-        choices = tuple(dict.fromkeys((first, *extra)))
-        if len(choices) > 1:
-            dims.append(cls(choices))
+    dims += choice_dimensions(spec.search, base)
     if fine_tune is not None:
         dims.append(fine_tune)
     return SearchSpace(base, tuple(dims))

@@ -34,7 +34,7 @@ from promptopt.search_spaces import (
     demo_sets,
     make_proposer,
 )
-from promptopt.spec import LoadedSpec
+from promptopt.spec import LoadedSpec, SearchSpec
 from promptopt.tasks import Span
 
 FAILURES_SHOWN = 4
@@ -148,11 +148,18 @@ def prompt_dimensions(
             dims.append(DemoSetDimension(sets, sources))
     elif fs.max_k > 0 and demos:
         dims.append(FewShotDimension(fs.max_k, {"bootstrapped": demos}, fs.pool_seeds))
+    return dims + choice_dimensions(spec.search, base, constrain=base.output.type != "text")
+
+
+def choice_dimensions(search: SearchSpec, base: PromptConfig, *, constrain: bool = True) -> list[Dimension]:
+    """Model, temperature, max tokens and output constraint: ``base``'s value first, then the spec's other
+    choices; a dimension only where there is a choice (``constrain=False``: no constraint dimension)."""
+    dims: list[Dimension] = []
     for cls, first, extra in (
-        (ModelDimension, base.model, spec.search.models),
-        (TemperatureDimension, base.params.temperature, spec.search.temperature),
-        (MaxTokensDimension, base.params.max_tokens, spec.search.max_tokens),
-        (ConstrainedDimension, base.constrained, spec.search.constrained if base.output.type != "text" else ()),
+        (ModelDimension, base.model, search.models),
+        (TemperatureDimension, base.params.temperature, search.temperature),
+        (MaxTokensDimension, base.params.max_tokens, search.max_tokens),
+        (ConstrainedDimension, base.constrained, search.constrained if constrain else ()),
     ):
         choices = tuple(dict.fromkeys((first, *extra)))
         if len(choices) > 1:

@@ -13,7 +13,7 @@ Example::
 
 from promptopt.tasks._agent import AgentResult, run_agent
 from promptopt.tasks._function import code_hash, importable_from, load_function
-from promptopt.tasks._isolate import IsolatedFunction, IsolatedTaskError
+from promptopt.tasks._isolate import IsolatedFunction, IsolatedTaskError, exit_reason
 from promptopt.tasks._prompts import BoundPrompt, PromptCaller, Prompts, TaskFunction
 from promptopt.tasks._trace import PromptReply, Span, output_text
 
@@ -28,6 +28,7 @@ __all__ = [
     "Span",
     "TaskFunction",
     "code_hash",
+    "exit_reason",
     "importable_from",
     "load_function",
     "output_text",

@@ -36,17 +36,21 @@ class IsolatedTaskError(OptimizeError):
         self.kind = kind
 
 
-def _ended(proc: subprocess.Popen[bytes]) -> str:
-    try:
-        code = proc.wait(2)
-    except subprocess.TimeoutExpired:
-        return "still running"
-    if code < 0:
+def exit_reason(code: int | None) -> str:
+    """How a child process ended, from its return code (``-9``: killed by SIGKILL)."""
+    if code is not None and code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def _ended(proc: subprocess.Popen[bytes]) -> str:
+    try:
+        return exit_reason(proc.wait(2))
+    except subprocess.TimeoutExpired:
+        return "still running"
 
 
 class _Worker:
