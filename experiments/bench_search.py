@@ -100,7 +100,11 @@ EXTRA_METHODS = (
     "ours-screen",
     "ours-guided-shrunk",
     "grid-full",
+    "random-cal",
+    "ours-cal",
 )
+# Methods over the default space plus calibrated label scores (search.constrained: [false, true, calibrated]).
+CALIBRATED = ("random-cal", "ours-cal")
 SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
     "ours-tpe": "tpe",
     "ours-designed": "tpe",
@@ -113,10 +117,13 @@ SAMPLER = {  # our methods: the sampler of `optimize run` each one uses
     "random": "random",
     "grid": "grid",
     "grid-full": "grid",
+    "random-cal": "random",
+    "ours-cal": "guided",
 }
 START = {
     "ours-designed": "designed",
     "ours-region": "region",
+    "ours-cal": "region",
     "ours-screen": "screen",
 }  # `optimize run --start` of the methods not at baseline
 GRIDS = ("grid", "grid-full")  # exhaustive, without a call budget
@@ -127,7 +134,7 @@ REMOVED = {
     "to random search over 15 pairs (-0.067, p = 0.044); check out 9129ba7 to run it again",
 }
 # Our searches compared pair by pair with every other method.
-PAIRED_FOR = ("ours-tpe", "ours-screen", "ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
+PAIRED_FOR = ("ours-cal", "ours-tpe", "ours-screen", "ours-region", "ours-guided-shrunk", "ours-guided", "ours-evolve")
 # ours-confirm: the shipped TPE search plus the data's instruction edits and a confirmation slice of 30 train
 # cases for the 3 best; its confirmation calls come out of the same search budget.
 CONFIRM_SEARCH = {"confirm": {"cases": 30, "shortlist": 3}, "operators": ["format", "definitions", "role", "summary"]}
@@ -170,6 +177,12 @@ NOTES = {
     "validation score shrunk towards "
     "the additive model's leave-one-out prediction from the other trials (empirical Bayes: weight of its own "
     "score = between-configuration variance / (that + the binomial noise of 30 rows)); same call budget",
+    "random-cal": "random search over the default space plus calibrated label scores (search.constrained: "
+    "[false, true, calibrated]: each label scored by its log-probability, minus a label bias fitted on the "
+    "validation inputs, labels unread, aimed at train's label shares); same call budget",
+    "ours-cal": "ours-guided with `--start region` over the space of random-cal: the region is calibrated label "
+    "scores with k = max_k - 1 or max_k examples, the rest of the space once it is used up; same space and "
+    "call budget as random-cal",
     "grid-full": "exhaustive over the full default space (spec + proposed instructions x 0..max_k examples x "
     "strategies x constrained, 1 pool seed); the spec cannot fix the few-shot order, so both orders are in the "
     "grid (grid_size points; at k <= 1 they give the same configuration, which is evaluated once: grid_configs "
@@ -296,6 +309,7 @@ def derived_spec(
     confirm: bool = False,
     one_pool_seed: bool = False,
     operators: bool = False,
+    calibrated: bool = False,
 ) -> Path:
     """The dataset's experiments spec with absolute data paths, the row limits and the search space asked for.
 
@@ -327,6 +341,8 @@ def derived_spec(
         spec["search"]["confirm"] = CONFIRM_SEARCH["confirm"]
     if confirm or operators:
         spec["search"]["instructions"]["operators"] = CONFIRM_SEARCH["operators"]
+    if calibrated:
+        spec["search"]["constrained"] = [*spec["search"].get("constrained", [False, True]), "calibrated"]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -761,6 +777,7 @@ def one_run(
         confirm=method == "ours-confirm",
         one_pool_seed=method == "grid-full",
         operators=method == "ours-evolve",
+        calibrated=method in CALIBRATED,
     )
     if method == "gepa":
         out = run_gepa(spec, seed=seed, calls=calls, train_rows=args.mipro_train_rows)

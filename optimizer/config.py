@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from promptopt.data import content_hash
 from promptopt.spec import Decoding, Message, OutputSpec, PromptSpec, TaskSpec, render_template
@@ -29,8 +29,41 @@ def example_output(expected: Any) -> str:
     return expected if isinstance(expected, str) else json.dumps(expected, ensure_ascii=False)
 
 
+class LabelCalibration(BaseModel):
+    """Label scoring with a fitted bias, for label outputs on models that report label log-probabilities.
+
+    Each label is scored by its log-probability as the whole answer; the answer is the label with the highest
+    ``log p(label | prompt) - bias[label]``. A small model's label choice is biased by its prompt (the last
+    example's label, a word in the instruction): with several examples and a constrained output SmolLM2-135M
+    often answers one label for every input. The bias removes that prior, as batch calibration does (Zhou et
+    al., 2024): ``bias[l] = log(mean over inputs of p(l | input)) - log(prior[l])``, fitted on the inputs of
+    the first split the configuration is evaluated on (their labels are never read), ``prior`` the train
+    split's label shares. Fitted once (the search's validation eval) and kept: later evals (test, production)
+    use the same numbers.
+
+    ``bias`` empty: not fitted yet; the first eval fits it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    bias: dict[str, float] = Field(default_factory=dict)
+    prior: dict[str, float] = Field(default_factory=dict, description="Label shares the fit aims at (train's).")
+    fitted_on: str | None = Field(None, description="What the bias was fitted on, e.g. 'validation: 30 inputs'.")
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.bias)
+
+    def decide(self, scores: dict[str, float]) -> str:
+        """The label with the highest calibrated score (the first of the tied ones, in ``scores`` order)."""
+        return max(scores, key=lambda label: scores[label] - self.bias.get(label, 0.0))
+
+
 class PromptConfig(BaseModel):
-    """Everything needed to call a model for one case: template, model, decoding, examples, parsing."""
+    """Everything needed to call a model for one case: template, model, decoding, examples, parsing.
+
+    ``calibration`` (label outputs): score the labels instead of decoding an answer, corrected by a fitted label
+    bias (:class:`LabelCalibration`); ``constrained`` is then true.
+    """
 
     model_config = ConfigDict(frozen=True)
     messages: tuple[Message, ...]
@@ -41,9 +74,18 @@ class PromptConfig(BaseModel):
     examples: tuple[Example, ...] = ()
     tools: tuple[dict[str, Any], ...] | None = None
     response_format: dict[str, Any] | None = None
+    calibration: LabelCalibration | None = None
     origin: dict[str, Any] = Field(
         default_factory=dict, exclude=True, description="How search built it (not part of the content hash)."
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_calibration(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when absent, so that every configuration written before calibration keeps its hash.
+        data: dict[str, Any] = handler(self)
+        if data.get("calibration", 0) is None:
+            data.pop("calibration")
+        return data
 
     @classmethod
     def from_task(cls, task: TaskSpec) -> PromptConfig:
@@ -137,7 +179,9 @@ class PromptConfig(BaseModel):
         if len(instr) > width:
             instr = instr[: width - 1] + "…"
         flags = f"{self.model} k={len(self.examples)} T={self.params.temperature:g}"
-        if self.constrained:
+        if self.calibration is not None:
+            flags += " calibrated"
+        elif self.constrained:
             flags += " constrained"
         return f"{flags} | {instr!r}"
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
-from promptopt.config import PromptConfig
+from promptopt.config import LabelCalibration, PromptConfig
 from promptopt.search_spaces._base import Dimension
 
 
@@ -170,19 +170,46 @@ class MaxTokensDimension(_ChoiceDimension):
 
 
 class ConstrainedDimension(_ChoiceDimension):
-    """Constrain the local model's output to the label list / JSON schema with a llama.cpp grammar."""
+    """How the answer is produced: free text (``False``), constrained to the label list / JSON schema with a
+    llama.cpp grammar (``True``), or, for labels, every label scored by its log-probability and corrected by a
+    label bias fitted at the configuration's first eval (``"calibrated"``, see
+    :class:`~promptopt.config.LabelCalibration`; ``prior``: the label shares the fit aims at, train's)."""
 
     kind: ClassVar[str] = "constrained"
     param: ClassVar[str] = "constrained"
+    CALIBRATED: ClassVar[str] = "calibrated"
+
+    def __init__(self, choices: tuple[Any, ...], prior: dict[str, float] | None = None) -> None:
+        super().__init__(choices)
+        self.prior = dict(prior or {})
 
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
-        return config.model_copy(update={"constrained": bool(params[self.param])})
+        value = params[self.param]
+        if value == self.CALIBRATED:
+            return config.model_copy(update={"constrained": True, "calibration": LabelCalibration(prior=self.prior)})
+        return config.model_copy(update={"constrained": bool(value), "calibration": None})
 
     def design(self) -> dict[str, Any]:
-        return {self.param: True} if True in self.choices else {}
+        best = self._strongest()
+        return {} if best is None else {self.param: best}
 
     def region(self) -> dict[str, list[Any]]:
-        return {self.param: [True]} if True in self.choices else {}
+        best = self._strongest()
+        return {} if best is None else {self.param: [best]}
+
+    def _strongest(self) -> Any:
+        """The choice a practitioner tries first: calibrated label scores, else a constrained output."""
+        return next((c for c in (self.CALIBRATED, True) if c in self.choices), None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if self.prior:
+            data["prior"] = self.prior
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConstrainedDimension:
+        return cls(tuple(data["choices"]), data.get("prior"))
 
 
 class FineTuneDimension(Dimension):

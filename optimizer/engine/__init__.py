@@ -9,7 +9,15 @@ from promptopt.engine._evaluate import evaluate_config, evaluate_spec
 from promptopt.engine._limits import Budget, BudgetUse, CallLimiter, LocalBudget, LocalLimiter
 from promptopt.engine._parse import parse_label, parse_output
 from promptopt.engine._result import EvalResult, EvalSummary, RowResult
-from promptopt.engine._runner import Evaluator, PaidCalls, backoff_delay, paying, request_for
+from promptopt.engine._runner import (
+    Evaluator,
+    PaidCalls,
+    answer_text,
+    backoff_delay,
+    fit_label_bias,
+    paying,
+    request_for,
+)
 from promptopt.engine._services import ExperimentRole, Origin, RecordSink, Services
 
 __all__ = [
@@ -32,6 +40,8 @@ __all__ = [
     "evaluate_spec",
     "parse_label",
     "parse_output",
+    "answer_text",
+    "fit_label_bias",
     "paying",
     "request_for",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from promptopt.config import LabelCalibration
 from promptopt.tasks import Span
 
 
@@ -148,6 +149,9 @@ class EvalResult(BaseModel):
     rows: tuple[RowResult, ...]
     summary: EvalSummary
     status: str = "finished"
+    calibration: LabelCalibration | None = Field(
+        None, description="A calibrated configuration's label calibration, as fitted by this eval or before it."
+    )
 
     def objective_by_case(self) -> dict[str, float]:
         """Mean objective per case over repeats, for paired comparisons (rows with errors left out)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,9 @@ def request_for(config: PromptConfig, case_input: dict[str, Any], timeout_s: flo
     if "stop" in params:
         params["stop"] = list(params["stop"])
     constraint = None
-    if config.constrained and config.output.type == "label":
+    if config.calibration is not None and config.output.type == "label":
+        constraint = Constraint(labels=config.output.labels, label_scores=True)
+    elif config.constrained and config.output.type == "label":
         constraint = Constraint(labels=config.output.labels)
     elif config.constrained and config.output.type == "json":
         constraint = Constraint(json_schema=config.output.json_schema or {"type": "object"})
@@ -68,6 +71,44 @@ def request_for(config: PromptConfig, case_input: dict[str, Any], timeout_s: flo
         response_format=config.response_format,
         timeout_s=timeout_s,
     )
+
+
+def answer_text(config: PromptConfig, response: ModelResponse) -> str:
+    """The answer of ``response`` under ``config``: its text, or for a calibrated configuration the label with
+    the best calibrated score (a response without label scores is taken as it is)."""
+    if config.calibration is not None and response.label_logprobs:
+        return config.calibration.decide(response.label_logprobs)
+    return response.text
+
+
+def fit_label_bias(
+    scores: Sequence[Mapping[str, float]], labels: Sequence[str], prior: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Batch calibration: ``bias[l] = log(mean_x p(l | x)) - log(prior[l])`` over the label scores of some inputs,
+    ``p`` each input's label scores normalised over the labels, ``prior`` the label shares aimed at (uniform
+    when empty). Subtracting it makes the mean calibrated distribution match ``prior``. Empty without scores.
+
+    Example (a model that prefers ``a`` for every input; after the bias, the input it likes ``a`` least is ``b``):
+        >>> bias = fit_label_bias([{"a": -0.1, "b": -2.4}, {"a": -0.3, "b": -1.4}], ["a", "b"])
+        >>> from promptopt.config import LabelCalibration
+        >>> [LabelCalibration(bias=bias).decide(s) for s in ({"a": -0.1, "b": -2.4}, {"a": -0.3, "b": -1.4})]
+        ['a', 'b']
+    """
+    if not scores:
+        return {}
+    mean = dict.fromkeys(labels, 0.0)
+    for row in scores:
+        top = max(row[label] for label in labels)
+        weights = {label: math.exp(row[label] - top) for label in labels}
+        total = sum(weights.values())
+        for label in labels:
+            mean[label] += weights[label] / total / len(scores)
+    shares = {label: (prior or {}).get(label, 0.0) for label in labels}
+    if sum(shares.values()) <= 0:
+        shares = dict.fromkeys(labels, 1.0)
+    norm = sum(shares.values())
+    floor = 1e-9
+    return {label: math.log(max(mean[label], floor)) - math.log(max(shares[label] / norm, floor)) for label in labels}
 
 
 def backoff_delay(attempt: int, retry_after: float | None, base: float = 0.5, cap: float = 30.0) -> float:
@@ -142,10 +183,14 @@ class Evaluator:
         )
         if isinstance(config, PipelineConfig):  # an unusable or changed function fails before anything is recorded
             resolve(config, self._functions, self.settings)
+        counters = _Counters()
+        if isinstance(config, PromptConfig) and config.calibration is not None and not config.calibration.fitted:
+            config = await self._fit_calibration(config, split, counters)
+            key = content_hash({"fitted": key, "config": config.hash})
         exp_id, done_rows = self._begin(key, config, split, name, dataset_hash, origin)
         done = {(r.case_id, r.repeat): r for r in done_rows}
         todo = [(c, k) for c in split.cases for k in range(self.settings.repeats) if (c.id, k) not in done]
-        counters = _Counters(errors=sum(r.error is not None for r in done.values()))
+        counters.errors = sum(r.error is not None for r in done.values())
         total = len(split.cases) * self.settings.repeats
         pending: list[RowResult] = []
         results: dict[tuple[str, int], RowResult] = dict(done)
@@ -211,7 +256,30 @@ class Evaluator:
             rows=tuple(ordered),
             summary=summary,
             status=status,
+            calibration=config.calibration if isinstance(config, PromptConfig) else None,
         )
+
+    async def _fit_calibration(self, config: PromptConfig, split: Split, counters: _Counters) -> PromptConfig:
+        """``config`` with its label bias fitted on the label scores of ``split``'s inputs (their expected labels
+        are never read). The calls go through the cache, so the eval that follows sends none of its own; a case
+        whose call fails is left out here (its row records the failure)."""
+        assert config.calibration is not None and config.output.labels is not None
+
+        async def scores(case: Case) -> dict[str, float] | None:
+            try:
+                request = request_for(config, case.input, self.settings.timeout_s)
+                return (await self._complete(request, 0, counters)).response.label_logprobs
+            except (KeyError, ModelCallError, BudgetExceeded):
+                return None
+
+        found = [s for s in await asyncio.gather(*(scores(c) for c in split.cases)) if s]
+        calibration = config.calibration.model_copy(
+            update={
+                "bias": fit_label_bias(found, config.output.labels, config.calibration.prior),
+                "fitted_on": f"{split.name}: {len(found)} inputs",
+            }
+        )
+        return config.model_copy(update={"calibration": calibration})
 
     def _begin(
         self, key: str, config: TaskConfig, split: Split, name: str, dataset_hash: str, origin: Origin
@@ -254,9 +322,10 @@ class Evaluator:
         except ModelCallError as exc:
             return RowResult(**base, error=scrub_secrets(f"model call failed: {exc}"))
         response, hit = done.response, done.hit
-        parsed, parse_error = parse_output(response.text, config.output)
+        text = answer_text(config, response)
+        parsed, parse_error = parse_output(text, config.output)
         usage = {
-            "output": response.text,
+            "output": text,
             "parsed": parsed,
             "parse_error": parse_error,
             "cache_hit": hit,

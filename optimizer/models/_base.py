@@ -5,15 +5,29 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class Constraint(BaseModel):
-    """Restrict the output: exactly one of ``labels`` (one label out of a list) or ``json_schema``."""
+    """Restrict the output: exactly one of ``labels`` (one label out of a list) or ``json_schema``.
+
+    ``label_scores`` (with ``labels``): score every label by its log-probability after the prompt instead of
+    decoding one; the answer is the most probable label and the response carries every label's log-probability
+    (:attr:`ModelResponse.label_logprobs`), which a calibrated configuration corrects by its label bias.
+    """
 
     model_config = ConfigDict(frozen=True)
     labels: tuple[str, ...] | None = None
     json_schema: dict[str, Any] | None = None
+    label_scores: bool = False
+
+    @model_serializer(mode="wrap")
+    def _omit_default_scores(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when off, so that a request's cache key is what it was before label scoring existed.
+        data: dict[str, Any] = handler(self)
+        if not data.get("label_scores"):
+            data.pop("label_scores", None)
+        return data
 
 
 class ModelRequest(BaseModel):
@@ -37,6 +51,9 @@ class ModelResponse(BaseModel):
     cost_usd: float = Field(0.0, ge=0)
     latency_s: float = Field(0.0, ge=0)
     tool_calls: tuple[dict[str, Any], ...] | None = None
+    label_logprobs: dict[str, float] | None = Field(
+        None, description="Each label's log-probability, when the request asked for label scores."
+    )
 
 
 class ModelBackend(abc.ABC):

@@ -6,7 +6,8 @@ custom provider ``local`` (``local/smollm2-135m``); llama.cpp itself is imported
 
 A :class:`~promptopt.models.Constraint` crosses to the local handler as the extra keyword
 ``promptopt_constraint`` (litellm hands a custom provider's unknown keywords to it in ``optional_params``);
-cloud models get its ``json_schema`` as ``response_format``. Labels are enforced by the local model only.
+cloud models get its ``json_schema`` as ``response_format``. Labels are enforced by the local model only, and
+only the local models score labels (``label_scores``: every label's log-probability, in the choice's ``logprobs``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class LiteLLMBackend(ModelBackend):
         register_local_provider()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        if request.constraint is not None and request.constraint.label_scores and not is_local(request.model):
+            raise ModelCallError(
+                f"{request.model}: label scores (a calibrated configuration) are served by the local models only",
+                retryable=False,
+            )
         start = time.perf_counter()
         try:
             raw = await litellm.acompletion(**self._call_kwargs(request))
@@ -151,6 +157,38 @@ def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
+def _label_logprobs_field(scores: dict[str, float]) -> dict[str, Any]:
+    """Label scores in OpenAI's ``logprobs`` shape: one answer "token" (the best label) whose ``top_logprobs``
+    are every label, so that a response carries them through litellm unchanged."""
+    best = max(scores, key=lambda label: scores[label])
+    tops = [{"token": label, "logprob": lp, "bytes": None} for label, lp in scores.items()]
+    return {"content": [{"token": best, "logprob": scores[best], "bytes": None, "top_logprobs": tops}]}
+
+
+def _label_logprobs(choice: Any, request: ModelRequest) -> dict[str, float] | None:
+    """The label scores a local label-scoring call returned (``None`` for any other call)."""
+    wanted = request.constraint is not None and request.constraint.label_scores and request.constraint.labels
+    logprobs = getattr(choice, "logprobs", None)
+    if not wanted or logprobs is None:
+        return None
+    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
+    if not content:
+        return None
+    first = content[0]
+    tops = first.get("top_logprobs") if isinstance(first, dict) else getattr(first, "top_logprobs", None)
+    scores = {}
+    for top in tops or ():
+        token = top.get("token") if isinstance(top, dict) else getattr(top, "token", None)
+        value = top.get("logprob") if isinstance(top, dict) else getattr(top, "logprob", None)
+        if value is None:
+            raise ModelCallError(f"{request.model}: label {token!r} came without a log-probability", retryable=False)
+        scores[str(token)] = float(value)
+    assert request.constraint is not None and request.constraint.labels is not None
+    if set(scores) != set(request.constraint.labels):
+        raise ModelCallError(f"{request.model}: the label scores do not name every label", retryable=False)
+    return scores
+
+
 def _to_response(raw: Any, request: ModelRequest, latency_s: float) -> ModelResponse:
     choices = getattr(raw, "choices", None)
     if not choices:
@@ -165,6 +203,7 @@ def _to_response(raw: Any, request: ModelRequest, latency_s: float) -> ModelResp
         cost_usd=_cost(raw, request),
         latency_s=latency_s,
         tool_calls=tuple(_as_dict(call) for call in calls) if calls else None,
+        label_logprobs=_label_logprobs(choices[0], request),
     )
 
 
@@ -383,6 +422,8 @@ def _fill(model_response: Any, model: str, result: Any) -> Any:
     choice = model_response.choices[0]
     choice.message.content = result.text
     choice.finish_reason = result.finish_reason
+    if result.label_logprobs is not None:
+        choice.logprobs = _label_logprobs_field(result.label_logprobs)
     model_response.usage = litellm.Usage(
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,

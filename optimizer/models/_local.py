@@ -55,6 +55,7 @@ class LocalResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    label_logprobs: dict[str, float] | None = None
 
 
 def prefix_reuse_default() -> bool:
@@ -131,11 +132,16 @@ class LocalModel:
             params: ``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p``, ``seed``,
                 ``stop`` and other llama.cpp sampling options (llama-cpp-python's defaults otherwise, e.g.
                 temperature 0.2; ``max_tokens`` defaults to :data:`DEFAULT_MAX_TOKENS`); others are ignored.
-            constraint: Restrict the output to one of its labels or to its JSON schema (by a grammar).
+            constraint: Restrict the output to one of its labels or to its JSON schema (by a grammar); with
+                ``label_scores``, score every label instead (:meth:`score_labels`).
             prefix_reuse: Reuse evaluated prompt prefixes; ``None`` reads ``PROMPTOPT_LOCAL_PREFIX_REUSE``.
         """
         if params.get("tools"):
             raise LocalModelError("the local models do not call tools; send tools to a cloud model", status=400)
+        if constraint is not None and constraint.label_scores:
+            if not constraint.labels:
+                raise LocalModelError("label scores need the constraint's labels", status=400)
+            return self.score_labels(messages, constraint.labels, prefix_reuse=prefix_reuse)
         kwargs = _sampling_kwargs(params)
         grammar = _grammar(constraint)
         reuse = prefix_reuse_default() if prefix_reuse is None else prefix_reuse
@@ -157,6 +163,52 @@ class LocalModel:
             finish_reason=choice.get("finish_reason") or "stop",
         )
 
+    def score_labels(
+        self, messages: Sequence[Mapping[str, Any]], labels: Sequence[str], *, prefix_reuse: bool | None = None
+    ) -> LocalResult:
+        """Every label's log-probability as the assistant's whole answer (the sum over its tokens), from one
+        evaluation of the prompt and then of each label's tokens; the answer is the most probable label.
+
+        The prompt is the one :meth:`chat` would send (the model's own chat template), so the most probable label
+        is what a label-constrained greedy decode answers, up to how the label is split into tokens.
+        Sampling parameters do not apply: nothing is sampled.
+        """
+        if not labels or not all(labels):
+            raise LocalModelError(f"constraint labels must be non-empty strings, got {list(labels)!r}", status=400)
+        reuse = prefix_reuse_default() if prefix_reuse is None else prefix_reuse
+        with self._lock:
+            llama = self._load()
+            if not reuse:
+                llama.reset()
+            prompt = _prompt_tokens(llama, messages)
+            spelled = {label: llama.tokenize(label.encode("utf-8"), add_bos=False, special=False) for label in labels}
+            longest = max(len(ids) for ids in spelled.values())
+            if len(prompt) + longest > llama.n_ctx():
+                raise LocalModelError(
+                    f"{self.path.name}: the prompt ({len(prompt)} tokens) and a label ({longest}) exceed the "
+                    f"context of {llama.n_ctx()} tokens",
+                    status=400,
+                )
+            if reuse:
+                _load_longest_prefix(llama, self._cache, prompt)
+            after_prompt = _logprobs_after(llama, prompt)
+            scores: dict[str, float] = {}
+            for label, ids in spelled.items():
+                total = float(after_prompt[ids[0]])
+                for i in range(1, len(ids)):
+                    total += float(_logprobs_after(llama, prompt + ids[:i])[ids[i]])
+                scores[label] = total
+            if reuse:
+                self._cache[llama.input_ids[: llama.n_tokens].tolist()] = llama.save_state()
+        best = max(labels, key=lambda label: scores[label])
+        return LocalResult(
+            text=best,
+            prompt_tokens=len(prompt),
+            completion_tokens=len(spelled[best]),
+            finish_reason="stop",
+            label_logprobs=scores,
+        )
+
     def _load(self) -> _LightStateLlama:
         if self._llama is None:
             self._llama = _LightStateLlama(
@@ -168,6 +220,54 @@ class LocalModel:
                 verbose=False,
             )
         return self._llama
+
+
+def _prompt_tokens(llama: llama_cpp.Llama, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The tokens ``create_chat_completion`` evaluates for ``messages``: the model's chat template with the
+    assistant turn opened, tokenized as llama-cpp-python's template handler does."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if llama.chat_format != "chat_template.default" or not template:
+        raise LocalModelError(
+            f"label scores need the model's own chat template; this model uses {llama.chat_format!r}", status=400
+        )
+    formatter = _formatter(template, _token_text(llama, llama.token_eos()), _token_text(llama, llama.token_bos()))
+    result = formatter(messages=[dict(m) for m in messages])
+    tokens: list[int] = llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+    return tokens
+
+
+def _token_text(llama: llama_cpp.Llama, token: int) -> str:
+    return "" if token < 0 else llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+
+@functools.lru_cache(maxsize=8)
+def _formatter(template: str, eos: str, bos: str) -> Any:
+    from llama_cpp import llama_chat_format  # noqa: TID251 - this module is the llama.cpp adapter
+
+    return llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+def _load_longest_prefix(llama: llama_cpp.Llama, cache: llama_cpp.LlamaRAMCache, tokens: list[int]) -> None:
+    """Restore the saved state sharing the longest prefix with ``tokens`` when it beats the context's own (as
+    ``create_completion`` does before it generates)."""
+    try:
+        state = cache[tokens]
+    except KeyError:
+        return
+    own = llama_cpp.Llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+    if llama_cpp.Llama.longest_token_prefix(state.input_ids.tolist(), tokens) > own:
+        llama.load_state(state)
+
+
+def _logprobs_after(llama: llama_cpp.Llama, tokens: list[int]) -> np.ndarray:
+    """Log-probabilities of the next token after ``tokens``, evaluating only what follows the prefix the
+    context already holds (at least one token, so that the logits are fresh)."""
+    held = llama.input_ids[: llama.n_tokens].tolist()
+    keep = min(llama_cpp.Llama.longest_token_prefix(held, tokens), len(tokens) - 1)
+    llama.n_tokens = keep  # eval drops the KV cells past it
+    llama.eval(tokens[keep:])
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+    return logits - np.logaddexp.reduce(logits)
 
 
 def _sampling_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:

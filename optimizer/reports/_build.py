@@ -293,12 +293,13 @@ def _per_row(figure: float | None, rows: list[RowResult], field: str) -> float |
 def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
     """Leaderboard candidates of a run without a result, from its completed, distinct trials."""
     from promptopt.search import Candidate
+    from promptopt.search._study import trial_config
     from promptopt.search_spaces import SearchSpace
 
     space = SearchSpace.from_json(record.space) if record.space else None
     done = [t for t in trials if t.values and "duplicate_of" not in t.user_attrs and t.state.name == "COMPLETE"]
     return [
-        Candidate.of_trial(t, space.config(t.params) if space else None)
+        Candidate.of_trial(t, trial_config(space, t) if space else None)
         for t in sorted(done, key=lambda t: (-t.values[0], t.number))
     ]
 

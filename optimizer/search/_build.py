@@ -84,6 +84,19 @@ async def prepass(
     return PrePass(tuple(correct), tuple(failures), traced_rows(result))
 
 
+def label_shares(split: Split, labels: tuple[str, ...] | None) -> dict[str, float]:
+    """Each label's share of ``split``'s expected values (empty when the output has no labels or none is
+    expected)."""
+    if not labels:
+        return {}
+    counts = dict.fromkeys(labels, 0)
+    for case in split.cases:
+        if isinstance(case.expected, str) and case.expected in counts:
+            counts[case.expected] += 1
+    total = sum(counts.values())
+    return {label: n / total for label, n in counts.items()} if total else {}
+
+
 def _pool(split: Split, seed: int) -> tuple[Example, ...]:
     cases = [c for c in split.cases if c.expected is not None]
     if len(cases) > POOL_CAP:
@@ -161,7 +174,7 @@ def assemble_space(
                 dims.append(DemoSetDimension(sets, sources))
         elif any(pools.values()):
             dims.append(FewShotDimension(fs.max_k, pools, fs.pool_seeds))
-    dims += choice_dimensions(spec.search, base)
+    dims += choice_dimensions(spec.search, base, label_prior=label_shares(dataset.train, task.output.labels))
     if fine_tune is not None:
         dims.append(fine_tune)
     return SearchSpace(base, tuple(dims))

@@ -151,19 +151,24 @@ def prompt_dimensions(
     return dims + choice_dimensions(spec.search, base, constrain=base.output.type != "text")
 
 
-def choice_dimensions(search: SearchSpec, base: PromptConfig, *, constrain: bool = True) -> list[Dimension]:
+def choice_dimensions(
+    search: SearchSpec, base: PromptConfig, *, constrain: bool = True, label_prior: dict[str, float] | None = None
+) -> list[Dimension]:
     """Model, temperature, max tokens and output constraint: ``base``'s value first, then the spec's other
-    choices; a dimension only where there is a choice (``constrain=False``: no constraint dimension)."""
+    choices; a dimension only where there is a choice (``constrain=False``: no constraint dimension).
+    ``label_prior``: the label shares a calibrated choice aims at (the train split's)."""
     dims: list[Dimension] = []
     for cls, first, extra in (
         (ModelDimension, base.model, search.models),
         (TemperatureDimension, base.params.temperature, search.temperature),
         (MaxTokensDimension, base.params.max_tokens, search.max_tokens),
-        (ConstrainedDimension, base.constrained, search.constrained if constrain else ()),
     ):
         choices = tuple(dict.fromkeys((first, *extra)))
         if len(choices) > 1:
             dims.append(cls(choices))
+    modes = tuple(dict.fromkeys((base.constrained, *(search.constrained if constrain else ()))))
+    if len(modes) > 1:
+        dims.append(ConstrainedDimension(modes, label_prior))
     return dims
 
 

@@ -12,11 +12,11 @@ from promptopt.engine import Budget
 from promptopt.errors import BudgetExceeded
 from promptopt.search._events import OnEvent, StopReason, TrialFinished
 from promptopt.search._executor import TrialExecutor
-from promptopt.search._study import INTERRUPTED, ExhaustiveGridSampler
+from promptopt.search._study import CALIBRATION_ATTR, INTERRUPTED, ExhaustiveGridSampler
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus
 from promptopt.search_spaces import SearchSpace
 
-COPIED_ATTRS = ("experiment_id", "summary", "node")  # what a duplicate takes over from its twin
+COPIED_ATTRS = ("experiment_id", "summary", "node", CALIBRATION_ATTR)  # what a duplicate takes over from its twin
 
 
 class BatchPlan(Protocol):
@@ -132,6 +132,8 @@ def _tell(
         trial.set_user_attr("node", outcome.node)
     if outcome.state is TrialStatus.COMPLETE and outcome.summary is not None:
         trial.set_user_attr("summary", outcome.summary.model_dump(mode="json"))
+        if outcome.calibration is not None:
+            trial.set_user_attr(CALIBRATION_ATTR, outcome.calibration)
         values = outcome.values(objectives)
         study.tell(trial, values if len(values) > 1 else values[0])
         seen[outcome.config_hash] = study.get_trials(deepcopy=False)[trial.number]

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from promptopt.config import LabelCalibration, PromptConfig, TaskConfig
 from promptopt.search._guided import GuidedSampler
 from promptopt.search_spaces import SearchSpace
 
@@ -15,6 +16,17 @@ SAMPLERS = ("tpe", "random", "grid", "evolve", "guided")
 STARTS = ("baseline", "designed", "region", "screen")
 GUIDED_STARTS = ("region", "screen")  # starts only the guided sampler has
 INTERRUPTED = "interrupted; retried"
+CALIBRATION_ATTR = "calibration"  # a calibrated trial's label bias, fitted by its validation eval
+
+
+def trial_config(space: SearchSpace, trial: FrozenTrial) -> TaskConfig:
+    """The configuration ``trial`` evaluated: its params in ``space``, with the label bias its eval fitted (a
+    calibrated configuration keeps that bias for every later eval: test, confirmation, the registry)."""
+    config = space.config(trial.params)
+    fitted = trial.user_attrs.get(CALIBRATION_ATTR)
+    if fitted and isinstance(config, PromptConfig) and config.calibration is not None:
+        config = config.model_copy(update={"calibration": LabelCalibration.model_validate(fitted)})
+    return config
 
 
 class ExhaustiveGridSampler(optuna.samplers.GridSampler):

@@ -44,6 +44,7 @@ class TrialOutcome(BaseModel):
     summary: EvalSummary | None = None
     error: str | None = None
     node: str | None = None
+    calibration: dict[str, Any] | None = None  # a calibrated configuration's fitted label bias (LabelCalibration)
 
     def values(self, objectives: tuple[str, ...]) -> list[float]:
         """The trial's value for each objective: score, or what the configuration's task call costs (dollars)
@@ -110,6 +111,7 @@ async def run_trial(ctx: TrialContext, job: TrialJob, *, services: Services, nod
         experiment_id=result.experiment_id,
         summary=result.summary,
         node=node,
+        calibration=result.calibration.model_dump(mode="json") if result.calibration is not None else None,
     )
     missing = outcome.missing(tuple(dict.fromkeys(("score", *ctx.objectives))))
     if missing:

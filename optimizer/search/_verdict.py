@@ -16,6 +16,7 @@ from promptopt.errors import EvalFailed
 from promptopt.registry import PromotionDecision, paired_evidence
 from promptopt.search._events import OnEvent, StopReason, TestEvalStarted
 from promptopt.search._results import Candidate, RunResult
+from promptopt.search._study import trial_config
 from promptopt.search_spaces import SearchSpace
 from promptopt.spec import LoadedSpec
 
@@ -117,7 +118,7 @@ async def _confirmed(
     (``cands`` gain their confirmation score); the rest keep their validation order."""
     pooled: dict[int, float] = {}
     for t in ranked[:shortlist]:
-        result = await confirm(space.config(t.params), t.number)
+        result = await confirm(trial_config(space, t), t.number)
         cands[t.number] = cands[t.number].model_copy(update={"confirmation_score": result.summary.objective})
         validation = EvalSummary.model_validate(t.user_attrs["summary"])
         pooled[t.number] = _pooled_mean(validation, result.summary)
@@ -163,14 +164,14 @@ async def give_verdict(
     baseline = next((t for t in complete if t.user_attrs.get("config_hash") == base_hash), None)
     if baseline is None:
         raise EvalFailed("the baseline trial (the spec as written) did not complete, so there is no verdict")
-    cands = {t.number: Candidate.of_trial(t, space.config(t.params)) for t in ranked}
+    cands = {t.number: Candidate.of_trial(t, trial_config(space, t)) for t in ranked}
     if confirm is not None:
         ranked = await _confirmed(ranked, cands, space, confirm, shortlist)
     tested: dict[int, EvalResult] = {}
     if has_test:
         for t in [baseline] + [t for t in ranked if t.number != baseline.number][: max(1, top_k)]:
             on_event(TestEvalStarted(t.number))
-            tested[t.number] = result = await test_eval(space.config(t.params), t.number)
+            tested[t.number] = result = await test_eval(trial_config(space, t), t.number)
             cands[t.number] = cands[t.number].model_copy(
                 update={"test_score": result.summary.objective, "test_experiment_id": result.experiment_id}
             )

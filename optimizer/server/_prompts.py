@@ -207,7 +207,7 @@ def write_router() -> APIRouter:
     async def invoke(request: Request, body: InvokeRequest, name: str = NamePath) -> InvokeResponse:
         """Run the version through its model with the server's credentials (the same call an eval makes). A
         code task's version is refused (422 ``not_invocable``): its function runs in the application."""
-        from promptopt.engine import request_for
+        from promptopt.engine import answer_text, request_for
 
         found = await run_in_threadpool(_select, request, name, body.label, body.version)
         config = _invocable(found)
@@ -217,7 +217,7 @@ def write_router() -> APIRouter:
         return InvokeResponse(
             name=found.name,
             version=found.version,
-            text=answer.text,
+            text=answer_text(config, answer),
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
             cost_usd=answer.cost_usd,

@@ -344,7 +344,11 @@ class SearchSpec(_Frozen):
     models: tuple[str, ...] = Field((), description="Candidate models; empty keeps the task's model.")
     temperature: tuple[float, ...] = ()
     max_tokens: tuple[int, ...] = ()
-    constrained: tuple[bool, ...] = ()
+    constrained: tuple[bool | Literal["calibrated"], ...] = Field(
+        (),
+        description="Ways to produce the answer: false (free text), true (constrained to the labels/schema), "
+        "calibrated (label tasks on local models: every label scored, corrected by a fitted label bias).",
+    )
     fine_tune: FineTuneSearch = FineTuneSearch()
     prompts: tuple[str, ...] = Field(
         (), description="A code task's prompts to search (names in task.prompts); empty: every prompt."
@@ -404,6 +408,19 @@ class Spec(_Frozen):
             raise ValueError("at least one scorer needs a weight above 0")
         return value
 
+    def _check_calibrated(self) -> None:
+        where = "@search.constrained: calibrated"
+        if self.task.prompts is not None:
+            raise ValueError(f"{where} is for one-prompt tasks; a code task's prompts cannot be calibrated yet")
+        if self.task.output.type != "label":
+            raise ValueError(f"{where} scores labels; task.output.type is {self.task.output.type!r}, not 'label'")
+        remote = sorted({m for m in (self.task.model, *self.search.models) if not m.startswith("local/")})
+        if remote:
+            raise ValueError(
+                f"{where} needs label log-probabilities, which only the local models give (local/...); "
+                f"not {remote}: drop calibrated or those models"
+            )
+
     @model_validator(mode="after")
     def _searched_prompts_exist(self) -> Spec:
         if self.search.prompts and self.task.prompts is None:
@@ -412,6 +429,8 @@ class Spec(_Frozen):
         unknown = sorted(set(self.search.prompts) - set(known))
         if unknown:
             raise ValueError(f"@search.prompts: {unknown} not in task.prompts {known}")
+        if "calibrated" in self.search.constrained:
+            self._check_calibrated()
         for i, scorer in enumerate(self.scorers):
             if isinstance(scorer, ToolCallSpec | StepsSpec) and self.task.prompts is None:
                 raise ValueError(

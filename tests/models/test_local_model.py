@@ -111,3 +111,36 @@ def test_prefix_reuse_with_interleaved_prompts_answers_like_a_fresh_context(run)
     fresh = [run(LiteLLMBackend(local_prefix_reuse=False).complete(r)).text for r in requests]
     reused = [run(LiteLLMBackend(local_prefix_reuse=True).complete(r)).text for r in requests]
     assert reused == fresh
+
+
+SCORED = Constraint(labels=("positive", "negative"), label_scores=True)
+
+
+@pytest.mark.slow
+def test_label_scores_name_every_label_and_answer_the_most_probable(run):
+    response = run(LiteLLMBackend().complete(_request(REVIEWS[0], constraint=SCORED)))
+    scores = response.label_logprobs
+    assert scores is not None and set(scores) == {"positive", "negative"}
+    assert all(lp < 0 for lp in scores.values())
+    assert response.text == max(scores, key=scores.__getitem__)
+    # Where the examples show the answer format, the most probable label is the grammar's greedy answer.
+    greedy = [run(LiteLLMBackend().complete(_request(r, constraint=LABELS))).text for r in REVIEWS]
+    scored = [run(LiteLLMBackend().complete(_request(r, constraint=SCORED))).text for r in REVIEWS]
+    assert scored == greedy
+
+
+@pytest.mark.slow
+def test_a_label_of_several_tokens_sums_its_tokens_and_prefix_reuse_changes_no_score(run):
+    labels = Constraint(labels=("thumbs up", "thumbs down", "unsure"), label_scores=True)  # a shared first token
+    requests = [_request(r, constraint=labels, instruction="Thumbs up or thumbs down?") for r in REVIEWS[:4]]
+    fresh = [run(LiteLLMBackend(local_prefix_reuse=False).complete(r)).label_logprobs for r in requests]
+    reused = [run(LiteLLMBackend(local_prefix_reuse=True).complete(r)).label_logprobs for r in requests]
+    for a, b in zip(fresh, reused, strict=True):
+        assert a is not None and b is not None
+        assert a == pytest.approx(b, abs=1e-3)
+        assert a["thumbs up"] != a["thumbs down"]  # the second token tells them apart
+    # A cloud model cannot score labels: refused before any request is sent.
+    from promptopt.errors import ModelCallError
+
+    with pytest.raises(ModelCallError, match="local models only"):
+        run(LiteLLMBackend().complete(_request(REVIEWS[0], constraint=SCORED).model_copy(update={"model": "openai/x"})))
