@@ -144,8 +144,9 @@ def register(app: typer.Typer) -> None:
     def run(
         spec: Path = typer.Argument(..., help="Spec YAML file with search and budget sections."),
         sampler: str = typer.Option(
-            "tpe",
-            help="tpe (default), random, grid (exhaustive), guided (4 random trials after the baseline, then "
+            "auto",
+            help="auto (default: guided with the region start when search.constrained offers calibrated label "
+            "scores, else tpe), tpe, random, grid (exhaustive), guided (4 random trials after the baseline, then "
             "always the untried configuration an additive model of the factors scores best), or evolve "
             "(designed start, one factor at a time from the best, instructions written from the best's "
             "mistakes on train during the run).",
@@ -195,7 +196,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("--sampler", "sampler", f"expected one of {SAMPLERS}, got {sampler!r}")
         if start not in STARTS:
             raise InputError("--start", "start", f"expected one of {', '.join(STARTS)}, got {start!r}")
-        if start in GUIDED_STARTS and sampler != "guided":
+        if start in GUIDED_STARTS and sampler not in ("guided", "auto"):
             raise InputError("--start", "start", f"{start} needs --sampler guided, got --sampler {sampler}")
         if executor not in ("ray", "local"):
             raise InputError("--executor", "executor", f"expected ray or local, got {executor!r}")

@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
         min_new_feedback: int = typer.Option(
             0, "--min-new-feedback", min=0, help="Run only once this many new feedback entries arrived."
         ),
-        sampler: str = typer.Option("tpe", help="tpe, random, grid, guided or evolve."),
+        sampler: str = typer.Option("auto", help="auto (as optimize run), tpe, random, grid, guided or evolve."),
         seed: int = typer.Option(0, help="Seed of the sampler and the split."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="Best candidates tested beside production."),
         max_trials: int | None = typer.Option(None, "--max-trials", min=1, help="Override budget.trials."),

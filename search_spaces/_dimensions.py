@@ -186,7 +186,9 @@ class ConstrainedDimension(_ChoiceDimension):
     def apply(self, config: PromptConfig, params: dict[str, Any]) -> PromptConfig:
         value = params[self.param]
         if value == self.CALIBRATED:
-            return config.model_copy(update={"constrained": True, "calibration": LabelCalibration(prior=self.prior)})
+            # A configuration calibrated already (a production version a re-optimization starts from) keeps its fit.
+            calibration = config.calibration or LabelCalibration(prior=self.prior)
+            return config.model_copy(update={"constrained": True, "calibration": calibration})
         return config.model_copy(update={"constrained": bool(value), "calibration": None})
 
     def design(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ class _Frozen(BaseModel):
 class ScheduleSettings(_Frozen):
     """How each run of a schedule searches (the spec's ``search``, ``budget`` and ``registry`` still apply)."""
 
-    sampler: str = Field(default="tpe", description=f"One of {SAMPLERS}.")
+    sampler: str = Field(default="auto", description=f"One of {SAMPLERS}.")
     seed: int = 0
     top_k: int = Field(default=2, ge=1, description="Best candidates tested beside the production version.")
     max_trials: int | None = Field(default=None, ge=1, description="Override the spec's budget.trials.")

@@ -17,7 +17,8 @@ from promptopt.validate import check_fine_tune
 
 class RunOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
-    sampler: str = "tpe"
+    # "auto": chosen for the spec when the run starts (promptopt.search._study.resolve_sampler).
+    sampler: str = "auto"
     seed: int = 0
     # "designed": after the baseline, the spec's instruction with the most examples (and a constrained output
     # where searched) is tried before the sampler's own start-up trials (see SearchSpace.design). "region"

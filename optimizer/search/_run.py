@@ -21,6 +21,7 @@ from promptopt.search._plan import RunOptions, plan_run
 from promptopt.search._prepare import begin_run, open_run_study, queue_start, run_space
 from promptopt.search._promote import promote_winner
 from promptopt.search._results import InstructionPool, RunResult
+from promptopt.search._study import resolve_sampler
 from promptopt.search._trial import TrialContext
 from promptopt.search._verdict import TestEvals, give_verdict
 from promptopt.search_spaces import FineTuneDimension, SearchSpace
@@ -48,6 +49,13 @@ class SearchRun:
             raise TypeError("a search run records into a promptopt.store.Store (services.records)")
         self.store: Store = self.services.records
         self.services = self.services.but(settings=self.loaded.spec.eval)
+        sampler, start = resolve_sampler(
+            self.options.sampler,
+            self.options.start,
+            calibrated="calibrated" in self.loaded.spec.search.constrained,
+            objectives=len(self.options.objectives),
+        )
+        self.options = self.options.model_copy(update={"sampler": sampler, "start": start})
         # The confirmation slice leaves train before anything (pre-pass, demos, proposals) can see it.
         self.dataset = self.dataset.carve_confirmation(self.loaded.spec.search.confirm.cases, seed=self.options.seed)
         self.plan = plan_run(self.loaded, self.dataset, self.options, self.services.backend)

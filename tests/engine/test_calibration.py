@@ -165,10 +165,11 @@ def test_a_search_keeps_the_validation_bias_for_the_test_split(tmp_path):
     run = SearchRun(
         loaded=loaded,
         dataset=dataset,
-        options=RunOptions(seed=0, parallel=1, max_trials=3, sampler="guided", start="region"),
+        options=RunOptions(seed=0, parallel=1, max_trials=3),  # auto: guided, region start (calibrated offered)
         services=Services(backend=backend, cache=DiskResponseCache(tmp_path / "cache"), records=store),
     )
     result = asyncio.run(run.run())
+    assert (run.options.sampler, run.options.start) == ("guided", "region")
     assert result.best.validation_score == 1.0 and result.best.test_score == 1.0
     fitted = result.best.config["calibration"]
     assert fitted["fitted_on"].startswith("validation:") and fitted["bias"]
@@ -178,3 +179,14 @@ def test_a_search_keeps_the_validation_bias_for_the_test_split(tmp_path):
     space = SearchSpace.from_json(store.get_run(result.run_id).space)
     assert any(isinstance(d, ConstrainedDimension) and d.prior for d in space.dimensions)
     store.dispose()
+
+
+def test_auto_picks_the_guided_region_search_only_where_calibrated_scores_are_offered():
+    from promptopt.search._study import resolve_sampler
+
+    assert resolve_sampler("auto", "baseline", calibrated=True, objectives=1) == ("guided", "region")
+    assert resolve_sampler("auto", "baseline", calibrated=False, objectives=1) == ("tpe", "baseline")
+    assert resolve_sampler("auto", "baseline", calibrated=True, objectives=2) == ("tpe", "baseline")
+    assert resolve_sampler("auto", "screen", calibrated=False, objectives=1) == ("guided", "screen")
+    assert resolve_sampler("auto", "designed", calibrated=True, objectives=1) == ("tpe", "designed")
+    assert resolve_sampler("random", "baseline", calibrated=True, objectives=1) == ("random", "baseline")
