@@ -292,8 +292,7 @@ def _per_row(figure: float | None, rows: list[RowResult], field: str) -> float |
 
 def _candidates(record: RunRecord, trials: list[Any]) -> list[Any]:
     """Leaderboard candidates of a run without a result, from its completed, distinct trials."""
-    from promptopt.search import Candidate
-    from promptopt.search._study import trial_config
+    from promptopt.search import Candidate, trial_config
     from promptopt.search_spaces import SearchSpace
 
     space = SearchSpace.from_json(record.space) if record.space else None

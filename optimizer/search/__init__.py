@@ -48,6 +48,8 @@ from promptopt.search._study import (
     open_study,
     optuna_storage_url,
     recover_interrupted,
+    resolve_sampler,
+    trial_config,
 )
 from promptopt.search._trial import TrialContext, TrialJob, TrialOutcome, TrialStatus, failed_outcome, run_trial
 from promptopt.search._verdict import Lift, Verdict, give_verdict, paired_lift
@@ -101,6 +103,8 @@ __all__ = [
     "promote_winner",
     "queue_start",
     "recover_interrupted",
+    "resolve_sampler",
+    "trial_config",
     "run_key",
     "run_space",
     "run_trial",

@@ -166,7 +166,7 @@ def test_a_bad_run_option_exits_2_naming_it_before_anything_is_written(tmp_path,
 
 def test_a_region_start_without_the_guided_sampler_exits_2_before_anything_is_written(tmp_path):
     store = tmp_path / "store.db"
-    args = ["run", str(write_case(tmp_path)), "--start", "region", "--store", f"sqlite:///{store}"]
+    args = ["run", str(write_case(tmp_path)), "--sampler", "tpe", "--start", "region", "--store", f"sqlite:///{store}"]
     result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
     assert result.exit_code == 2, result.output
     message = " ".join(result.output.split())

@@ -14,7 +14,7 @@ from promptopt.config import LabelCalibration
 from promptopt.engine import Evaluator, Services, answer_text, fit_label_bias, request_for
 from promptopt.errors import InputError
 from promptopt.models import Constraint, ModelRequest, ModelResponse, ScriptedBackend
-from promptopt.search import RunOptions, SearchRun
+from promptopt.search import RunOptions, SearchRun, resolve_sampler
 from promptopt.search_spaces import ConstrainedDimension, SearchSpace, dimension_from_json
 from promptopt.spec import load_spec
 from promptopt.store import get_store
@@ -182,8 +182,6 @@ def test_a_search_keeps_the_validation_bias_for_the_test_split(tmp_path):
 
 
 def test_auto_picks_the_guided_region_search_only_where_calibrated_scores_are_offered():
-    from promptopt.search._study import resolve_sampler
-
     assert resolve_sampler("auto", "baseline", calibrated=True, objectives=1) == ("guided", "region")
     assert resolve_sampler("auto", "baseline", calibrated=False, objectives=1) == ("tpe", "baseline")
     assert resolve_sampler("auto", "baseline", calibrated=True, objectives=2) == ("tpe", "baseline")
