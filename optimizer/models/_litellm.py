@@ -167,26 +167,26 @@ def _label_logprobs_field(scores: dict[str, float]) -> dict[str, Any]:
 
 def _label_logprobs(choice: Any, request: ModelRequest) -> dict[str, float] | None:
     """The label scores a local label-scoring call returned (``None`` for any other call)."""
-    wanted = request.constraint is not None and request.constraint.label_scores and request.constraint.labels
-    logprobs = getattr(choice, "logprobs", None)
-    if not wanted or logprobs is None:
+    constraint = request.constraint
+    if constraint is None or not constraint.label_scores or not constraint.labels:
         return None
-    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
+    content = _field(_field(choice, "logprobs"), "content")
     if not content:
         return None
-    first = content[0]
-    tops = first.get("top_logprobs") if isinstance(first, dict) else getattr(first, "top_logprobs", None)
     scores = {}
-    for top in tops or ():
-        token = top.get("token") if isinstance(top, dict) else getattr(top, "token", None)
-        value = top.get("logprob") if isinstance(top, dict) else getattr(top, "logprob", None)
+    for top in _field(content[0], "top_logprobs") or ():
+        token, value = _field(top, "token"), _field(top, "logprob")
         if value is None:
             raise ModelCallError(f"{request.model}: label {token!r} came without a log-probability", retryable=False)
         scores[str(token)] = float(value)
-    assert request.constraint is not None and request.constraint.labels is not None
-    if set(scores) != set(request.constraint.labels):
+    if set(scores) != set(constraint.labels):
         raise ModelCallError(f"{request.model}: the label scores do not name every label", retryable=False)
     return scores
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj[name]`` of a dict, ``obj.name`` of litellm's objects, ``None`` when absent."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def _to_response(raw: Any, request: ModelRequest, latency_s: float) -> ModelResponse:

@@ -22,12 +22,12 @@ def resolve_sampler(sampler: str, start: str, *, calibrated: bool, objectives: i
 
     With calibrated label scores in the space and one objective: the guided sampler with the region start
     (calibrated scores, the most examples), which beat random search over the same space at MIPROv2's budget
-    (experiments/RESULTS.md, table 2, ours-cal); a region or screen start asked for: the guided sampler;
-    otherwise TPE, which no other sampler has beaten significantly without calibration.
+    (experiments/RESULTS.md, table 2, ours-cal); a region or screen start asked for: the guided sampler (the
+    only one that has them); otherwise TPE, which no other sampler has beaten significantly without calibration.
     """
     if sampler != "auto":
         return sampler, start
-    if objectives == 1 and start in GUIDED_STARTS:
+    if start in GUIDED_STARTS:  # with several objectives, plan_run refuses it, naming --sampler
         return "guided", start
     if objectives == 1 and calibrated and start == "baseline":
         return "guided", "region"

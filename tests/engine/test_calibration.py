@@ -188,3 +188,17 @@ def test_auto_picks_the_guided_region_search_only_where_calibrated_scores_are_of
     assert resolve_sampler("auto", "screen", calibrated=False, objectives=1) == ("guided", "screen")
     assert resolve_sampler("auto", "designed", calibrated=True, objectives=1) == ("tpe", "designed")
     assert resolve_sampler("random", "baseline", calibrated=True, objectives=1) == ("random", "baseline")
+
+
+def test_auto_with_a_guided_start_and_two_objectives_is_refused_naming_the_sampler(tmp_path):
+    loaded, dataset = loaded_and_data(write_spec(tmp_path))
+    services = Services(
+        backend=ScriptedBackend(biased_scores),
+        cache=DiskResponseCache(tmp_path / "cache"),
+        records=get_store(f"sqlite:///{tmp_path / 's.db'}"),
+    )
+    options = RunOptions(start="region", objectives=("score", "cost"))
+    with pytest.raises(InputError) as info:
+        SearchRun(loaded=loaded, dataset=dataset, options=options, services=services)
+    assert info.value.field == "sampler" and "guided models one objective" in str(info.value)
+    assert services.backend.calls == []
